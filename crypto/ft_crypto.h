@@ -189,13 +189,21 @@ typedef struct ft_crypto_share {
 } ft_crypto_share;
 
 /* Splits `secret` into n shares (x = 1..n), any t of which reconstruct.
- * 1 <= t <= n <= FT_CRYPTO_SHAMIR_MAX_N; out has n entries. */
+ * 1 <= t <= n <= FT_CRYPTO_SHAMIR_MAX_N (else FT_ERANGE); out has n entries
+ * and is owned by the caller, who wipes it. Fresh CSPRNG coefficients on
+ * every call. */
 int ft_crypto_shamir_split(const uint8_t secret[FT_CRYPTO_SECRET_BYTES], uint32_t t,
                            uint32_t n, ft_crypto_share *out) FT_WARN_UNUSED;
 
-/* Reconstructs from exactly `count` >= t shares (uses the first t).
- * FT_EINVAL for duplicate x, FT_ERANGE for x out of range, FT_EINVAL if
- * count < t, FT_EFORMAT for a non-canonical share value. */
+/* Reconstructs from exactly `count` >= t shares (uses the first t; all
+ * `count` are validated). FT_EINVAL for duplicate x, FT_ERANGE for x out of
+ * range, FT_EINVAL if count < t, FT_EFORMAT for a non-canonical share value,
+ * FT_ECRYPTO if the result is not a valid encoding (each 16-byte half must be
+ * < 2^128): the shares are inconsistent, e.g. fewer than t genuine ones.
+ * That check catches garbage, not a deliberate offset by a malicious share
+ * holder: a caller that needs integrity compares the secret with a
+ * commitment (e.g. the public key derived from a shared seed).
+ * `secret` is written only on FT_OK; the caller wipes it. */
 int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint32_t t,
                              uint8_t secret[FT_CRYPTO_SECRET_BYTES]) FT_WARN_UNUSED;
 
