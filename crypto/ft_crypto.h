@@ -110,10 +110,25 @@ int ft_crypto_verify(const uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES], const void *msg,
  */
 int ft_crypto_identity_save(const ft_crypto_identity *id, const char *path,
                             const char *passphrase) FT_WARN_UNUSED;
+/* On FT_OK the caller owns *out (ft_crypto_identity_free); `err` (may be
+ * NULL) says what is wrong, never showing key material. */
 int ft_crypto_identity_load(const char *path, const char *passphrase,
                             ft_crypto_identity **out, ft_errmsg *err) FT_WARN_UNUSED;
 
-/* Public key files: one line of hex. */
+/*
+ * Decodes the bytes of a secret key file (PROTOCOL.md, "Key files") held in
+ * memory: what ft_crypto_identity_load does after reading the file, without
+ * the permission check. Same errors; at most 1024 bytes are accepted and the
+ * Argon2id limits in the file are capped (opslimit <= 4, memlimit <= 1 GiB)
+ * before any work. On FT_OK the caller owns *out. `buf` stays the caller's
+ * (it holds the secret seed in a plain file: wipe it).
+ */
+int ft_crypto_identity_decode(const uint8_t *buf, size_t n, const char *passphrase,
+                              ft_crypto_identity **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Public key files: one line of hex (mode 0644, written atomically, never
+ * replacing an existing file: FT_EEXIST). The loader accepts the 64 hex
+ * digits with or without the final newline, nothing else (FT_EFORMAT). */
 int ft_crypto_pk_save(const uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES], const char *path) FT_WARN_UNUSED;
 int ft_crypto_pk_load(const char *path, uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES],
                       ft_errmsg *err) FT_WARN_UNUSED;

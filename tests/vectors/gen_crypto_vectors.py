@@ -228,8 +228,12 @@ def main():
     m16 = mask_elems(mask_a, 40, 16)
     m20_off = mask_elems(mask_a, 24, 20, offset=1000003)
 
-    # RFC 8032, section 7.1, TEST 1 public key, for the fingerprint.
+    # RFC 8032, section 7.1, TEST 1: the fingerprint of its public key and
+    # the plain key file holding its seed.
+    ed_seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
     ed_pk = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    keyfile = ("fedtwin-identity v1\npublic-key %s\nkdf none\nsecret-seed %s\n"
+               % (ed_pk.hex(), ed_seed.hex()))
 
     secret = bytes(range(0x80, 0xA0))
     coef_seed = bytes(range(0xA0, 0xC0))
@@ -257,6 +261,7 @@ def main():
     out.append(c_u32("kat_mask20_off", m20_off))
     out.append(c_bytes("kat_ed_pk", ed_pk))
     out.append('#define KAT_ED_FPR "%s"' % fingerprint(ed_pk))
+    out.append('#define KAT_ED_KEYFILE "%s"' % keyfile.replace("\n", "\\n"))
     out.append('#define KAT_KX_A_FPR "%s"' % fingerprint(pk_a))
     out.append(c_bytes("kat_shamir_secret", secret))
     out.append(c_bytes("kat_shamir_coef_seed", coef_seed))
