@@ -253,12 +253,19 @@ typedef struct ft_crypto_fxp {
 int ft_crypto_fxp_init(ft_crypto_fxp *p, double clip, unsigned bits,
                        uint32_t max_summands) FT_WARN_UNUSED;
 
-/* Clips, scales and stochastically rounds (CSPRNG) n floats into Z_2^bits. */
+/* Clips, scales and stochastically rounds (CSPRNG) n floats into Z_2^bits.
+ * FT_EINVAL if any input is NaN or infinite (nothing written then);
+ * FT_EINVAL/FT_ERANGE if *p is not what ft_crypto_fxp_init produces (a
+ * scale that is not a power of two >= 1, or one that could wrap). */
 int ft_crypto_fxp_encode(const ft_crypto_fxp *p, const float *in, size_t n,
                          uint32_t *out) FT_WARN_UNUSED;
 
 /* Decodes a sum of `summands` encoded vectors into floats; FT_ERANGE if
- * summands > max_summands. */
+ * summands > max_summands, if a value has bits above `bits`, or if a value
+ * read as signed exceeds summands * ceil(clip * scale) (it cannot be such a
+ * sum: a wrap or a corrupted input). FT_EINVAL if summands is 0. Nothing is
+ * written unless FT_OK. The error of each decoded value is below
+ * summands / scale (one rounding step per summand). */
 int ft_crypto_fxp_decode(const ft_crypto_fxp *p, const uint32_t *in, size_t n,
                          uint32_t summands, float *out) FT_WARN_UNUSED;
 
