@@ -315,6 +315,50 @@ static void test_pk_file_rejects(void **state)
 	ft_test_rmdir(dir);
 }
 
+/* The fuzz seed corpus doubles as a regression suite, and its sealed file,
+ * written once by ft_crypto_identity_save (seed 0xc0..0xdf, passphrase
+ * "fuzz"), pins the sealed format: files written today must load later. */
+static void test_keyfile_corpus(void **state)
+{
+	static const struct {
+		const char *name;
+		int rv;
+	} c[] = {
+		{ "plain", FT_OK },        { "uppercase", FT_OK },     { "sealed", FT_EINVAL },
+		{ "mismatch", FT_EFORMAT }, { "truncated", FT_EFORMAT },
+	};
+	const char *src = getenv("FT_SOURCE_DIR");
+	char path[512];
+	uint8_t seed[32];
+	ft_crypto_identity *id = NULL, *want = NULL;
+	ft_errmsg err;
+	char *text;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/keyfile/%s", src ? src : ".",
+		         c[i].name);
+		text = slurp(path, &n);
+		assert_int_equal(ft_crypto_identity_decode((uint8_t *)text, n, NULL, &id, &err),
+		                 c[i].rv);
+		ft_crypto_identity_free(id);
+		id = NULL;
+		if (strcmp(c[i].name, "sealed") == 0) {
+			for (int k = 0; k < 32; k++)
+				seed[k] = (uint8_t)(0xc0 + k);
+			assert_int_equal(ft_crypto_identity_from_seed(seed, &want), FT_OK);
+			assert_int_equal(ft_crypto_identity_decode((uint8_t *)text, n, "fuzz", &id, &err),
+			                 FT_OK);
+			assert_memory_equal(ft_crypto_identity_pk(id), ft_crypto_identity_pk(want), 32);
+			ft_crypto_identity_free(id);
+			ft_crypto_identity_free(want);
+			id = want = NULL;
+		}
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_keyfile_sealed),
 		cmocka_unit_test(test_keyfile_truncated_and_garbled),
 		cmocka_unit_test(test_pk_file_rejects),
+		cmocka_unit_test(test_keyfile_corpus),
 	};
 
 	if (ft_crypto_init() != FT_OK)
