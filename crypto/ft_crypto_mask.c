@@ -28,35 +28,49 @@
 
 _Static_assert(FT_CRYPTO_KEY_BYTES == crypto_stream_chacha20_ietf_KEYBYTES, "key size");
 
-static inline uint32_t word_le(const uint8_t *p)
+/* The keystream block as host-order words. On a little-endian host this is
+ * a no-op, and it keeps the add loops below free of byte shuffling. */
+static void words_from_le(uint32_t *w, size_t n)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
+	(void)w;
+	(void)n;
 #else
-	return ft_load_le32(p);
+	for (size_t i = 0; i < n; i++)
+		w[i] = ft_load_le32((const uint8_t *)&w[i]);
 #endif
 }
 
-static void add_words(uint32_t *restrict acc, const uint8_t *restrict ks, size_t n, uint32_t m)
+/* Groups of 16 with a constant inner trip count: GCC vectorises that at -O2
+ * (its cheap cost model refuses loops that would need a scalar epilogue). */
+static void add_words(uint32_t *restrict acc, const uint32_t *restrict ks, size_t n, uint32_t m)
 {
-	for (size_t i = 0; i < n; i++)
-		acc[i] = (acc[i] + word_le(ks + 4 * i)) & m;
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (size_t j = 0; j < 16; j++)
+			acc[i + j] = (acc[i + j] + ks[i + j]) & m;
+	for (; i < n; i++)
+		acc[i] = (acc[i] + ks[i]) & m;
 }
 
-static void sub_words(uint32_t *restrict acc, const uint8_t *restrict ks, size_t n, uint32_t m)
+static void sub_words(uint32_t *restrict acc, const uint32_t *restrict ks, size_t n, uint32_t m)
 {
-	for (size_t i = 0; i < n; i++)
-		acc[i] = (acc[i] - word_le(ks + 4 * i)) & m;
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (size_t j = 0; j < 16; j++)
+			acc[i + j] = (acc[i + j] - ks[i + j]) & m;
+	for (; i < n; i++)
+		acc[i] = (acc[i] - ks[i]) & m;
 }
 
 int ft_crypto_mask_apply(const uint8_t seed[FT_CRYPTO_KEY_BYTES], uint32_t *acc, size_t n,
                          uint64_t offset, unsigned bits, int sign)
 {
 	static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
-	_Alignas(64) uint8_t ks[CHUNK_WORDS * 4];
+	static const uint8_t zeros[CHUNK_WORDS * 4];
+	_Alignas(64) uint32_t ks[CHUNK_WORDS];
 	uint32_t m;
 	size_t done = 0, used = 0;
 
@@ -78,16 +92,17 @@ int ft_crypto_mask_apply(const uint8_t seed[FT_CRYPTO_KEY_BYTES], uint32_t *acc,
 		if (take > n - done)
 			take = n - done;
 		nblocks = (skip + take + WORDS_PER_BLOCK - 1) / WORDS_PER_BLOCK;
-		/* In-place xor over zeros is how libsodium's own
-		 * crypto_stream_chacha20_ietf produces keystream. */
+		/* Keystream = xor over a constant block of zeros; this saves
+		 * the memset libsodium's own crypto_stream_chacha20_ietf does. */
 		if (nblocks * 64 > used)
 			used = nblocks * 64;
-		memset(ks, 0, nblocks * 64);
-		crypto_stream_chacha20_ietf_xor_ic(ks, ks, nblocks * 64, nonce, block, seed);
+		crypto_stream_chacha20_ietf_xor_ic((uint8_t *)ks, zeros, nblocks * 64, nonce, block,
+		                                   seed);
+		words_from_le(ks + skip, take);
 		if (sign > 0)
-			add_words(acc + done, ks + 4 * skip, take, m);
+			add_words(acc + done, ks + skip, take, m);
 		else
-			sub_words(acc + done, ks + 4 * skip, take, m);
+			sub_words(acc + done, ks + skip, take, m);
 		done += take;
 	}
 	sodium_memzero(ks, used);
