@@ -6,6 +6,7 @@
 #define FT_STORE_INT_H
 
 #include <sqlite3.h>
+#include <stdio.h>
 
 #include "ft_store.h"
 
@@ -51,5 +52,8 @@ void store_rollback(ft_store *s);
 
 /* Wall-clock time, Unix milliseconds (timestamps in the database). */
 int64_t store_wall_ms(void);
+
+/* ft_store_cli_main with the output streams given (tests capture them). */
+int store_cli_run(int argc, char **argv, FILE *out, FILE *errf);
 
 #endif /* FT_STORE_INT_H */
