@@ -37,7 +37,7 @@ int ft_store_consent_set(ft_store *s, const char *patient_key, int granted, cons
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		rv = ft_errmsg_set(err, FT_ENOTFOUND, "no patient '%.64s' in the store %.96s",
-		                   patient_key, s->path);
+		                   patient_key, s->label);
 		goto out;
 	}
 	if (rc != SQLITE_ROW) {
@@ -106,14 +106,14 @@ static int load_features(ft_store *s, const char *dataset, int64_t *id, size_t *
 	if (rc != SQLITE_ROW) {
 		rv = rc == SQLITE_DONE ? ft_errmsg_set(err, FT_ENOTFOUND,
 		                                       "no dataset '%.64s' in the store %.96s",
-		                                       dataset, s->path)
+		                                       dataset, s->label)
 		                       : store_db_fail(s, err, "cannot read datasets");
 		goto out;
 	}
 	*id = sqlite3_column_int64(st, 0);
 	if (sqlite3_column_int64(st, 1) < 1 ||
 	    (uint64_t)sqlite3_column_int64(st, 1) > FT_STORE_CSV_MAX_COLUMNS) {
-		rv = ft_errmsg_set(err, FT_EDB, "%.96s: dataset '%.64s' is corrupt", s->path, dataset);
+		rv = ft_errmsg_set(err, FT_EDB, "%.96s: dataset '%.64s' is corrupt", s->label, dataset);
 		goto out;
 	}
 	nf = (size_t)sqlite3_column_int64(st, 1);
@@ -142,7 +142,7 @@ static int load_features(ft_store *s, const char *dataset, int64_t *id, size_t *
 	}
 	if (got != nf || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
 		rv = ft_errmsg_set(err, FT_EDB, "%.96s: dataset '%.64s' has %zu feature names, "
-		                   "expected %zu", s->path, dataset, got, nf);
+		                   "expected %zu", s->label, dataset, got, nf);
 		goto out;
 	}
 	*n = nf;
@@ -232,13 +232,13 @@ static int load_rows(ft_store *s, const char *dataset, int64_t id, ft_model_data
 	if (rc != SQLITE_DONE) {
 		rv = rc == SQLITE_ROW
 		             ? ft_errmsg_set(err, FT_EDB, "%.96s: dataset '%.64s' has a corrupt record",
-		                             s->path, dataset)
+		                             s->label, dataset)
 		             : store_db_fail(s, err, "cannot read records");
 		goto out;
 	}
 	if (row != ds->n_rows || unit != n_units) {
 		rv = ft_errmsg_set(err, FT_EDB, "%.96s: dataset '%.64s' changed while loading",
-		                   s->path, dataset);
+		                   s->label, dataset);
 		goto out;
 	}
 	ds->unit_offset[n_units] = row;

@@ -455,7 +455,7 @@ static int csv_alloc(const char *name, const ft_store_csv_limits *limits, ft_sto
 	                     : CSV_INITIAL_RECORD;
 	c->off_cap = c->lim.max_columns < CSV_INITIAL_FIELDS ? c->lim.max_columns
 	                                                     : CSV_INITIAL_FIELDS;
-	c->name = ft_strdup(name);
+	c->name = ft_strdup(store_tail(name));
 	c->rec = ft_malloc(c->rec_cap);
 	c->off = ft_mallocarray(c->off_cap, sizeof(*c->off));
 	if (c->name == NULL || c->rec == NULL || c->off == NULL) {
@@ -505,12 +505,12 @@ int ft_store_csv_open(const char *path, const ft_store_csv_limits *limits, ft_st
 		return rv;
 	c->chunk = ft_malloc(CSV_READ_CHUNK);
 	if (c->chunk == NULL) {
-		rv = ft_errmsg_set(err, FT_ENOMEM, CSV_NAME_FMT ": out of memory", path);
+		rv = ft_errmsg_set(err, FT_ENOMEM, CSV_NAME_FMT ": out of memory", store_tail(path));
 		goto out;
 	}
 	c->fp = fopen(path, "rbe");
 	if (c->fp == NULL) {
-		rv = ft_errmsg_set(err, FT_EIO, CSV_NAME_FMT ": cannot open: %s", path,
+		rv = ft_errmsg_set(err, FT_EIO, CSV_NAME_FMT ": cannot open: %s", store_tail(path),
 		                   strerror(errno));
 		goto out;
 	}

@@ -126,7 +126,7 @@ static const char *const migrations[FT_STORE_SCHEMA_VERSION] = {
 
 int store_db_fail(ft_store *s, ft_errmsg *err, const char *what)
 {
-	return ft_errmsg_set(err, FT_EDB, "%.96s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	return ft_errmsg_set(err, FT_EDB, "%.96s: %s: %s", s->label, what, sqlite3_errmsg(s->db));
 }
 
 int store_exec(ft_store *s, const char *sql, ft_errmsg *err)
@@ -207,20 +207,20 @@ static int store_check_file(const char *path, ft_errmsg *err)
 
 	if (fd < 0)
 		return ft_errmsg_set(err, errno == ELOOP ? FT_EPERM : FT_EIO,
-		                     "%.96s: cannot open the store: %s", path, strerror(errno));
+		                     "%.96s: cannot open the store: %s", store_tail(path), strerror(errno));
 	if (fstat(fd, &sb) != 0) {
-		rv = ft_errmsg_set(err, FT_EIO, "%.96s: %s", path, strerror(errno));
+		rv = ft_errmsg_set(err, FT_EIO, "%.96s: %s", store_tail(path), strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		rv = ft_errmsg_set(err, FT_EIO, "%.96s: not a regular file", path);
+		rv = ft_errmsg_set(err, FT_EIO, "%.96s: not a regular file", store_tail(path));
 		goto out;
 	}
 	if ((sb.st_mode & 077) != 0) {
 		rv = ft_errmsg_set(err, FT_EPERM,
 		                   "%.96s: readable or writable by group/others (mode %04o); it holds "
 		                   "patient data: run chmod 600 %.96s",
-		                   path, (unsigned)(sb.st_mode & 07777), path);
+		                   store_tail(path), (unsigned)(sb.st_mode & 07777), path);
 		goto out;
 	}
 out:
@@ -249,14 +249,14 @@ static int store_migrate(ft_store *s, int target, ft_errmsg *err)
 		goto out;
 	if (app_id != STORE_APPLICATION_ID && (app_id != 0 || version != 0 || objects != 0)) {
 		rv = ft_errmsg_set(err, FT_EFORMAT,
-		                   "%.96s: an SQLite database that is not a fedtwin site store", s->path);
+		                   "%.96s: an SQLite database that is not a fedtwin site store", s->label);
 		goto out;
 	}
 	if (version > FT_STORE_SCHEMA_VERSION) {
 		rv = ft_errmsg_set(err, FT_ESTATE,
 		                   "%.96s: schema version %lld is newer than this fedtwin supports "
 		                   "(%d); use a newer fedtwin",
-		                   s->path, (long long)version, FT_STORE_SCHEMA_VERSION);
+		                   s->label, (long long)version, FT_STORE_SCHEMA_VERSION);
 		goto out;
 	}
 	for (int64_t v = version; v < target; v++) {
@@ -305,6 +305,7 @@ int store_open_at(const char *path, int target_version, ft_store **out, ft_errms
 		rv = ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 		goto out;
 	}
+	s->label = store_tail(s->path);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		rv = s->db != NULL ? store_db_fail(s, err, "cannot open the store")
@@ -321,17 +322,19 @@ int store_open_at(const char *path, int target_version, ft_store **out, ft_errms
 	rv = store_prepare(s, "PRAGMA journal_mode = WAL", &st, err);
 	if (rv != FT_OK) {
 		if (sqlite3_errcode(s->db) == SQLITE_NOTADB)
-			rv = ft_errmsg_set(err, FT_EFORMAT, "%.96s: not an SQLite database", path);
+			rv = ft_errmsg_set(err, FT_EFORMAT, "%.96s: not an SQLite database",
+			                   s->label);
 		goto out;
 	}
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rv = sqlite3_errcode(s->db) == SQLITE_NOTADB
-		             ? ft_errmsg_set(err, FT_EFORMAT, "%.96s: not an SQLite database", path)
+		             ? ft_errmsg_set(err, FT_EFORMAT, "%.96s: not an SQLite database",
+		                             s->label)
 		             : store_db_fail(s, err, "cannot enable WAL");
 		goto out;
 	}
 	if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-		rv = ft_errmsg_set(err, FT_EDB, "%.96s: cannot enable WAL (journal mode %s)", path,
+		rv = ft_errmsg_set(err, FT_EDB, "%.96s: cannot enable WAL (journal mode %s)", s->label,
 		                   (const char *)sqlite3_column_text(st, 0));
 		goto out;
 	}

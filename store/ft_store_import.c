@@ -557,7 +557,7 @@ int ft_store_import_csv(ft_store *s, const char *path, const ft_store_import_opt
 	if (r.rows == 0) {
 		rv = ft_errmsg_set(err, FT_EFORMAT,
 		                   "%.96s: every row has a missing value (%zu skipped); nothing to import",
-		                   path, r.skipped);
+		                   store_tail(path), r.skipped);
 		goto out;
 	}
 	rv = import_finish(&x, path, &r, err);

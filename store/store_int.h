@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ft_store.h"
 
@@ -20,8 +21,18 @@
 struct ft_store {
 	sqlite3 *db;
 	char *path;
+	const char *label;  /* tail of path for messages (store_tail) */
 	int schema_version;
 };
+
+/* The last 80 bytes of a path: messages keep the file's name when a long
+ * directory would not fit FT_ERRMSG_MAX. */
+static inline const char *store_tail(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 80 ? path + n - 80 : path;
+}
 
 /* The file name the CSV reader uses in its messages. */
 const char *store_csv_name(const ft_store_csv *c);

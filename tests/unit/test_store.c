@@ -235,8 +235,8 @@ static void test_import_pima(void **state)
 	assert_true(ds->x[5] == 33.6f); /* first row's BMI */
 	ft_model_dataset_free(ds);
 	/* The file's hash is recorded with the import. */
-	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM imports WHERE file_blake2b = "
-	                               "'5530b503824be0a2df1ce044d2017fe947f5112cc0459bfc799a413184c8a226'"),
+	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM imports WHERE file_blake2b = '5530b50"
+	                               "3824be0a2df1ce044d2017fe947f5112cc0459bfc799a413184c8a226'"),
 	                 1);
 }
 

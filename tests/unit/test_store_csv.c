@@ -251,6 +251,12 @@ static void test_csv_real_file_and_hash(void **state)
 
 	assert_int_equal(ft_store_csv_open("/nonexistent/x.csv", NULL, &c, &e), FT_EIO);
 	assert_non_null(strstr(e.msg, "/nonexistent/x.csv: cannot open"));
+	/* A long directory is cut from the left so the file name survives. */
+	memset(path, 'd', 300);
+	memcpy(path, "/no", 3);
+	snprintf(path + 300, sizeof(path) - 300, "/admissions_2026.csv");
+	assert_int_equal(ft_store_csv_open(path, NULL, &c, &e), FT_EIO);
+	assert_non_null(strstr(e.msg, "ddd/admissions_2026.csv: cannot open"));
 }
 
 static void test_csv_file_spans_read_chunks(void **state)
