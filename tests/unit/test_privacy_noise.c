@@ -130,6 +130,56 @@ static void test_dgauss_pmf(void **state)
 	check_pmf(5, 15, 200000);
 }
 
+/*
+ * Large sigma (the 128-bit acceptance path): chi-square of samples binned at
+ * -3, -2.5, ..., 3 sigma against the Gaussian probabilities of the bins.
+ * Bins are closed integer ranges [a, b], whose discrete-Gaussian mass is the
+ * normal mass of [a - 1/2, b + 1/2] up to O(exp(-2 pi^2 sigma^2)) (Poisson
+ * summation), i.e. exactly in a double for these sigma.
+ */
+static double chi_square_binned(const int64_t *x, size_t n, double s)
+{
+	enum { NB = 14 };
+	double edge[NB - 1], chi = 0;
+	size_t count[NB] = {0};
+
+	for (int k = 0; k < NB - 1; k++)
+		edge[k] = floor((-3.0 + 0.5 * k) * s) + 0.5; /* between integers */
+	for (size_t i = 0; i < n; i++) {
+		int b = 0;
+
+		while (b < NB - 1 && (double)x[i] > edge[b])
+			b++;
+		count[b]++;
+	}
+	for (int b = 0; b < NB; b++) {
+		double lo = b == 0 ? -INFINITY : edge[b - 1];
+		double hi = b == NB - 1 ? INFINITY : edge[b];
+		double p = 0.5 * (erfc(lo / (s * sqrt(2.0))) - erfc(hi / (s * sqrt(2.0))));
+		double e = p * (double)n, d = (double)count[b] - e;
+
+		chi += d * d / e;
+	}
+	return chi;
+}
+
+static void test_dgauss_large_sigma_shape(void **state)
+{
+	const uint64_t sig[] = {1000, (uint64_t)1 << 20, FT_PRIVACY_DGAUSS_SIGMA_MAX};
+	size_t n = 100000;
+	int64_t *x = calloc(n, sizeof(*x));
+	double df = 13, limit = df + 12 * sqrt(2 * df);
+
+	(void)state;
+	assert_non_null(x);
+	for (size_t k = 0; k < 3; k++) {
+		assert_int_equal(ft_privacy_dgauss_fill(sig[k], x, n), FT_OK);
+		assert_true(chi_square_binned(x, n, (double)sig[k]) < limit);
+		assert_true(chi_square_binned(x, n, 1.1 * (double)sig[k]) > limit);
+	}
+	free(x);
+}
+
 /* A sampler that ignores its randomness or repeats a block would show
  * correlation between neighbours; the lag-1 correlation of independent
  * samples has sd 1/sqrt(n). */
@@ -266,6 +316,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dgauss_moments),
 		cmocka_unit_test(test_dgauss_pmf),
+		cmocka_unit_test(test_dgauss_large_sigma_shape),
 		cmocka_unit_test(test_dgauss_independent),
 		cmocka_unit_test(test_dgauss_bad_sigma),
 		cmocka_unit_test(test_noise_grid),
