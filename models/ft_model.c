@@ -312,12 +312,11 @@ double model_row_loss(const ft_model *m, float y)
 	}
 }
 
-double model_backward(ft_model *m, const float *x, float y, model_layer_fn fn, void *ctx)
+void model_backward(ft_model *m, const float *x, float y, model_layer_fn fn, void *ctx)
 {
 	const model_layer *last = &m->layer[m->n_layers - 1];
 	const float *z = m->act + last->a_off;
 	float *delta = m->delta, *dprev = m->delta2;
-	double loss = model_row_loss(m, y);
 
 	switch (m->head) {
 	case MODEL_HEAD_REG:
@@ -373,7 +372,6 @@ double model_backward(ft_model *m, const float *x, float y, model_layer_fn fn, v
 			dprev = tmp;
 		}
 	}
-	return loss;
 }
 
 /* Dense accumulation of one layer's gradient: dW += delta in^T, db += delta. */
@@ -407,7 +405,8 @@ int ft_model_grad_unit(ft_model *m, const ft_model_dataset *ds, size_t unit, flo
 		const float *x = ds->x + r * ds->n_features;
 
 		model_forward(m, x);
-		total += model_backward(m, x, ds->y[r], accumulate_dense, grad);
+		total += model_row_loss(m, ds->y[r]);
+		model_backward(m, x, ds->y[r], accumulate_dense, grad);
 	}
 	if (loss != NULL)
 		*loss = total;

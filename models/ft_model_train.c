@@ -16,11 +16,11 @@
 #include "ft_privacy.h"
 #endif
 
-/* Random 32-bit words, either from a ChaCha20 keystream (deterministic
- * shuffling) or from the CSPRNG (DP sampling), refilled a block at a time so
- * that no step makes a system call per unit. */
+/* Random 32-bit words from a ChaCha20 keystream, refilled 4 KiB at a time.
+ * For shuffling the key is the caller's seed; for DP sampling it is 32 fresh
+ * bytes from the CSPRNG (libsodium), so the keystream is itself a CSPRNG
+ * output without a system call per block. Wiped when training ends. */
 typedef struct rng {
-	int csprng;
 	uint8_t key[32];
 	uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
 	uint32_t counter;
@@ -30,15 +30,12 @@ typedef struct rng {
 
 static void rng_refill(rng *r)
 {
-	if (r->csprng) {
-		ft_crypto_random(r->buf, sizeof(r->buf));
-	} else {
-		memset(r->buf, 0, sizeof(r->buf));
-		/* Cannot fail for these sizes; the keystream only grows. */
-		(void)crypto_stream_chacha20_ietf_xor_ic(r->buf, r->buf, sizeof(r->buf), r->nonce,
-		                                         r->counter, r->key);
-		r->counter += sizeof(r->buf) / 64;
-	}
+	memset(r->buf, 0, sizeof(r->buf));
+	/* Cannot fail for these sizes; the counter only grows (2^32 blocks of
+	 * 64 bytes per key and nonce, far beyond FT_MODEL_MAX_STEPS' needs). */
+	(void)crypto_stream_chacha20_ietf_xor_ic(r->buf, r->buf, sizeof(r->buf), r->nonce,
+	                                         r->counter, r->key);
+	r->counter += sizeof(r->buf) / 64;
 	r->pos = 0;
 }
 
@@ -185,7 +182,7 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 		float f;
 
 		model_forward(m, x);
-		(void)model_backward(m, x, ds->y[r0], ghost_layer, &g);
+		model_backward(m, x, ds->y[r0], ghost_layer, &g);
 		f = clip_factor(g.norm2, clip);
 		for (size_t l = 0; l < m->n_layers; l++) {
 			const model_layer *L = &m->layer[l];
@@ -205,7 +202,7 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 			const float *x = ds->x + r * ds->n_features;
 
 			model_forward(m, x);
-			(void)model_backward(m, x, ds->y[r], dense_layer, st->ugrad);
+			model_backward(m, x, ds->y[r], dense_layer, st->ugrad);
 		}
 		for (size_t i = 0; i < m->n_params; i++)
 			norm2 += (double)st->ugrad[i] * st->ugrad[i];
@@ -222,7 +219,7 @@ static void add_unit(ft_model *m, const ft_model_dataset *ds, size_t u, train_st
 		const float *x = ds->x + r * ds->n_features;
 
 		model_forward(m, x);
-		(void)model_backward(m, x, ds->y[r], dense_layer, st->grad);
+		model_backward(m, x, ds->y[r], dense_layer, st->grad);
 	}
 }
 
@@ -343,7 +340,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		st.ldelta = ft_mallocarray(m->act_len, sizeof(float));
 		if (st.ugrad == NULL || st.ldelta == NULL)
 			goto nomem;
-		st.rand->csprng = 1;
+		ft_crypto_random(st.rand->key, sizeof(st.rand->key));
 	} else {
 		st.perm = ft_mallocarray(ds->n_units, sizeof(size_t));
 		if (st.perm == NULL)

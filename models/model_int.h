@@ -42,14 +42,14 @@ struct ft_model {
 void model_forward(ft_model *m, const float *x);
 
 /*
- * Given the forward pass of row (x, y) in m->act, computes the row's loss and
- * leaves dLoss/dz of each layer available: calls back for each layer from the
- * last, with the layer's input activation and its delta. The callback
- * accumulates the gradient however it likes (dense or norm only).
+ * Given the forward pass of row (x, y) in m->act, backpropagates dLoss/dz:
+ * calls back for each layer from the last, with the layer's input
+ * activation and its delta. The callback accumulates the gradient however
+ * it likes (dense, or norm only). m->act is left unchanged.
  */
 typedef void (*model_layer_fn)(void *ctx, const model_layer *L, const float *in,
                                const float *delta);
-double model_backward(ft_model *m, const float *x, float y, model_layer_fn fn, void *ctx);
+void model_backward(ft_model *m, const float *x, float y, model_layer_fn fn, void *ctx);
 
 /* Loss of the forward pass in m->act against y (no gradients). */
 double model_row_loss(const ft_model *m, float y);
