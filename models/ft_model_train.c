@@ -12,9 +12,7 @@
 #include <sodium.h>
 
 #include "ft_crypto.h"
-#ifdef FT_MODEL_HAVE_PRIVACY
 #include "ft_privacy.h"
-#endif
 
 /* Random 32-bit words from a ChaCha20 keystream, refilled 4 KiB at a time.
  * For shuffling the key is the caller's seed; for DP sampling it is 32 fresh
@@ -310,10 +308,6 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		return rv;
 	if (ds->n_units == 0)
 		return ft_errmsg_set(err, FT_EINVAL, "dataset has no units");
-#ifndef FT_MODEL_HAVE_PRIVACY
-	if (cfg->dp.enabled && cfg->dp.sigma > 0)
-		return ft_errmsg_set(err, FT_ESTATE, "DP-SGD needs the privacy module's noise sampler");
-#endif
 	per_epoch = (ds->n_units + cfg->batch_units - 1) / cfg->batch_units;
 	if (cfg->steps > 0) {
 		steps = cfg->steps;
@@ -365,7 +359,6 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 				add_clipped_unit(m, ds, u, cfg->dp.clip, &st);
 				rep.units_sampled++;
 			}
-#ifdef FT_MODEL_HAVE_PRIVACY
 			if (cfg->dp.sigma > 0) {
 				rv = ft_privacy_noise_add(st.grad, m->n_params, cfg->dp.sigma * cfg->dp.clip);
 				if (rv != FT_OK) {
@@ -373,7 +366,6 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 					goto out;
 				}
 			}
-#endif
 			/* Divided by the expected batch size, not the sampled one,
 			 * whose size would itself leak (as Opacus does). */
 			apply_step(m, cfg, &st, (float)(1.0 / expected), t);

@@ -9,9 +9,7 @@
 #include "ft_crypto.h"
 #include "ft_model.h"
 #include "model_csv.h"
-#ifdef FT_TEST_HAVE_PRIVACY
 #include "ft_privacy.h"
-#endif
 
 #include <math.h>
 
@@ -179,7 +177,6 @@ static void test_wdbc_mlp(void **state)
 	ft_model_dataset_free(test);
 }
 
-#ifdef FT_TEST_HAVE_PRIVACY
 /*
  * DP-SGD at (epsilon = 1, delta = 1e-5) per patient. The noise comes from
  * the CSPRNG, so the test cannot be seeded: it averages the accuracy of
@@ -231,7 +228,6 @@ static void test_wdbc_dp_logreg(void **state)
 	ft_model_dataset_free(train);
 	ft_model_dataset_free(test);
 }
-#endif
 
 int main(void)
 {
@@ -240,9 +236,7 @@ int main(void)
 		cmocka_unit_test(test_heart_flamby_logreg),
 		cmocka_unit_test(test_diabetes_linreg),
 		cmocka_unit_test(test_wdbc_mlp),
-#ifdef FT_TEST_HAVE_PRIVACY
 		cmocka_unit_test(test_wdbc_dp_logreg),
-#endif
 	};
 
 	if (ft_crypto_init() != FT_OK)
