@@ -110,10 +110,25 @@ int ft_crypto_verify(const uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES], const void *msg,
  */
 int ft_crypto_identity_save(const ft_crypto_identity *id, const char *path,
                             const char *passphrase) FT_WARN_UNUSED;
+/* On FT_OK the caller owns *out (ft_crypto_identity_free); `err` (may be
+ * NULL) says what is wrong, never showing key material. */
 int ft_crypto_identity_load(const char *path, const char *passphrase,
                             ft_crypto_identity **out, ft_errmsg *err) FT_WARN_UNUSED;
 
-/* Public key files: one line of hex. */
+/*
+ * Decodes the bytes of a secret key file (PROTOCOL.md, "Key files") held in
+ * memory: what ft_crypto_identity_load does after reading the file, without
+ * the permission check. Same errors; at most 1024 bytes are accepted and the
+ * Argon2id limits in the file are capped (opslimit <= 4, memlimit <= 1 GiB)
+ * before any work. On FT_OK the caller owns *out. `buf` stays the caller's
+ * (it holds the secret seed in a plain file: wipe it).
+ */
+int ft_crypto_identity_decode(const uint8_t *buf, size_t n, const char *passphrase,
+                              ft_crypto_identity **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Public key files: one line of hex (mode 0644, written atomically, never
+ * replacing an existing file: FT_EEXIST). The loader accepts the 64 hex
+ * digits with or without the final newline, nothing else (FT_EFORMAT). */
 int ft_crypto_pk_save(const uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES], const char *path) FT_WARN_UNUSED;
 int ft_crypto_pk_load(const char *path, uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES],
                       ft_errmsg *err) FT_WARN_UNUSED;
@@ -189,13 +204,21 @@ typedef struct ft_crypto_share {
 } ft_crypto_share;
 
 /* Splits `secret` into n shares (x = 1..n), any t of which reconstruct.
- * 1 <= t <= n <= FT_CRYPTO_SHAMIR_MAX_N; out has n entries. */
+ * 1 <= t <= n <= FT_CRYPTO_SHAMIR_MAX_N (else FT_ERANGE); out has n entries
+ * and is owned by the caller, who wipes it. Fresh CSPRNG coefficients on
+ * every call. */
 int ft_crypto_shamir_split(const uint8_t secret[FT_CRYPTO_SECRET_BYTES], uint32_t t,
                            uint32_t n, ft_crypto_share *out) FT_WARN_UNUSED;
 
-/* Reconstructs from exactly `count` >= t shares (uses the first t).
- * FT_EINVAL for duplicate x, FT_ERANGE for x out of range, FT_EINVAL if
- * count < t, FT_EFORMAT for a non-canonical share value. */
+/* Reconstructs from exactly `count` >= t shares (uses the first t; all
+ * `count` are validated). FT_EINVAL for duplicate x, FT_ERANGE for x out of
+ * range, FT_EINVAL if count < t, FT_EFORMAT for a non-canonical share value,
+ * FT_ECRYPTO if the result is not a valid encoding (each 16-byte half must be
+ * < 2^128): the shares are inconsistent, e.g. fewer than t genuine ones.
+ * That check catches garbage, not a deliberate offset by a malicious share
+ * holder: a caller that needs integrity compares the secret with a
+ * commitment (e.g. the public key derived from a shared seed).
+ * `secret` is written only on FT_OK; the caller wipes it. */
 int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint32_t t,
                              uint8_t secret[FT_CRYPTO_SECRET_BYTES]) FT_WARN_UNUSED;
 
@@ -230,12 +253,19 @@ typedef struct ft_crypto_fxp {
 int ft_crypto_fxp_init(ft_crypto_fxp *p, double clip, unsigned bits,
                        uint32_t max_summands) FT_WARN_UNUSED;
 
-/* Clips, scales and stochastically rounds (CSPRNG) n floats into Z_2^bits. */
+/* Clips, scales and stochastically rounds (CSPRNG) n floats into Z_2^bits.
+ * FT_EINVAL if any input is NaN or infinite (nothing written then);
+ * FT_EINVAL/FT_ERANGE if *p is not what ft_crypto_fxp_init produces (a
+ * scale that is not a power of two >= 1, or one that could wrap). */
 int ft_crypto_fxp_encode(const ft_crypto_fxp *p, const float *in, size_t n,
                          uint32_t *out) FT_WARN_UNUSED;
 
 /* Decodes a sum of `summands` encoded vectors into floats; FT_ERANGE if
- * summands > max_summands. */
+ * summands > max_summands, if a value has bits above `bits`, or if a value
+ * read as signed exceeds summands * ceil(clip * scale) (it cannot be such a
+ * sum: a wrap or a corrupted input). FT_EINVAL if summands is 0. Nothing is
+ * written unless FT_OK. The error of each decoded value is below
+ * summands / scale (one rounding step per summand). */
 int ft_crypto_fxp_decode(const ft_crypto_fxp *p, const uint32_t *in, size_t n,
                          uint32_t summands, float *out) FT_WARN_UNUSED;
 

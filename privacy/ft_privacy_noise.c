@@ -1,0 +1,325 @@
+/*
+ * ft_privacy_noise.c - the exact discrete Gaussian sampler (Canonne, Kamath
+ * and Steinke 2020, "The Discrete Gaussian for Differential Privacy",
+ * Algorithms 1-3) and the float noise that DP-SGD adds on a power-of-two grid.
+ *
+ * No floating-point number ever decides a random choice here: every
+ * Bernoulli trial compares CSPRNG bits with an exact rational probability, so
+ * the output distribution is the mathematical one and leaks nothing through
+ * rounding (Mironov 2012). Random bits come from the CSPRNG in blocks and are
+ * consumed a bit at a time, because a getrandom call per sample would cost
+ * more than the sampling itself.
+ */
+#include "ft_privacy.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ft_crypto.h"
+
+typedef unsigned __int128 u128;
+
+/* Random bits are fetched in blocks of this many 64-bit words. */
+#define RNG_WORDS 512
+/* Caps on the loops. Each is reached with probability far below 2^-128. */
+#define CAP_BITS 192      /* equal bits in a lazy comparison: 2^-192 */
+#define CAP_K 64          /* Bernoulli(exp(-g)) series: 1/63! < 2^-290 */
+#define CAP_V 4096        /* geometric part of the Laplace: e^-4096 */
+#define CAP_TRIES 1024    /* rejection rounds: each accepts w.p. > 0.3 */
+
+typedef struct rng {
+	uint64_t buf[RNG_WORDS];
+	size_t words;   /* words fetched per refill */
+	size_t pos;     /* next unused word in buf */
+	uint64_t cur;   /* bits being consumed, low bit first */
+	unsigned ncur;  /* bits left in cur */
+	int failed;     /* a loop cap was reached */
+} rng;
+
+static void rng_init(rng *r, size_t words)
+{
+	r->words = words < 1 ? 1 : words > RNG_WORDS ? RNG_WORDS : words;
+	r->pos = r->words;
+	r->cur = 0;
+	r->ncur = 0;
+	r->failed = 0;
+}
+
+static void rng_done(rng *r)
+{
+	ft_crypto_wipe(r, sizeof(*r));
+}
+
+static uint64_t rng_word(rng *r)
+{
+	if (r->pos == r->words) {
+		ft_crypto_random(r->buf, r->words * sizeof(r->buf[0]));
+		r->pos = 0;
+	}
+	return r->buf[r->pos++];
+}
+
+static unsigned rng_bit(rng *r)
+{
+	unsigned b;
+
+	if (r->ncur == 0) {
+		r->cur = rng_word(r);
+		r->ncur = 64;
+	}
+	b = (unsigned)(r->cur & 1u);
+	r->cur >>= 1;
+	r->ncur--;
+	return b;
+}
+
+/* k uniform bits, 1 <= k <= 64. */
+static uint64_t rng_bits(rng *r, unsigned k)
+{
+	uint64_t v;
+
+	if (k <= r->ncur) {
+		v = k == 64 ? r->cur : r->cur & (((uint64_t)1 << k) - 1);
+		r->cur = k == 64 ? 0 : r->cur >> k;
+		r->ncur -= k;
+		return v;
+	}
+	/* Take the rest of cur, then the high part from a fresh word. */
+	v = r->cur;
+	k -= r->ncur;
+	{
+		unsigned have = r->ncur;
+		uint64_t w = rng_word(r);
+		uint64_t hi = k == 64 ? w : w & (((uint64_t)1 << k) - 1);
+
+		v |= have == 64 ? 0 : hi << have;
+		r->cur = k == 64 ? 0 : w >> k;
+		r->ncur = 64 - k;
+	}
+	return v;
+}
+
+/* Uniform in [0, m), m >= 1, by rejection of ceil(log2 m) bits (exact). */
+static uint64_t rng_uniform(rng *r, uint64_t m)
+{
+	unsigned k = 0;
+
+	if (m <= 1)
+		return 0;
+	while (k < 64 && ((uint64_t)1 << k) < m)
+		k++;
+	for (unsigned i = 0; i < CAP_TRIES; i++) {
+		uint64_t x = rng_bits(r, k);
+
+		if (x < m)
+			return x;
+	}
+	r->failed = 1;
+	return 0;
+}
+
+/*
+ * Bernoulli(n/d) for 0 <= n, 0 < d < 2^127: compares a uniform binary
+ * fraction with the binary expansion of n/d, produced one digit at a time by
+ * long division, and stops at the first difference (two bits on average).
+ */
+static int bern_frac(rng *r, u128 n, u128 d)
+{
+	u128 rem = n;
+
+	if (n >= d)
+		return 1;
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < CAP_BITS; i++) {
+		unsigned pbit, b;
+
+		rem <<= 1;
+		pbit = rem >= d;
+		if (pbit)
+			rem -= d;
+		b = rng_bit(r);
+		if (b != pbit)
+			return b < pbit;
+		if (rem == 0)
+			return 0; /* the rest of n/d is zeros: U > n/d */
+	}
+	r->failed = 1;
+	return 0;
+}
+
+/* Bernoulli(exp(-n/d)) for n <= d < 2^120 (CKS20 Algorithm 1, gamma <= 1). */
+static int bern_exp_le1(rng *r, u128 n, u128 d)
+{
+	uint64_t k = 1;
+
+	while (bern_frac(r, n, d * k)) {
+		if (++k > CAP_K) {
+			r->failed = 1;
+			return 0;
+		}
+	}
+	return (int)(k & 1u);
+}
+
+/* Bernoulli(exp(-n/d)) for any n >= 0, 0 < d < 2^120: exp(-1) per whole unit
+ * of n/d, each of which fails with probability 1 - 1/e, so this ends fast. */
+static int bern_exp(rng *r, u128 n, u128 d)
+{
+	while (n > d) {
+		if (!bern_exp_le1(r, 1, 1) || r->failed)
+			return 0;
+		n -= d;
+	}
+	return bern_exp_le1(r, n, d);
+}
+
+/* Discrete Laplace with integer scale t >= 1 (CKS20 Algorithm 2):
+ * P[x] proportional to exp(-|x| / t). Returns |x| < t * CAP_V. */
+static int64_t dlaplace(rng *r, uint64_t t)
+{
+	for (unsigned tries = 0; tries < CAP_TRIES && !r->failed; tries++) {
+		uint64_t u = rng_uniform(r, t), v = 0, x;
+
+		if (!bern_exp(r, u, t))
+			continue;
+		while (bern_exp_le1(r, 1, 1)) {
+			if (++v >= CAP_V) {
+				r->failed = 1;
+				return 0;
+			}
+		}
+		x = u + t * v;
+		if (rng_bit(r)) {
+			if (x == 0)
+				continue; /* -0 would double the weight of 0 */
+			return -(int64_t)x;
+		}
+		return (int64_t)x;
+	}
+	r->failed = 1;
+	return 0;
+}
+
+/*
+ * Discrete Gaussian with integer sigma s (CKS20 Algorithm 3 with sigma^2 =
+ * s^2, t = s + 1): accept a Laplace sample y with probability
+ * exp(-(|y| - s^2/t)^2 / (2 s^2)) = exp(-(|y| t - s^2)^2 / (2 s^2 t^2)).
+ * With s <= 2^24 and |y| < 2^37, the numerator is below 2^124 and the
+ * denominator below 2^98.
+ */
+static int64_t dgauss(rng *r, uint64_t s)
+{
+	uint64_t t = s + 1;
+	u128 den = (u128)2 * s * s * t * t;
+
+	for (unsigned tries = 0; tries < CAP_TRIES && !r->failed; tries++) {
+		int64_t y = dlaplace(r, t);
+		uint64_t ay = y < 0 ? (uint64_t)-y : (uint64_t)y;
+		uint64_t a = ay * t, b = s * s;
+		uint64_t w = a >= b ? a - b : b - a;
+
+		if (r->failed)
+			break;
+		if (bern_exp(r, (u128)w * w, den) && !r->failed)
+			return y;
+	}
+	r->failed = 1;
+	return 0;
+}
+
+int ft_privacy_dgauss_fill(uint64_t sigma, int64_t *out, size_t n)
+{
+	rng r;
+	int rv = FT_OK;
+
+	if (sigma < 1 || sigma > FT_PRIVACY_DGAUSS_SIGMA_MAX || (out == NULL && n > 0))
+		return FT_EINVAL;
+	if (n == 0)
+		return FT_OK;
+	rng_init(&r, n < RNG_WORDS / 4 ? 4 * n : RNG_WORDS);
+	for (size_t i = 0; i < n; i++) {
+		int64_t z = dgauss(&r, sigma);
+
+		if (r.failed) {
+			rv = FT_EINTERNAL;
+			goto out;
+		}
+		out[i] = z;
+	}
+out:
+	rng_done(&r);
+	return rv;
+}
+
+int ft_privacy_dgauss_sample(uint64_t sigma, int64_t *out)
+{
+	return ft_privacy_dgauss_fill(sigma, out, 1);
+}
+
+int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units)
+{
+	int e = 0;
+	double m;
+
+	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX))
+		return FT_EINVAL; /* also rejects NaN */
+	/* sigma = m * 2^e with m in [0.5, 1): g = 2^(e - 1 - GRID_BITS) puts
+	 * sigma / g = m * 2^(GRID_BITS + 1) in [2^20, 2^21), exactly. */
+	m = frexp(sigma, &e);
+	*grid = ldexp(1.0, e - 1 - FT_PRIVACY_GRID_BITS);
+	*units = (uint64_t)ceil(ldexp(m, FT_PRIVACY_GRID_BITS + 1));
+	return FT_OK;
+}
+
+/* Noise samples are drawn in chunks of this many, on the stack. */
+#define NOISE_CHUNK 256
+
+int ft_privacy_noise_add(float *v, size_t n, double sigma)
+{
+	double g = 0;
+	uint64_t units = 0;
+	double limit;
+	int64_t z[NOISE_CHUNK];
+	rng r;
+	int rv;
+
+	rv = ft_privacy_noise_grid(sigma, &g, &units);
+	if (rv != FT_OK)
+		return rv;
+	if (v == NULL && n > 0)
+		return FT_EINVAL;
+	/* |v| / g < 2^62 keeps the grid index and the noisy index in int64;
+	 * since g > sigma * 2^-21 this admits every |v| < 2^41 * sigma. */
+	limit = ldexp(g, 62);
+	for (size_t i = 0; i < n; i++) {
+		double x = (double)v[i];
+
+		if (!isfinite(x) || fabs(x) >= limit || fabs(x) >= ldexp(sigma, 41))
+			return FT_ERANGE;
+	}
+	rng_init(&r, RNG_WORDS);
+	for (size_t i = 0; i < n; i += NOISE_CHUNK) {
+		size_t m = n - i < NOISE_CHUNK ? n - i : NOISE_CHUNK;
+
+		for (size_t j = 0; j < m; j++) {
+			z[j] = dgauss(&r, units);
+			if (r.failed) {
+				rv = FT_EINTERNAL;
+				goto out;
+			}
+		}
+		for (size_t j = 0; j < m; j++) {
+			/* v / g is exact (g is a power of two); the sum is an
+			 * exact integer, and the one rounding to float below is a
+			 * function of that integer alone, i.e. post-processing. */
+			int64_t idx = (int64_t)nearbyint((double)v[i + j] / g);
+
+			v[i + j] = (float)((double)(idx + z[j]) * g);
+		}
+	}
+out:
+	ft_crypto_wipe(z, sizeof(z));
+	rng_done(&r);
+	return rv;
+}

@@ -1,0 +1,280 @@
+/*
+ * test_privacy_noise.c - the discrete Gaussian sampler and the float noise
+ * DP-SGD adds: moments and the exact pmf (with bounds wide enough never to
+ * flake: 6 standard errors, chi-square far in the tail), the grid, and the
+ * refusal of bad parameters.
+ */
+#include "ft_test.h"
+
+#include <math.h>
+
+#include "ft_crypto.h"
+#include "ft_privacy.h"
+
+/* Exact moments of N_Z(0, s^2): sums over |x| <= 40 s, far past any mass
+ * a double can see. For s > 100 the sums are replaced by the continuous
+ * moments s^2 and 3 s^4, from which the discrete ones differ by a relative
+ * O(exp(-2 pi^2 s^2)) (Poisson summation), i.e. not at all in a double. */
+static void dgauss_moments(double s, double *var, double *m4)
+{
+	double z = 0, v = 0, q = 0;
+	long lim = (long)(40 * s) + 1;
+
+	if (s > 100) {
+		*var = s * s;
+		*m4 = 3 * s * s * s * s;
+		return;
+	}
+
+	for (long x = -lim; x <= lim; x++) {
+		double p = exp(-(double)x * (double)x / (2 * s * s));
+
+		z += p;
+		v += p * (double)x * (double)x;
+		q += p * (double)x * (double)x * (double)x * (double)x;
+	}
+	*var = v / z;
+	*m4 = q / z;
+}
+
+/* Sample mean and variance of n samples against the exact values, each
+ * within 6 standard errors. */
+static void check_moments(uint64_t sigma, size_t n)
+{
+	int64_t *x = calloc(n, sizeof(*x));
+	double var, m4, mean = 0, sq = 0;
+
+	assert_non_null(x);
+	assert_int_equal(ft_privacy_dgauss_fill(sigma, x, n), FT_OK);
+	for (size_t i = 0; i < n; i++) {
+		mean += (double)x[i];
+		sq += (double)x[i] * (double)x[i];
+	}
+	mean /= (double)n;
+	sq /= (double)n;
+	dgauss_moments((double)sigma, &var, &m4);
+	/* E[x] = 0 with sd sqrt(var / n); E[x^2] = var with sd
+	 * sqrt((m4 - var^2) / n). */
+	assert_true(fabs(mean) < 6 * sqrt(var / (double)n));
+	assert_true(fabs(sq - var) < 6 * sqrt((m4 - var * var) / (double)n));
+	free(x);
+}
+
+static void test_dgauss_moments(void **state)
+{
+	(void)state;
+	check_moments(1, 200000);
+	check_moments(3, 200000);
+	check_moments(1000, 200000);
+	check_moments(FT_PRIVACY_DGAUSS_SIGMA_MAX, 50000);
+}
+
+/* Chi-square statistic of the counts of each value of samples x[0..n) in
+ * [-k, k] (plus the two tails) against the exact pmf of N_Z(0, s^2). */
+static double chi_square(const int64_t *x, size_t n, double s, long k)
+{
+	double z = 0, chi = 0;
+	long lim = (long)(40 * s) + 1;
+	size_t cells = (size_t)(2 * k + 3);
+	double *expct = calloc(cells, sizeof(double));
+	size_t *count = calloc(cells, sizeof(size_t));
+
+	assert_non_null(expct);
+	assert_non_null(count);
+	for (long v = -lim; v <= lim; v++)
+		z += exp(-(double)v * (double)v / (2 * s * s));
+	for (long v = -lim; v <= lim; v++) {
+		double p = exp(-(double)v * (double)v / (2 * s * s)) / z;
+		size_t c = v < -k ? 0 : v > k ? cells - 1 : (size_t)(v + k + 1);
+
+		expct[c] += p * (double)n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = x[i];
+		size_t c = v < -k ? 0 : v > k ? cells - 1 : (size_t)(v + k + 1);
+
+		count[c]++;
+	}
+	for (size_t c = 0; c < cells; c++) {
+		double d = (double)count[c] - expct[c];
+
+		assert_true(expct[c] >= 5); /* the chi-square approximation holds */
+		chi += d * d / expct[c];
+	}
+	free(expct);
+	free(count);
+	return chi;
+}
+
+/* The samples fit the pmf of sigma (chi-square with cells - 1 degrees of
+ * freedom below mean + 12 sd: p < 1e-12), and the test has power: the pmf
+ * of a sigma 10% off is rejected. */
+static void check_pmf(uint64_t sigma, long k, size_t n)
+{
+	int64_t *x = calloc(n, sizeof(*x));
+	double df = (double)(2 * k + 2);
+	double limit = df + 12 * sqrt(2 * df);
+
+	assert_non_null(x);
+	assert_int_equal(ft_privacy_dgauss_fill(sigma, x, n), FT_OK);
+	assert_true(chi_square(x, n, (double)sigma, k) < limit);
+	assert_true(chi_square(x, n, 1.1 * (double)sigma, k) > limit);
+	free(x);
+}
+
+static void test_dgauss_pmf(void **state)
+{
+	(void)state;
+	check_pmf(1, 3, 200000);
+	check_pmf(2, 6, 200000);
+	check_pmf(5, 15, 200000);
+}
+
+/* A sampler that ignores its randomness or repeats a block would show
+ * correlation between neighbours; the lag-1 correlation of independent
+ * samples has sd 1/sqrt(n). */
+static void test_dgauss_independent(void **state)
+{
+	size_t n = 100000;
+	int64_t *x = calloc(n, sizeof(*x));
+	double c = 0, v = 0;
+
+	(void)state;
+	assert_non_null(x);
+	assert_int_equal(ft_privacy_dgauss_fill(7, x, n), FT_OK);
+	for (size_t i = 0; i + 1 < n; i++) {
+		c += (double)x[i] * (double)x[i + 1];
+		v += (double)x[i] * (double)x[i];
+	}
+	assert_true(fabs(c / v) < 6 / sqrt((double)n));
+	free(x);
+}
+
+static void test_dgauss_bad_sigma(void **state)
+{
+	int64_t x = 42;
+
+	(void)state;
+	assert_int_equal(ft_privacy_dgauss_sample(0, &x), FT_EINVAL);
+	assert_int_equal(ft_privacy_dgauss_sample(FT_PRIVACY_DGAUSS_SIGMA_MAX + 1, &x), FT_EINVAL);
+	assert_int_equal(ft_privacy_dgauss_fill(3, NULL, 4), FT_EINVAL);
+	assert_int_equal(x, 42);
+	assert_int_equal(ft_privacy_dgauss_fill(3, NULL, 0), FT_OK);
+	assert_int_equal(ft_privacy_dgauss_sample(FT_PRIVACY_DGAUSS_SIGMA_MAX, &x), FT_OK);
+}
+
+static void test_noise_grid(void **state)
+{
+	double g = 0;
+	uint64_t u = 0;
+
+	(void)state;
+	assert_int_equal(ft_privacy_noise_grid(1.0, &g, &u), FT_OK);
+	assert_true(g == ldexp(1, -20));
+	assert_int_equal(u, (uint64_t)1 << 20);
+	assert_int_equal(ft_privacy_noise_grid(3.0, &g, &u), FT_OK);
+	assert_true(g == ldexp(1, -19));
+	assert_true((double)u * g == 3.0);
+	/* An inexact sigma: the parameter used is at least sigma and exceeds it
+	 * by less than one grid step (relative 2^-20). */
+	assert_int_equal(ft_privacy_noise_grid(0.1, &g, &u), FT_OK);
+	assert_true((double)u * g >= 0.1);
+	assert_true((double)u * g < 0.1 * (1 + ldexp(1, -20)));
+	assert_true(u >= ((uint64_t)1 << 20) && u <= ((uint64_t)1 << 21));
+	assert_int_equal(ft_privacy_noise_grid(0.0, &g, &u), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_grid(-1.0, &g, &u), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_grid(NAN, &g, &u), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_grid(INFINITY, &g, &u), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_grid(0x1p65, &g, &u), FT_EINVAL);
+}
+
+static void test_noise_add_moments(void **state)
+{
+	size_t n = 200000;
+	float *v = calloc(n, sizeof(*v));
+	double sigma = 0.37, mean = 0, sq = 0, g = 0;
+	uint64_t u = 0;
+
+	(void)state;
+	assert_non_null(v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = 5.0f;
+	assert_int_equal(ft_privacy_noise_add(v, n, sigma), FT_OK);
+	assert_int_equal(ft_privacy_noise_grid(sigma, &g, &u), FT_OK);
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)v[i] - 5.0;
+
+		mean += d;
+		sq += d * d;
+	}
+	mean /= (double)n;
+	sq /= (double)n;
+	/* Continuous-Gaussian moments suffice at this resolution: the discrete
+	 * variance differs from s^2 by far less than the tolerance. */
+	assert_true(fabs(mean) < 6 * sigma / sqrt((double)n));
+	assert_true(fabs(sq - sigma * sigma) < 6 * sqrt(2.0) * sigma * sigma / sqrt((double)n));
+	free(v);
+}
+
+/* The input is rounded to the grid before noise is added, so the output's
+ * offset from the grid does not depend on the input. */
+static void test_noise_add_on_grid(void **state)
+{
+	float v[64];
+	double g = 0;
+	uint64_t u = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 64; i++)
+		v[i] = 0.1f + 0.3f * (float)i / 7.0f;
+	assert_int_equal(ft_privacy_noise_add(v, 64, 1.0), FT_OK);
+	assert_int_equal(ft_privacy_noise_grid(1.0, &g, &u), FT_OK);
+	for (size_t i = 0; i < 64; i++) {
+		double q = (double)v[i] / g;
+
+		assert_true(q == floor(q));
+	}
+}
+
+static void test_noise_add_refusals(void **state)
+{
+	float v[4] = {1, 2, 3, 4};
+	float w[4] = {1, 2, 3, 4};
+
+	(void)state;
+	assert_int_equal(ft_privacy_noise_add(v, 4, 0.0), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_add(v, 4, -1.0), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_add(v, 4, NAN), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_add(v, 4, INFINITY), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_add(NULL, 4, 1.0), FT_EINVAL);
+	assert_memory_equal(v, w, sizeof(v));
+	v[3] = NAN;
+	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_ERANGE);
+	v[3] = INFINITY;
+	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_ERANGE);
+	assert_true(v[0] == 1 && v[1] == 2 && v[2] == 3);
+	v[3] = 4;
+	/* Noise far below the float resolution of the value is refused. */
+	assert_int_equal(ft_privacy_noise_add(v, 4, 1e-12), FT_ERANGE);
+	assert_memory_equal(v, w, sizeof(v));
+	assert_int_equal(ft_privacy_noise_add(NULL, 0, 1.0), FT_OK);
+	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dgauss_moments),
+		cmocka_unit_test(test_dgauss_pmf),
+		cmocka_unit_test(test_dgauss_independent),
+		cmocka_unit_test(test_dgauss_bad_sigma),
+		cmocka_unit_test(test_noise_grid),
+		cmocka_unit_test(test_noise_add_moments),
+		cmocka_unit_test(test_noise_add_on_grid),
+		cmocka_unit_test(test_noise_add_refusals),
+	};
+
+	if (ft_crypto_init() != FT_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
