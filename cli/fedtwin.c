@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ft_base.h"
+#include "ft_coord.h"
 #include "ft_crypto.h"
 #include "ft_node.h"
 #include "ft_privacy.h"
@@ -19,7 +20,8 @@ static const struct ft_cli_cmd {
 	int (*main)(int argc, char **argv);
 	const char *summary;
 } ft_cli_cmds[] = {
-	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train"},
+	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train, run"},
+	{"coordinator", ft_coord_cli_main, "consortium commands: run create|start|status, manifest, serve"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
 	{"keygen", ft_cli_keygen_main, "create an Ed25519 identity key pair"},
 	{"fingerprint", ft_cli_fingerprint_main, "print the fingerprint of a public key file"},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ft_node.h"
+#include "node_int.h"
 
 static void node_usage(FILE *f)
 {
@@ -22,7 +23,8 @@ static void node_usage(FILE *f)
 	        "        [--hidden 64,32] [--activation relu|tanh] [--epochs E] [--batch B]\n"
 	        "        [--lr LR] [--optimizer sgd|adam] [--momentum M] [--clip C]\n"
 	        "        (--epsilon E | --noise-multiplier S) [--run ID] [--round N]\n"
-	        "        [--no-standardise] [--out MODEL_FILE]\n");
+	        "        [--no-standardise] [--out MODEL_FILE]\n"
+	        "  run --config FILE   the site daemon (docs/OPERATIONS.md)\n");
 }
 
 typedef struct node_train_opts {
@@ -296,5 +298,7 @@ int ft_node_cli_main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "train") == 0)
 		return node_train_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0)
+		return ft_node_run_main(argc - 1, argv + 1);
 	return ft_store_cli_main(argc - 1, argv + 1);
 }

@@ -1,0 +1,786 @@
+/*
+ * coord_engine.c - the coordinator's round engine: a pure state machine.
+ * Per attempt: announce to every connected site, collect accepts and
+ * refusals, run secure aggregation among the accepting sites, decode the sum
+ * of their fixed-point updates, apply the server optimiser and publish the
+ * signed new model version. An attempt that fails for any reason is closed
+ * and a fresh one (new attempt number, so fresh secure-aggregation keys)
+ * starts after retry_ms. No I/O here: ft_coord.h says how it is driven.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coord_int.h"
+
+static void out_push(ft_coord_engine *e, eng_out *o)
+{
+	o->next = NULL;
+	if (e->out_tail != NULL)
+		e->out_tail->next = o;
+	else
+		e->out_head = o;
+	e->out_tail = o;
+}
+
+/* Queues a frame; takes ownership of payload (freed on failure). A frame
+ * that cannot be queued for lack of memory is lost like one on a dropped
+ * connection: the attempt's deadlines recover. */
+static void queue(ft_coord_engine *e, uint32_t site, unsigned type, uint8_t *payload, size_t len)
+{
+	eng_out *o = ft_calloc(1, sizeof(*o));
+
+	if (o == NULL) {
+		ft_free(payload);
+		return;
+	}
+	o->site = site;
+	o->type = type;
+	o->round = e->round;
+	o->attempt = e->attempt;
+	o->payload = payload;
+	o->len = len;
+	out_push(e, o);
+}
+
+static ft_coord_event *event_new(ft_coord_engine *e, int type)
+{
+	eng_ev *v = ft_calloc(1, sizeof(*v));
+
+	if (v == NULL)
+		return NULL;
+	v->ev.type = type;
+	v->ev.round = e->round;
+	v->ev.attempt = e->attempt;
+	v->next = NULL;
+	if (e->ev_tail != NULL)
+		e->ev_tail->next = v;
+	else
+		e->ev_head = v;
+	e->ev_tail = v;
+	return &v->ev;
+}
+
+static eng_site *site_find(ft_coord_engine *e, uint32_t id)
+{
+	for (uint32_t i = 0; i < e->n_sites; i++)
+		if (e->sites[i].id == id)
+			return &e->sites[i];
+	return NULL;
+}
+
+static void queue_model(ft_coord_engine *e, eng_site *s)
+{
+	for (size_t off = 0; off < e->model_len; off += FT_TRANSPORT_CHUNK_BYTES) {
+		ft_transport_chunk c;
+		uint8_t *p;
+		size_t n = e->model_len - off;
+
+		if (n > FT_TRANSPORT_CHUNK_BYTES)
+			n = FT_TRANSPORT_CHUNK_BYTES;
+		p = ft_malloc(FT_TRANSPORT_CHUNK_HDR_BYTES + n);
+		if (p == NULL)
+			return;
+		c.model_version = e->version;
+		memcpy(c.model_hash, e->hash, sizeof(c.model_hash));
+		c.total = (uint32_t)e->model_len;
+		c.offset = (uint32_t)off;
+		c.data = e->model_bytes + off;
+		c.len = (uint32_t)n;
+		ft_transport_chunk_encode(&c, p);
+		queue(e, s->id, FT_TRANSPORT_MODEL_CHUNK, p, FT_TRANSPORT_CHUNK_HDR_BYTES + n);
+	}
+	s->have_version = e->version;
+}
+
+static void queue_result(ft_coord_engine *e, eng_site *s)
+{
+	ft_transport_result r;
+	uint8_t *p = ft_malloc(FT_TRANSPORT_RESULT_BYTES);
+
+	if (p == NULL)
+		return;
+	r.model_version = e->version;
+	memcpy(r.model_hash, e->hash, sizeof(r.model_hash));
+	memcpy(r.model_sig, e->sig, sizeof(r.model_sig));
+	r.n_survivors = e->n_survivors;
+	r.run_complete = e->state == ENG_DONE;
+	ft_transport_result_encode(&r, p);
+	queue(e, s->id, FT_TRANSPORT_ROUND_RESULT, p, FT_TRANSPORT_RESULT_BYTES);
+}
+
+/* Sets hash and signature for the current model bytes. */
+static int model_seal(ft_coord_engine *e)
+{
+	uint8_t tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
+
+	ft_crypto_hash(e->hash, e->model_bytes, e->model_len);
+	ft_transport_model_tbs(e->consortium, e->run.id, e->version, e->hash, tbs);
+	return ft_crypto_identity_sign(e->id, tbs, sizeof(tbs), e->sig);
+}
+
+/* ---- FedAdam state: "FADM" || d (u32) || m[d] || v[d] (float32 LE) ---- */
+
+static int opt_state_encode(ft_coord_engine *e, size_t d)
+{
+	uint8_t *p;
+
+	ft_free(e->opt_state);
+	e->opt_state = NULL;
+	e->opt_state_len = 0;
+	if (e->opt_m == NULL)
+		return FT_OK;
+	p = ft_mallocarray(8 + 8 * d, 1);
+	if (p == NULL)
+		return FT_ENOMEM;
+	memcpy(p, "FADM", 4);
+	ft_store_le32(p + 4, (uint32_t)d);
+	for (size_t i = 0; i < d; i++) {
+		uint32_t a, b;
+
+		memcpy(&a, &e->opt_m[i], 4);
+		memcpy(&b, &e->opt_v[i], 4);
+		ft_store_le32(p + 8 + 4 * i, a);
+		ft_store_le32(p + 8 + 4 * d + 4 * i, b);
+	}
+	e->opt_state = p;
+	e->opt_state_len = 8 + 8 * d;
+	return FT_OK;
+}
+
+static int opt_state_decode(ft_coord_engine *e, const uint8_t *p, size_t n, size_t d)
+{
+	if (n != 8 + 8 * d || memcmp(p, "FADM", 4) != 0 || ft_load_le32(p + 4) != d)
+		return FT_EFORMAT;
+	for (size_t i = 0; i < d; i++) {
+		uint32_t a = ft_load_le32(p + 8 + 4 * i), b = ft_load_le32(p + 8 + 4 * d + 4 * i);
+
+		memcpy(&e->opt_m[i], &a, 4);
+		memcpy(&e->opt_v[i], &b, 4);
+		if (!isfinite(e->opt_m[i]) || !(e->opt_v[i] >= 0) || !isfinite(e->opt_v[i]))
+			return FT_EFORMAT;
+	}
+	return FT_OK;
+}
+
+/* ---- Attempts ------------------------------------------------------------------ */
+
+static void reset_sites(ft_coord_engine *e)
+{
+	for (uint32_t i = 0; i < e->n_sites; i++)
+		e->sites[i].rstate = RS_NONE;
+}
+
+static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char *fmt, ...)
+	FT_PRINTF(4, 5);
+static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char *fmt, ...)
+{
+	ft_coord_event *ev = event_new(e, FT_COORD_EV_ATTEMPT_END);
+	va_list ap;
+
+	if (ev != NULL) {
+		ev->code = code;
+		va_start(ap, fmt);
+		vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
+		va_end(ap);
+	}
+	ft_secagg_server_free(e->sa);
+	e->sa = NULL;
+	ft_free(e->sa_sites);
+	e->sa_sites = NULL;
+	reset_sites(e);
+	e->state = ENG_IDLE;
+	e->retry_at = now + e->to.retry_ms;
+}
+
+static void attempt_start(ft_coord_engine *e, uint64_t now)
+{
+	ft_transport_announce a;
+	ft_coord_event *ev;
+	uint32_t n_up = 0;
+
+	for (uint32_t i = 0; i < e->n_sites; i++)
+		n_up += e->sites[i].up != 0;
+	e->attempt = e->next_attempt++;
+	e->n_announced = 0;
+	memset(&a, 0, sizeof(a));
+	a.model_version = e->version;
+	memcpy(a.model_hash, e->hash, sizeof(a.model_hash));
+	a.lr = e->run.lr;
+	a.epochs = e->run.epochs;
+	a.batch = e->run.batch;
+	a.dp_clip = e->run.dp_clip;
+	a.epsilon = e->run.epsilon;
+	a.update_clip = e->run.update_clip;
+	a.bits = e->run.bits;
+	a.max_summands = n_up;
+	a.standardise = e->run.standardise;
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		eng_site *s = &e->sites[i];
+		uint8_t *p;
+
+		if (!s->up)
+			continue;
+		if (s->have_version != e->version)
+			queue_model(e, s);
+		p = ft_malloc(FT_TRANSPORT_ANNOUNCE_BYTES);
+		if (p == NULL)
+			continue;
+		ft_transport_announce_encode(&a, p);
+		queue(e, s->id, FT_TRANSPORT_ROUND_ANNOUNCE, p, FT_TRANSPORT_ANNOUNCE_BYTES);
+		s->rstate = RS_ANNOUNCED;
+		e->n_announced++;
+	}
+	ev = event_new(e, FT_COORD_EV_ATTEMPT_START);
+	if (ev != NULL)
+		ev->n_sites = e->n_announced;
+	e->state = ENG_ACCEPT;
+	e->deadline = now + e->to.accept_ms;
+}
+
+static void drain_secagg(ft_coord_engine *e)
+{
+	uint32_t to;
+	uint8_t *buf;
+	size_t len;
+
+	while (e->sa != NULL && ft_secagg_server_next(e->sa, &to, &buf, &len) == FT_OK)
+		queue(e, to, FT_TRANSPORT_SECAGG, buf, len);
+}
+
+static void close_accept(ft_coord_engine *e, uint64_t now)
+{
+	ft_secagg_config cfg;
+	ft_secagg_timeouts st;
+	uint32_t n_acc = 0, need = e->run.min_sites < 2 ? 2 : e->run.min_sites, k = 0, t = 0;
+	char detail[64];
+	int rv;
+
+	for (uint32_t i = 0; i < e->n_sites; i++)
+		n_acc += e->sites[i].rstate == RS_ACCEPTED;
+	if (n_acc < need) {
+		snprintf(detail, sizeof(detail), "%u of %u", n_acc, e->n_announced);
+		attempt_close(e, FT_EABORT, now, "too few sites accepted: %s", detail);
+		return;
+	}
+	e->sa_sites = ft_calloc(n_acc, sizeof(*e->sa_sites));
+	if (e->sa_sites == NULL) {
+		attempt_close(e, FT_ENOMEM, now, "out of memory");
+		return;
+	}
+	n_acc = 0;
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		if (e->sites[i].rstate != RS_ACCEPTED)
+			continue;
+		e->sa_sites[n_acc].id = e->sites[i].id;
+		memcpy(e->sa_sites[n_acc].sign_pk, e->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
+		n_acc++;
+	}
+	/* Tolerate a quarter of the sites dropping where the graph allows it,
+	 * else none (small consortia). */
+	if (ft_secagg_params(n_acc, 0.25, 0.0, 40, 30, &k, &t) != FT_OK &&
+	    ft_secagg_params(n_acc, 0.0, 0.0, 40, 30, &k, &t) != FT_OK) {
+		attempt_close(e, FT_ERANGE, now, "no secure-aggregation parameters");
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	memcpy(cfg.ctx.consortium, e->consortium, FT_CRYPTO_ID_BYTES);
+	cfg.ctx.run = e->run.id;
+	cfg.ctx.round = e->round;
+	cfg.ctx.attempt = e->attempt;
+	cfg.n = n_acc;
+	cfg.sites = e->sa_sites;
+	cfg.t = t;
+	cfg.k = k;
+	ft_crypto_random(cfg.seed, sizeof(cfg.seed));
+	cfg.d = (uint32_t)ft_model_n_params(e->model);
+	cfg.bits = e->run.bits;
+	cfg.chunk = cfg.d < 65536 ? cfg.d : 65536;
+	rv = ft_crypto_fxp_init(&e->fxp, e->run.update_clip, e->run.bits, e->n_announced);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "fixed-point parameters do not fit");
+		return;
+	}
+	st.advertise_ms = e->to.phase_ms;
+	st.shares_ms = e->to.phase_ms;
+	st.upload_ms = e->to.upload_ms;
+	st.check_ms = e->to.phase_ms;
+	st.unmask_ms = e->to.phase_ms;
+	st.client_idle_ms = 4 * e->to.upload_ms;
+	rv = ft_secagg_server_alloc(&cfg, &st, now, &e->sa);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "secure aggregation could not start");
+		return;
+	}
+	e->state = ENG_SECAGG;
+	drain_secagg(e);
+}
+
+/* The sum is in: decode it, apply the server optimiser, publish. */
+static void finish_round(ft_coord_engine *e, uint64_t now)
+{
+	const uint32_t *sum, *surv;
+	size_t d, n = ft_model_n_params(e->model);
+	uint32_t n_surv;
+	float *delta = NULL, *w;
+	ft_model *next = NULL;
+	ft_model_meta *meta = NULL;
+	uint8_t *bytes = NULL;
+	size_t blen;
+	ft_coord_event *ev;
+	char run_name[32];
+	int rv;
+
+	rv = ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv);
+	if (rv != FT_OK || d != n || n_surv == 0) {
+		attempt_close(e, FT_EINTERNAL, now, "no secure-aggregation result");
+		return;
+	}
+	delta = ft_mallocarray(n, sizeof(float));
+	if (delta == NULL)
+		goto nomem;
+	rv = ft_crypto_fxp_decode(&e->fxp, sum, n, n_surv, delta);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "the sum does not decode (a site sent an out-of-range update)");
+		goto out;
+	}
+	rv = ft_model_clone(e->model, &next);
+	if (rv != FT_OK)
+		goto nomem;
+	w = ft_model_params(next);
+	for (size_t i = 0; i < n; i++) {
+		double g = (double)delta[i] / n_surv;
+
+		if (e->opt_m != NULL) {
+			/* FedAdam: the mean update is the pseudo-gradient's negative. */
+			e->opt_m[i] = (float)(e->run.beta1 * e->opt_m[i] + (1 - e->run.beta1) * g);
+			e->opt_v[i] = (float)(e->run.beta2 * e->opt_v[i] + (1 - e->run.beta2) * g * g);
+			w[i] += (float)(e->run.server_lr * e->opt_m[i] /
+			                (sqrt((double)e->opt_v[i]) + e->run.tau));
+		} else {
+			w[i] += (float)(e->run.server_lr * g);
+		}
+		if (!isfinite(w[i])) {
+			attempt_close(e, FT_ERANGE, now, "the new model diverged");
+			goto out;
+		}
+	}
+	rv = ft_model_meta_alloc(&meta);
+	if (rv != FT_OK)
+		goto nomem;
+	snprintf(run_name, sizeof(run_name), "run-%llu", (unsigned long long)e->run.id);
+	if (ft_model_meta_set_str(meta, "run", run_name) != FT_OK ||
+	    ft_model_meta_set_int(meta, "version", (int64_t)(e->version + 1)) != FT_OK ||
+	    ft_model_meta_set_int(meta, "round", (int64_t)e->round) != FT_OK ||
+	    ft_model_meta_set_int(meta, "sites", (int64_t)n_surv) != FT_OK)
+		goto nomem;
+	rv = ft_model_encode(next, meta, &bytes, &blen);
+	if (rv != FT_OK)
+		goto nomem;
+	if (opt_state_encode(e, n) != FT_OK)
+		goto nomem;
+	ft_free(e->survivors);
+	e->survivors = ft_mallocarray(n_surv, sizeof(uint32_t));
+	if (e->survivors == NULL)
+		goto nomem;
+	memcpy(e->survivors, surv, n_surv * sizeof(uint32_t));
+	e->n_survivors = n_surv;
+	/* Commit: from here on the new version is the engine's model. */
+	ft_model_free(e->model);
+	e->model = next;
+	next = NULL;
+	ft_free(e->model_bytes);
+	e->model_bytes = bytes;
+	e->model_len = blen;
+	bytes = NULL;
+	e->version++;
+	if (model_seal(e) != FT_OK)
+		goto nomem;
+	if (e->round >= e->run.rounds)
+		e->state = ENG_DONE;
+	ev = event_new(e, FT_COORD_EV_MODEL);
+	if (ev != NULL) {
+		ev->version = e->version;
+		ev->model = e->model_bytes;
+		ev->model_len = e->model_len;
+		memcpy(ev->hash, e->hash, sizeof(ev->hash));
+		memcpy(ev->sig, e->sig, sizeof(ev->sig));
+		ev->survivors = e->survivors;
+		ev->n_survivors = e->n_survivors;
+		ev->opt_state = e->opt_state;
+		ev->opt_state_len = e->opt_state_len;
+		ev->run_complete = e->state == ENG_DONE;
+	}
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		if (!e->sites[i].up)
+			continue;
+		queue_model(e, &e->sites[i]);
+		queue_result(e, &e->sites[i]);
+	}
+	ft_secagg_server_free(e->sa);
+	e->sa = NULL;
+	ft_free(e->sa_sites);
+	e->sa_sites = NULL;
+	reset_sites(e);
+	if (e->state != ENG_DONE) {
+		e->state = ENG_IDLE;
+		e->round++;
+		e->next_attempt = 1;
+		e->retry_at = now;
+	}
+	goto out;
+nomem:
+	attempt_close(e, FT_ENOMEM, now, "out of memory");
+out:
+	ft_model_meta_free(meta);
+	ft_model_free(next);
+	ft_free(bytes);
+	ft_free(delta);
+}
+
+static void after_secagg(ft_coord_engine *e, uint64_t now)
+{
+	ft_secagg_phase p;
+
+	drain_secagg(e);
+	if (e->sa == NULL)
+		return;
+	p = ft_secagg_server_phase(e->sa);
+	if (p == FT_SECAGG_DONE) {
+		finish_round(e, now);
+	} else if (p == FT_SECAGG_ABORTED) {
+		const char *why = "";
+		int code = ft_secagg_server_abort_reason(e->sa, &why);
+
+		attempt_close(e, code, now, "secure aggregation aborted: %s", why);
+	}
+}
+
+/* ---- Public API ---------------------------------------------------------------------- */
+
+int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
+                          const ft_crypto_identity *id,
+                          const uint8_t consortium[FT_CRYPTO_ID_BYTES],
+                          const ft_coord_site *sites, uint32_t n_sites,
+                          const uint8_t *model_bytes, size_t model_len, uint64_t version,
+                          const uint8_t *opt_state, size_t opt_state_len, uint64_t next_round,
+                          uint32_t next_attempt, ft_coord_engine **out, ft_errmsg *err)
+{
+	ft_coord_engine *e = NULL;
+	int rv;
+
+	if (run == NULL || to == NULL || id == NULL || consortium == NULL || out == NULL ||
+	    (n_sites > 0 && sites == NULL) || model_bytes == NULL || next_round == 0 ||
+	    next_attempt == 0)
+		return FT_EINVAL;
+	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 ||
+	    (run->optimizer != FT_COORD_OPT_FEDAVG && run->optimizer != FT_COORD_OPT_FEDADAM))
+		return ft_errmsg_set(err, FT_EINVAL, "run %llu: bad parameters",
+		                     (unsigned long long)run->id);
+	e = ft_calloc(1, sizeof(*e));
+	if (e == NULL)
+		return FT_ENOMEM;
+	e->run = *run;
+	e->to = *to;
+	e->id = id;
+	memcpy(e->consortium, consortium, FT_CRYPTO_ID_BYTES);
+	e->sites = ft_calloc(n_sites ? n_sites : 1, sizeof(*e->sites));
+	e->model_bytes = ft_malloc(model_len);
+	if (e->sites == NULL || e->model_bytes == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n_sites; i++) {
+		e->sites[i].id = sites[i].id;
+		e->sites[i].pk = sites[i].pk;
+		e->sites[i].have_version = FT_TRANSPORT_NO_VERSION;
+	}
+	e->n_sites = n_sites;
+	memcpy(e->model_bytes, model_bytes, model_len);
+	e->model_len = model_len;
+	rv = ft_model_decode(model_bytes, model_len, &e->model, NULL, err);
+	if (rv != FT_OK)
+		goto out;
+	e->version = version;
+	rv = model_seal(e);
+	if (rv != FT_OK)
+		goto out;
+	if (run->optimizer == FT_COORD_OPT_FEDADAM) {
+		size_t d = ft_model_n_params(e->model);
+
+		e->opt_m = ft_calloc(d, sizeof(float));
+		e->opt_v = ft_calloc(d, sizeof(float));
+		if (e->opt_m == NULL || e->opt_v == NULL) {
+			rv = FT_ENOMEM;
+			goto out;
+		}
+		if (opt_state != NULL && opt_state_len > 0) {
+			rv = opt_state_decode(e, opt_state, opt_state_len, d);
+			if (rv != FT_OK) {
+				rv = ft_errmsg_set(err, rv, "run %llu: bad server optimiser state",
+				                   (unsigned long long)run->id);
+				goto out;
+			}
+		}
+	}
+	e->round = next_round;
+	e->next_attempt = next_attempt;
+	e->attempt = next_attempt - 1;
+	e->state = next_round > run->rounds ? ENG_DONE : ENG_IDLE;
+	*out = e;
+	e = NULL;
+	rv = FT_OK;
+out:
+	ft_coord_engine_free(e);
+	return rv;
+}
+
+void ft_coord_engine_free(ft_coord_engine *e)
+{
+	if (e == NULL)
+		return;
+	while (e->out_head != NULL) {
+		eng_out *o = e->out_head;
+
+		e->out_head = o->next;
+		ft_free(o->payload);
+		ft_free(o);
+	}
+	while (e->ev_head != NULL) {
+		eng_ev *v = e->ev_head;
+
+		e->ev_head = v->next;
+		ft_free(v);
+	}
+	ft_secagg_server_free(e->sa);
+	ft_free(e->sa_sites);
+	ft_model_free(e->model);
+	ft_free(e->model_bytes);
+	ft_free(e->opt_m);
+	ft_free(e->opt_v);
+	ft_free(e->opt_state);
+	ft_free(e->survivors);
+	ft_free(e->sites);
+	ft_free(e);
+}
+
+void ft_coord_engine_site_up(ft_coord_engine *e, uint32_t site, uint64_t have_version,
+                             uint64_t now_ms)
+{
+	eng_site *s = e != NULL ? site_find(e, site) : NULL;
+
+	(void)now_ms;
+	if (s == NULL)
+		return;
+	s->up = 1;
+	s->have_version = have_version;
+	/* A site that (re)connects mid-attempt waits for the next one: its
+	 * previous connection's state is gone. */
+	if (s->rstate == RS_ANNOUNCED)
+		s->rstate = RS_NONE;
+	if (have_version != e->version)
+		queue_model(e, s);
+}
+
+void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_ms)
+{
+	eng_site *s = e != NULL ? site_find(e, site) : NULL;
+
+	(void)now_ms;
+	if (s == NULL)
+		return;
+	s->up = 0;
+	s->have_version = FT_TRANSPORT_NO_VERSION;
+	if (s->rstate == RS_ANNOUNCED)
+		s->rstate = RS_NONE;
+}
+
+static void sanitize(char *dst, size_t cap, const uint8_t *src, size_t n)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < n && j + 1 < cap; i++)
+		dst[j++] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+	dst[j] = '\0';
+}
+
+int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint64_t round,
+                         uint32_t attempt, const uint8_t *payload, size_t len, uint64_t now_ms)
+{
+	eng_site *s;
+	int rv;
+
+	if (e == NULL || (len > 0 && payload == NULL))
+		return FT_EINVAL;
+	s = site_find(e, site);
+	if (s == NULL)
+		return FT_EPROTO;
+	if (round != e->round || attempt != e->attempt)
+		return FT_EREPLAY;
+	switch (type) {
+	case FT_TRANSPORT_ROUND_ACCEPT:
+	case FT_TRANSPORT_ROUND_REFUSE:
+		if (e->state != ENG_ACCEPT || s->rstate != RS_ANNOUNCED)
+			return FT_ESTATE;
+		if (type == FT_TRANSPORT_ROUND_ACCEPT) {
+			s->rstate = RS_ACCEPTED;
+		} else {
+			ft_coord_event *ev;
+
+			if (len < 4)
+				return FT_EPROTO;
+			s->rstate = RS_REFUSED;
+			ev = event_new(e, FT_COORD_EV_REFUSED);
+			if (ev != NULL) {
+				ev->site = site;
+				ev->code = (int)ft_load_le32(payload);
+				sanitize(ev->text, sizeof(ev->text), payload + 4, len - 4);
+			}
+		}
+		for (uint32_t i = 0; i < e->n_sites; i++)
+			if (e->sites[i].rstate == RS_ANNOUNCED)
+				return FT_OK;
+		close_accept(e, now_ms);
+		return FT_OK;
+	case FT_TRANSPORT_SECAGG:
+		if (e->state != ENG_SECAGG)
+			return FT_ESTATE;
+		rv = ft_secagg_server_recv(e->sa, site, payload, len, now_ms);
+		after_secagg(e, now_ms);
+		return rv;
+	default:
+		return FT_EPROTO;
+	}
+}
+
+void ft_coord_engine_tick(ft_coord_engine *e, uint64_t now_ms)
+{
+	uint32_t n_up = 0;
+
+	if (e == NULL || e->paused)
+		return;
+	switch (e->state) {
+	case ENG_IDLE:
+		if (now_ms < e->retry_at)
+			return;
+		for (uint32_t i = 0; i < e->n_sites; i++)
+			n_up += e->sites[i].up != 0;
+		if (n_up >= (e->run.min_sites < 2 ? 2 : e->run.min_sites) &&
+		    (n_up == e->n_sites || now_ms >= e->retry_at + e->to.gather_ms))
+			attempt_start(e, now_ms);
+		return;
+	case ENG_ACCEPT:
+		if (now_ms >= e->deadline)
+			close_accept(e, now_ms);
+		return;
+	case ENG_SECAGG:
+		if (now_ms >= ft_secagg_server_deadline(e->sa)) {
+			(void)ft_secagg_server_tick(e->sa, now_ms);
+			after_secagg(e, now_ms);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+uint64_t ft_coord_engine_deadline(const ft_coord_engine *e)
+{
+	if (e == NULL || e->paused)
+		return UINT64_MAX;
+	switch (e->state) {
+	case ENG_IDLE:
+		/* Also woken by site_up; the gather deadline is a fallback. */
+		return e->retry_at + e->to.gather_ms;
+	case ENG_ACCEPT:
+		return e->deadline;
+	case ENG_SECAGG:
+		return ft_secagg_server_deadline(e->sa);
+	default:
+		return UINT64_MAX;
+	}
+}
+
+void ft_coord_engine_pause(ft_coord_engine *e, int paused, uint64_t now_ms)
+{
+	if (e == NULL)
+		return;
+	if (paused && (e->state == ENG_ACCEPT || e->state == ENG_SECAGG))
+		attempt_close(e, FT_EABORT, now_ms, "run paused");
+	e->paused = paused != 0;
+	if (!paused)
+		e->retry_at = now_ms;
+}
+
+int ft_coord_engine_next(ft_coord_engine *e, uint32_t *site, unsigned *type, uint64_t *round,
+                         uint32_t *attempt, uint8_t **payload, size_t *len)
+{
+	eng_out *o;
+
+	if (e == NULL || site == NULL || type == NULL || round == NULL || attempt == NULL ||
+	    payload == NULL || len == NULL)
+		return FT_EINVAL;
+	o = e->out_head;
+	if (o == NULL)
+		return FT_ENOTFOUND;
+	e->out_head = o->next;
+	if (e->out_head == NULL)
+		e->out_tail = NULL;
+	*site = o->site;
+	*type = o->type;
+	*round = o->round;
+	*attempt = o->attempt;
+	*payload = o->payload;
+	*len = o->len;
+	ft_free(o);
+	return FT_OK;
+}
+
+int ft_coord_engine_event(ft_coord_engine *e, ft_coord_event *ev)
+{
+	eng_ev *v;
+
+	if (e == NULL || ev == NULL)
+		return FT_EINVAL;
+	v = e->ev_head;
+	if (v == NULL)
+		return FT_ENOTFOUND;
+	e->ev_head = v->next;
+	if (e->ev_head == NULL)
+		e->ev_tail = NULL;
+	*ev = v->ev;
+	ft_free(v);
+	return FT_OK;
+}
+
+int ft_coord_engine_complete(const ft_coord_engine *e)
+{
+	return e != NULL && e->state == ENG_DONE;
+}
+
+int ft_coord_initial_model(const ft_model_spec *spec, uint64_t run, const uint8_t seed[32],
+                           uint8_t **buf, size_t *len, ft_errmsg *err)
+{
+	ft_model *m = NULL;
+	ft_model_meta *meta = NULL;
+	char name[32];
+	int rv;
+
+	rv = ft_model_alloc(spec, &m, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_model_init(m, seed);
+	if (rv == FT_OK)
+		rv = ft_model_meta_alloc(&meta);
+	snprintf(name, sizeof(name), "run-%llu", (unsigned long long)run);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_str(meta, "run", name);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_int(meta, "version", 0);
+	if (rv == FT_OK)
+		rv = ft_model_encode(m, meta, buf, len);
+	ft_model_meta_free(meta);
+	ft_model_free(m);
+	return rv;
+}

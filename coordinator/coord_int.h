@@ -1,0 +1,101 @@
+/*
+ * coord_int.h - private structures of the coordinator.
+ */
+#ifndef COORD_INT_H
+#define COORD_INT_H
+
+#include "ft_coord.h"
+#include "ft_model.h"
+#include "ft_secagg.h"
+#include "ft_transport.h"
+
+enum { ENG_IDLE = 0, ENG_ACCEPT = 1, ENG_SECAGG = 2, ENG_DONE = 3 };
+enum { RS_NONE = 0, RS_ANNOUNCED = 1, RS_ACCEPTED = 2, RS_REFUSED = 3 };
+
+typedef struct eng_site {
+	uint32_t id;
+	const uint8_t *pk;
+	int up;
+	uint64_t have_version;
+	int rstate;
+} eng_site;
+
+typedef struct eng_out {
+	struct eng_out *next;
+	uint32_t site;
+	unsigned type;
+	uint64_t round;
+	uint32_t attempt;
+	uint8_t *payload;
+	size_t len;
+} eng_out;
+
+typedef struct eng_ev {
+	struct eng_ev *next;
+	ft_coord_event ev;
+} eng_ev;
+
+struct ft_coord_engine {
+	ft_coord_run run;
+	ft_coord_timeouts to;
+	const ft_crypto_identity *id;
+	uint8_t consortium[FT_CRYPTO_ID_BYTES];
+	uint32_t n_sites;
+	eng_site *sites;
+
+	ft_model *model;
+	uint8_t *model_bytes;
+	size_t model_len;
+	uint64_t version;
+	uint8_t hash[FT_CRYPTO_HASH_BYTES];
+	uint8_t sig[FT_CRYPTO_SIG_BYTES];
+	float *opt_m, *opt_v;       /* FedAdam state (d each), or NULL */
+	uint8_t *opt_state;         /* serialised state for the last event */
+	size_t opt_state_len;
+
+	int state;
+	int paused;
+	uint64_t round;
+	uint32_t attempt;           /* of the attempt in flight, or the last */
+	uint32_t next_attempt;
+	uint64_t deadline;
+	uint64_t retry_at;
+	uint32_t n_announced;
+	ft_secagg_server *sa;
+	ft_secagg_site *sa_sites;
+	ft_crypto_fxp fxp;
+	uint32_t *survivors;
+	uint32_t n_survivors;
+
+	eng_out *out_head, *out_tail;
+	eng_ev *ev_head, *ev_tail;
+};
+
+#endif
+
+/* ---- Database (coord_db.c; schema in docs/PROTOCOL.md) ---------------- */
+
+#include <sqlite3.h>
+
+#define COORD_DB_VERSION 1
+
+int coord_db_open(const char *path, sqlite3 **out, ft_errmsg *err);
+void coord_db_close(sqlite3 *db);
+/* Creates a run (status 'created') with its version-0 model; *id out. */
+int coord_db_run_create(sqlite3 *db, const char *name, const ft_coord_run *run,
+                        const char *spec_text, const uint8_t *model, size_t model_len,
+                        uint64_t *id, ft_errmsg *err);
+/* status: created, running, paused, stopped, complete. Checks the transition. */
+int coord_db_run_set_status(sqlite3 *db, uint64_t id, const char *status, ft_errmsg *err);
+int coord_db_run_load(sqlite3 *db, uint64_t id, ft_coord_run *run, char *status, size_t cap,
+                      uint8_t **opt_state, size_t *opt_len, ft_errmsg *err);
+/* The lowest-numbered run that is running or paused: FT_ENOTFOUND if none. */
+int coord_db_active_run(sqlite3 *db, uint64_t *id, ft_errmsg *err);
+int coord_db_latest_model(sqlite3 *db, uint64_t run, uint8_t **bytes, size_t *len,
+                          uint64_t *version, ft_errmsg *err);
+/* The next attempt number for `round` (1 + the highest recorded). */
+int coord_db_next_attempt(sqlite3 *db, uint64_t run, uint64_t round, uint32_t *attempt,
+                          ft_errmsg *err);
+/* Attempts left 'running' by a crash become 'abandoned'. */
+int coord_db_abandon_running(sqlite3 *db, ft_errmsg *err);
+int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errmsg *err);

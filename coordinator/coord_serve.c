@@ -1,0 +1,784 @@
+/*
+ * coord_serve.c - `fedtwin coordinator serve`: the daemon. One worker thread
+ * (this one) owns the database, the engine and every session; nng's threads
+ * only queue requests for it (transport_nng.c). Each request is answered
+ * with the frames queued for its site, or held up to poll_ms (long poll).
+ * Engine events are written to SQLite before any frame queued after them is
+ * sent, so a model is durable before a site sees it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ini.h>
+
+#include "coord_int.h"
+
+typedef struct serve_cfg {
+	char listen[256];
+	char database[512];
+	char identity_key[512];
+	char manifest[512];
+	char consortium_pk[512];
+	char ca[512], cert[512], key[512];
+	int tls_off;               /* tests only: plain tcp */
+	ft_coord_timeouts to;
+	uint64_t poll_ms;
+} serve_cfg;
+
+typedef struct out_frame {
+	struct out_frame *next;
+	uint8_t *buf;
+	size_t len;
+} out_frame;
+
+typedef struct csite {
+	uint32_t id;
+	const uint8_t *pk;
+	int bound;
+	uint32_t pipe;
+	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
+	uint64_t seq_in, seq_out;
+	uint64_t have_run, have_version;
+	ft_transport_req *held;
+	uint64_t held_since;
+	out_frame *q_head, *q_tail;
+} csite;
+
+#define MAX_PENDING 256
+typedef struct pending {
+	uint32_t pipe;
+	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
+} pending;
+
+typedef struct serve {
+	serve_cfg cfg;
+	sqlite3 *db;
+	ft_crypto_identity *id;
+	ft_transport_manifest *man;
+	ft_transport_server *srv;
+	ft_coord_site *esites;
+	csite *sites;
+	uint32_t n_sites;
+	pending pend[MAX_PENDING];
+	uint32_t n_pend;
+	ft_coord_engine *eng;
+	uint64_t run_id;
+	int run_paused;
+	uint64_t last_db_check;
+	uint64_t last_status;
+} serve;
+
+static volatile sig_atomic_t serve_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	serve_stop = 1;
+}
+
+static void logf_(const char *fmt, ...) FT_PRINTF(1, 2);
+static void logf_(const char *fmt, ...)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s coordinator: ", when);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- Configuration (INI) -------------------------------------------------- */
+
+static int set_str(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return 0;
+	memcpy(dst, v, strlen(v) + 1);
+	return 1;
+}
+
+static int set_ms(uint64_t *dst, const char *v)
+{
+	uint64_t x;
+
+	if (ft_parse_u64(v, 86400000ull, &x) != FT_OK || x == 0)
+		return 0;
+	*dst = x;
+	return 1;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	serve_cfg *c = user;
+
+	if (strcmp(section, "coordinator") == 0) {
+		if (strcmp(name, "listen") == 0)
+			return set_str(c->listen, sizeof(c->listen), value);
+		if (strcmp(name, "database") == 0)
+			return set_str(c->database, sizeof(c->database), value);
+		if (strcmp(name, "identity_key") == 0)
+			return set_str(c->identity_key, sizeof(c->identity_key), value);
+		if (strcmp(name, "manifest") == 0)
+			return set_str(c->manifest, sizeof(c->manifest), value);
+		if (strcmp(name, "consortium_pk") == 0)
+			return set_str(c->consortium_pk, sizeof(c->consortium_pk), value);
+	} else if (strcmp(section, "tls") == 0) {
+		if (strcmp(name, "ca") == 0)
+			return set_str(c->ca, sizeof(c->ca), value);
+		if (strcmp(name, "cert") == 0)
+			return set_str(c->cert, sizeof(c->cert), value);
+		if (strcmp(name, "key") == 0)
+			return set_str(c->key, sizeof(c->key), value);
+		if (strcmp(name, "insecure_plain_tcp") == 0) {
+			c->tls_off = strcmp(value, "yes") == 0;
+			return c->tls_off || strcmp(value, "no") == 0;
+		}
+	} else if (strcmp(section, "deadlines") == 0) {
+		if (strcmp(name, "accept_ms") == 0)
+			return set_ms(&c->to.accept_ms, value);
+		if (strcmp(name, "phase_ms") == 0)
+			return set_ms(&c->to.phase_ms, value);
+		if (strcmp(name, "upload_ms") == 0)
+			return set_ms(&c->to.upload_ms, value);
+		if (strcmp(name, "retry_ms") == 0)
+			return set_ms(&c->to.retry_ms, value);
+		if (strcmp(name, "gather_ms") == 0)
+			return set_ms(&c->to.gather_ms, value);
+		if (strcmp(name, "poll_ms") == 0)
+			return set_ms(&c->poll_ms, value);
+	}
+	return 0;
+}
+
+static int cfg_load(const char *path, serve_cfg *c, ft_errmsg *err)
+{
+	int line;
+
+	memset(c, 0, sizeof(*c));
+	c->to.accept_ms = 30000;
+	c->to.phase_ms = 30000;
+	c->to.upload_ms = 120000;
+	c->to.retry_ms = 5000;
+	c->to.gather_ms = 10000;
+	c->poll_ms = 1000;
+	line = ini_parse(path, cfg_handler, c);
+	if (line < 0)
+		return ft_errmsg_set(err, FT_EIO, "%s: cannot read", path);
+	if (line > 0)
+		return ft_errmsg_set(err, FT_EFORMAT,
+		                     "%s: line %d: unknown key, bad value or too long", path, line);
+	if (c->listen[0] == '\0' || c->database[0] == '\0' || c->identity_key[0] == '\0' ||
+	    c->manifest[0] == '\0' || c->consortium_pk[0] == '\0')
+		return ft_errmsg_set(err, FT_EFORMAT,
+		                     "%s: [coordinator] needs listen, database, identity_key, manifest"
+		                     " and consortium_pk",
+		                     path);
+	if (!c->tls_off && (c->ca[0] == '\0' || c->cert[0] == '\0' || c->key[0] == '\0'))
+		return ft_errmsg_set(err, FT_EFORMAT, "%s: [tls] needs ca, cert and key", path);
+	return FT_OK;
+}
+
+/* ---- Sessions --------------------------------------------------------------- */
+
+static csite *site_by_id(serve *s, uint32_t id)
+{
+	for (uint32_t i = 0; i < s->n_sites; i++)
+		if (s->sites[i].id == id)
+			return &s->sites[i];
+	return NULL;
+}
+
+static csite *site_by_pipe(serve *s, uint32_t pipe)
+{
+	for (uint32_t i = 0; i < s->n_sites; i++)
+		if (s->sites[i].bound && s->sites[i].pipe == pipe)
+			return &s->sites[i];
+	return NULL;
+}
+
+static void queue_clear(csite *c)
+{
+	while (c->q_head != NULL) {
+		out_frame *f = c->q_head;
+
+		c->q_head = f->next;
+		ft_free(f->buf);
+		ft_free(f);
+	}
+	c->q_tail = NULL;
+}
+
+/* Seals a frame for site c and queues it; takes payload's ownership. */
+static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32_t attempt,
+                       uint8_t *payload, size_t len)
+{
+	ft_transport_frame f;
+	out_frame *o = NULL;
+	uint8_t *buf = NULL;
+	size_t blen;
+
+	if (!c->bound)
+		goto out;
+	memset(&f, 0, sizeof(f));
+	f.type = (uint8_t)type;
+	f.sender = FT_TRANSPORT_COORD_ID;
+	memcpy(f.session, c->session, sizeof(f.session));
+	f.run = s->run_id;
+	f.round = round;
+	f.attempt = attempt;
+	f.seq = ++c->seq_out;
+	f.payload = payload;
+	f.payload_len = (uint32_t)len;
+	if (ft_transport_frame_seal(&f, s->id, &buf, &blen) != FT_OK)
+		goto out;
+	o = ft_calloc(1, sizeof(*o));
+	if (o == NULL)
+		goto out;
+	o->buf = buf;
+	o->len = blen;
+	buf = NULL;
+	if (c->q_tail != NULL)
+		c->q_tail->next = o;
+	else
+		c->q_head = o;
+	c->q_tail = o;
+out:
+	ft_free(buf);
+	ft_free(payload);
+}
+
+/* Answers c's held request with as many queued frames as fit. */
+static void reply_site(serve *s, csite *c)
+{
+	ft_transport_body b;
+
+	if (c->held == NULL)
+		return;
+	memset(&b, 0, sizeof(b));
+	while (c->q_head != NULL) {
+		out_frame *f = c->q_head;
+
+		if (ft_transport_body_add(&b, f->buf, f->len) != FT_OK)
+			break;
+		c->q_head = f->next;
+		if (c->q_head == NULL)
+			c->q_tail = NULL;
+		ft_free(f->buf);
+		ft_free(f);
+	}
+	(void)ft_transport_server_reply(s->srv, c->held, b.buf, b.len);
+	c->held = NULL;
+	ft_transport_body_free(&b);
+}
+
+static void site_unbind(serve *s, csite *c, const char *why)
+{
+	if (!c->bound)
+		return;
+	logf_("site %u disconnected (%s)", c->id, why);
+	if (c->held != NULL)
+		reply_site(s, c);
+	queue_clear(c);
+	c->bound = 0;
+	c->pipe = 0;
+	if (s->eng != NULL)
+		ft_coord_engine_site_down(s->eng, c->id, ft_now_ms());
+}
+
+/* Persists every engine event, then moves every queued frame to its site. */
+static void pump(serve *s)
+{
+	ft_coord_event ev;
+	uint32_t to, attempt;
+	unsigned type;
+	uint64_t round;
+	uint8_t *payload;
+	size_t len;
+	ft_errmsg err = {{0}};
+
+	if (s->eng == NULL)
+		return;
+	while (ft_coord_engine_event(s->eng, &ev) == FT_OK) {
+		if (coord_db_event(s->db, s->run_id, &ev, &err) != FT_OK) {
+			/* Nothing may be sent that is not durable: stop, a restart
+			 * abandons the attempt cleanly. */
+			logf_("FATAL: %s", err.msg);
+			exit(1);
+		}
+		switch (ev.type) {
+		case FT_COORD_EV_ATTEMPT_START:
+			logf_("run %llu round %llu attempt %u: announced to %u sites",
+			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
+			      ev.n_sites);
+			break;
+		case FT_COORD_EV_REFUSED:
+			logf_("run %llu round %llu attempt %u: site %u refused (%s): %s",
+			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
+			      ev.site, ft_strerror(ev.code), ev.text);
+			break;
+		case FT_COORD_EV_ATTEMPT_END:
+			logf_("run %llu round %llu attempt %u: aborted (%s): %s",
+			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
+			      ft_strerror(ev.code), ev.text);
+			break;
+		case FT_COORD_EV_MODEL: {
+			char hex[2 * FT_CRYPTO_HASH_BYTES + 1];
+
+			ft_crypto_hex(hex, ev.hash, sizeof(ev.hash));
+			logf_("run %llu round %llu attempt %u: done with %u sites; model version %llu"
+			      " hash %s%s",
+			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
+			      ev.n_survivors, (unsigned long long)ev.version, hex,
+			      ev.run_complete ? "; run complete" : "");
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	while (ft_coord_engine_next(s->eng, &to, &type, &round, &attempt, &payload, &len) == FT_OK) {
+		csite *c = site_by_id(s, to);
+
+		if (c == NULL) {
+			ft_free(payload);
+			continue;
+		}
+		send_frame(s, c, type, round, attempt, payload, len);
+	}
+}
+
+/* ---- Runs --------------------------------------------------------------------- */
+
+static void engine_drop(serve *s)
+{
+	ft_coord_engine_free(s->eng);
+	s->eng = NULL;
+	s->run_id = 0;
+}
+
+static void engine_load(serve *s, uint64_t now)
+{
+	ft_coord_run run;
+	char status[32];
+	uint8_t *opt = NULL, *model = NULL;
+	size_t opt_len = 0, mlen = 0;
+	uint64_t id, version;
+	uint32_t attempt;
+	ft_errmsg err = {{0}};
+	int rv;
+
+	if (coord_db_active_run(s->db, &id, &err) != FT_OK)
+		return;
+	rv = coord_db_run_load(s->db, id, &run, status, sizeof(status), &opt, &opt_len, &err);
+	if (rv == FT_OK)
+		rv = coord_db_latest_model(s->db, id, &model, &mlen, &version, &err);
+	if (rv == FT_OK)
+		rv = coord_db_next_attempt(s->db, id, version + 1, &attempt, &err);
+	if (rv == FT_OK)
+		rv = ft_coord_engine_alloc(&run, &s->cfg.to, s->id, s->man->consortium, s->esites,
+		                           s->n_sites, model, mlen, version, opt, opt_len, version + 1,
+		                           attempt, &s->eng, &err);
+	if (rv != FT_OK) {
+		logf_("run %llu cannot be loaded: %s", (unsigned long long)id,
+		      err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	s->run_id = id;
+	s->run_paused = strcmp(status, "paused") == 0;
+	ft_coord_engine_pause(s->eng, s->run_paused, now);
+	logf_("run %llu loaded: model version %llu, next round %llu attempt %u%s",
+	      (unsigned long long)id, (unsigned long long)version,
+	      (unsigned long long)(version + 1), attempt, s->run_paused ? " (paused)" : "");
+	for (uint32_t i = 0; i < s->n_sites; i++)
+		if (s->sites[i].bound)
+			ft_coord_engine_site_up(s->eng, s->sites[i].id,
+			                        s->sites[i].have_run == id ? s->sites[i].have_version
+			                                                   : FT_TRANSPORT_NO_VERSION,
+			                        now);
+out:
+	ft_free(opt);
+	ft_free(model);
+}
+
+/* Operators change a run's status with `fedtwin coordinator run ...` from
+ * another process; the daemon follows the database. */
+static void follow_db(serve *s, uint64_t now)
+{
+	ft_coord_run run;
+	char status[32];
+	ft_errmsg err = {{0}};
+
+	if (now - s->last_db_check < 500)
+		return;
+	s->last_db_check = now;
+	if (s->eng == NULL) {
+		engine_load(s, now);
+		return;
+	}
+	if (coord_db_run_load(s->db, s->run_id, &run, status, sizeof(status), NULL, NULL, &err) !=
+	    FT_OK)
+		return;
+	if (strcmp(status, "stopped") == 0) {
+		logf_("run %llu stopped by the operator", (unsigned long long)s->run_id);
+		ft_coord_engine_pause(s->eng, 1, now);
+		pump(s);
+		engine_drop(s);
+	} else if (strcmp(status, "paused") == 0 && !s->run_paused) {
+		logf_("run %llu paused", (unsigned long long)s->run_id);
+		s->run_paused = 1;
+		ft_coord_engine_pause(s->eng, 1, now);
+	} else if (strcmp(status, "running") == 0 && s->run_paused) {
+		logf_("run %llu resumed", (unsigned long long)s->run_id);
+		s->run_paused = 0;
+		ft_coord_engine_pause(s->eng, 0, now);
+	} else if (strcmp(status, "complete") == 0 && !ft_coord_engine_complete(s->eng)) {
+		engine_drop(s);
+	}
+}
+
+/* ---- Requests ---------------------------------------------------------------- */
+
+static pending *pending_for(serve *s, uint32_t pipe, int create)
+{
+	for (uint32_t i = 0; i < s->n_pend; i++)
+		if (s->pend[i].pipe == pipe)
+			return &s->pend[i];
+	if (!create)
+		return NULL;
+	if (s->n_pend == MAX_PENDING) {
+		/* Forget the oldest challenge; that node simply re-authenticates. */
+		memmove(&s->pend[0], &s->pend[1], (MAX_PENDING - 1) * sizeof(s->pend[0]));
+		s->n_pend--;
+	}
+	s->pend[s->n_pend].pipe = pipe;
+	ft_crypto_random(s->pend[s->n_pend].session, FT_TRANSPORT_SESSION_BYTES);
+	return &s->pend[s->n_pend++];
+}
+
+static void pending_remove(serve *s, uint32_t pipe)
+{
+	for (uint32_t i = 0; i < s->n_pend; i++) {
+		if (s->pend[i].pipe == pipe) {
+			memmove(&s->pend[i], &s->pend[i + 1], (s->n_pend - i - 1) * sizeof(s->pend[0]));
+			s->n_pend--;
+			return;
+		}
+	}
+}
+
+/* Replies at once with one frame sealed for an unbound pipe. */
+static void reply_unbound(serve *s, ft_transport_req *r, unsigned type,
+                          const uint8_t session[FT_TRANSPORT_SESSION_BYTES], const uint8_t *payload,
+                          size_t len)
+{
+	ft_transport_frame f;
+	ft_transport_body b;
+	uint8_t *buf = NULL;
+	size_t blen;
+
+	memset(&f, 0, sizeof(f));
+	memset(&b, 0, sizeof(b));
+	f.type = (uint8_t)type;
+	f.sender = FT_TRANSPORT_COORD_ID;
+	memcpy(f.session, session, sizeof(f.session));
+	f.payload = payload;
+	f.payload_len = (uint32_t)len;
+	if (ft_transport_frame_seal(&f, s->id, &buf, &blen) == FT_OK &&
+	    ft_transport_body_add(&b, buf, blen) != FT_OK)
+		ft_transport_body_reset(&b); /* an empty reply: the node asks again */
+	(void)ft_transport_server_reply(s->srv, r, b.buf, b.len);
+	ft_free(buf);
+	ft_transport_body_free(&b);
+}
+
+static void challenge(serve *s, ft_transport_req *r, uint32_t pipe, const char *error)
+{
+	pending *p = pending_for(s, pipe, 1);
+	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
+
+	memcpy(session, p->session, sizeof(session));
+	if (error != NULL) {
+		/* An ERROR, with the fresh challenge's session so the node can
+		 * try again (it reads the session from any frame). */
+		size_t n = strlen(error);
+		uint8_t buf[4 + 200];
+
+		if (n > 200)
+			n = 200;
+		ft_store_le32(buf, FT_EPERM);
+		memcpy(buf + 4, error, n);
+		reply_unbound(s, r, FT_TRANSPORT_ERROR, session, buf, 4 + n);
+		return;
+	}
+	reply_unbound(s, r, FT_TRANSPORT_CHALLENGE, session, NULL, 0);
+}
+
+/* A HELLO on an unbound pipe: the session must be this pipe's challenge and
+ * the signature the manifest key of the claimed site. */
+static int hello(serve *s, uint32_t pipe, const uint8_t *raw, size_t rlen,
+                 const ft_transport_frame *f, uint64_t now, char *why, size_t why_cap)
+{
+	pending *p = pending_for(s, pipe, 0);
+	csite *c = site_by_id(s, f->sender);
+
+	if (c == NULL) {
+		snprintf(why, why_cap, "site %u is not in the manifest", f->sender);
+		return FT_EPERM;
+	}
+	if (p == NULL || !ft_crypto_equal(p->session, f->session, FT_TRANSPORT_SESSION_BYTES)) {
+		snprintf(why, why_cap, "site %u answered a stale challenge", f->sender);
+		return FT_EREPLAY;
+	}
+	if (ft_transport_frame_verify(raw, rlen, c->pk) != FT_OK) {
+		snprintf(why, why_cap,
+		         "site %u: the HELLO signature does not verify with the manifest key",
+		         f->sender);
+		return FT_ECRYPTO;
+	}
+	if (f->payload_len != 8) {
+		snprintf(why, why_cap, "site %u: malformed HELLO", f->sender);
+		return FT_EPROTO;
+	}
+	if (c->bound)
+		site_unbind(s, c, "reconnected");
+	c->bound = 1;
+	c->pipe = pipe;
+	memcpy(c->session, f->session, sizeof(c->session));
+	c->seq_in = f->seq;
+	c->seq_out = 0;
+	c->have_run = f->run;
+	c->have_version = ft_load_le64(f->payload);
+	pending_remove(s, pipe);
+	logf_("site %u connected (pipe %u)", c->id, pipe);
+	send_frame(s, c, FT_TRANSPORT_WELCOME, 0, 0, NULL, 0);
+	if (s->eng != NULL)
+		ft_coord_engine_site_up(s->eng, c->id,
+		                        c->have_run == s->run_id ? c->have_version
+		                                                 : FT_TRANSPORT_NO_VERSION,
+		                        now);
+	return FT_OK;
+}
+
+static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
+{
+	uint32_t pipe = ft_transport_req_pipe(r);
+	size_t blen, off = 0, flen;
+	const uint8_t *body = ft_transport_req_body(r, &blen), *raw;
+	csite *c = site_by_pipe(s, pipe);
+	char why[160];
+	int rv;
+
+	why[0] = '\0';
+	for (;;) {
+		ft_transport_frame f;
+
+		rv = ft_transport_body_next(body, blen, &off, &raw, &flen);
+		if (rv == FT_ENOTFOUND)
+			break;
+		if (rv != FT_OK || ft_transport_frame_parse(raw, flen, &f) != FT_OK) {
+			snprintf(why, sizeof(why), "malformed request on pipe %u", pipe);
+			break;
+		}
+		if (f.type == FT_TRANSPORT_HELLO) {
+			rv = hello(s, pipe, raw, flen, &f, now, why, sizeof(why));
+			if (rv != FT_OK) {
+				logf_("refused HELLO on pipe %u: %s", pipe, why);
+				break;
+			}
+			c = site_by_pipe(s, pipe);
+			continue;
+		}
+		if (c == NULL)
+			break; /* not authenticated: challenge below */
+		if (f.sender != c->id ||
+		    !ft_crypto_equal(f.session, c->session, FT_TRANSPORT_SESSION_BYTES) ||
+		    f.seq <= c->seq_in || ft_transport_frame_verify(raw, flen, c->pk) != FT_OK) {
+			logf_("site %u: refused a %s frame (wrong sender, session, sequence or signature)",
+			      c->id, ft_transport_type_name(f.type));
+			continue;
+		}
+		c->seq_in = f.seq;
+		switch (f.type) {
+		case FT_TRANSPORT_ROUND_ACCEPT:
+		case FT_TRANSPORT_ROUND_REFUSE:
+		case FT_TRANSPORT_SECAGG:
+			if (s->eng == NULL || f.run != s->run_id)
+				break;
+			rv = ft_coord_engine_recv(s->eng, c->id, f.type, f.round, f.attempt, f.payload,
+			                          f.payload_len, now);
+			if (rv != FT_OK && rv != FT_EREPLAY)
+				logf_("site %u: %s frame for round %llu attempt %u not used: %s", c->id,
+				      ft_transport_type_name(f.type), (unsigned long long)f.round, f.attempt,
+				      ft_strerror(rv));
+			break;
+		case FT_TRANSPORT_BYE:
+			site_unbind(s, c, "said goodbye");
+			c = NULL;
+			break;
+		case FT_TRANSPORT_ERROR:
+			logf_("site %u reports an error", c->id);
+			break;
+		default:
+			logf_("site %u: unexpected %s frame", c->id, ft_transport_type_name(f.type));
+			break;
+		}
+		if (c == NULL)
+			break;
+	}
+	if (c == NULL) {
+		challenge(s, r, pipe, why[0] ? why : NULL);
+		return;
+	}
+	pump(s);
+	if (c->held != NULL)
+		reply_site(s, c); /* a newer request replaces a held one */
+	c->held = r;
+	c->held_since = now;
+	if (c->q_head != NULL)
+		reply_site(s, c);
+}
+
+/* ---- Main loop ----------------------------------------------------------------------- */
+
+static int serve_open(serve *s, ft_errmsg *err)
+{
+	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
+	ft_transport_tls tls;
+	int rv;
+
+	rv = coord_db_open(s->cfg.database, &s->db, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = coord_db_abandon_running(s->db, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_crypto_identity_load(s->cfg.identity_key, getenv("FEDTWIN_PASSPHRASE"), &s->id, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_crypto_pk_load(s->cfg.consortium_pk, cpk, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_transport_manifest_load(s->cfg.manifest, cpk, &s->man, err);
+	if (rv != FT_OK)
+		return rv;
+	if (!ft_crypto_equal(s->man->coord_pk, ft_crypto_identity_pk(s->id), FT_CRYPTO_SIGN_PK_BYTES))
+		return ft_errmsg_set(err, FT_ECRYPTO,
+		                     "%s: the manifest names another coordinator key than %s",
+		                     s->cfg.manifest, s->cfg.identity_key);
+	s->n_sites = s->man->n_sites;
+	s->sites = ft_calloc(s->n_sites ? s->n_sites : 1, sizeof(*s->sites));
+	s->esites = ft_calloc(s->n_sites ? s->n_sites : 1, sizeof(*s->esites));
+	if (s->sites == NULL || s->esites == NULL)
+		return FT_ENOMEM;
+	for (uint32_t i = 0; i < s->n_sites; i++) {
+		s->sites[i].id = s->man->sites[i].id;
+		s->sites[i].pk = s->man->sites[i].pk;
+		s->esites[i].id = s->man->sites[i].id;
+		memcpy(s->esites[i].pk, s->man->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
+	}
+	tls.ca_file = s->cfg.ca;
+	tls.cert_file = s->cfg.cert;
+	tls.key_file = s->cfg.key;
+	tls.server_name = NULL;
+	rv = ft_transport_server_open(s->cfg.listen, s->cfg.tls_off ? NULL : &tls, s->n_sites + 8,
+	                              &s->srv, err);
+	if (rv != FT_OK)
+		return rv;
+	logf_("listening on %s (port %d), %u sites in the manifest", s->cfg.listen,
+	      ft_transport_server_port(s->srv), s->n_sites);
+	return FT_OK;
+}
+
+static void serve_close(serve *s)
+{
+	for (uint32_t i = 0; i < s->n_sites; i++) {
+		if (s->sites[i].held != NULL)
+			reply_site(s, &s->sites[i]);
+		queue_clear(&s->sites[i]);
+	}
+	ft_transport_server_close(s->srv);
+	ft_coord_engine_free(s->eng);
+	ft_free(s->sites);
+	ft_free(s->esites);
+	ft_transport_manifest_free(s->man);
+	ft_crypto_identity_free(s->id);
+	coord_db_close(s->db);
+}
+
+int coord_serve_main(const char *config_path);
+int coord_serve_main(const char *config_path)
+{
+	serve s;
+	ft_errmsg err = {{0}};
+	struct sigaction sa;
+	int rv;
+
+	memset(&s, 0, sizeof(s));
+	rv = cfg_load(config_path, &s.cfg, &err);
+	if (rv == FT_OK)
+		rv = serve_open(&s, &err);
+	if (rv != FT_OK) {
+		fprintf(stderr, "fedtwin coordinator serve: %s\n", err.msg[0] ? err.msg : ft_strerror(rv));
+		serve_close(&s);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	while (!serve_stop) {
+		uint64_t now = ft_now_ms(), dl;
+		ft_transport_req *r = NULL;
+		uint32_t closed = 0;
+		int wait_ms = 50;
+
+		if (s.eng != NULL) {
+			dl = ft_coord_engine_deadline(s.eng);
+			if (dl <= now)
+				wait_ms = 0;
+			else if (dl - now < (uint64_t)wait_ms)
+				wait_ms = (int)(dl - now);
+		}
+		if (ft_transport_server_wait(s.srv, wait_ms, &r, &closed) == FT_OK) {
+			now = ft_now_ms();
+			if (r != NULL) {
+				handle_request(&s, r, now);
+			} else {
+				csite *c = site_by_pipe(&s, closed);
+
+				pending_remove(&s, closed);
+				if (c != NULL)
+					site_unbind(&s, c, "connection closed");
+			}
+		}
+		now = ft_now_ms();
+		follow_db(&s, now);
+		if (s.eng != NULL) {
+			ft_coord_engine_tick(s.eng, now);
+			pump(&s);
+		}
+		for (uint32_t i = 0; i < s.n_sites; i++) {
+			csite *c = &s.sites[i];
+
+			if (c->held != NULL &&
+			    (c->q_head != NULL || now - c->held_since >= s.cfg.poll_ms))
+				reply_site(&s, c);
+		}
+	}
+	logf_("stopping");
+	serve_close(&s);
+	return 0;
+}

@@ -1,0 +1,171 @@
+/*
+ * ft_coord.h - the consortium's coordinator: training runs kept in SQLite,
+ * the round engine, and `fedtwin coordinator ...`.
+ *
+ * The round engine is a pure state machine: frames' payloads and the clock
+ * go in; frames to send (with their destination site) and events to persist
+ * come out. It never touches a socket, a thread or SQLite. The daemon
+ * (`fedtwin coordinator serve`) persists each event BEFORE it sends what the
+ * engine queued after it, so a model is durable before any site sees it.
+ * Knows base, crypto, models, secagg and transport; never node/.
+ */
+#ifndef FT_COORD_H
+#define FT_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ft_base.h"
+#include "ft_crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Server optimisers. Values are stored in the database: append only. */
+typedef enum ft_coord_optimizer {
+	FT_COORD_OPT_FEDAVG = 1, /* w += server_lr * mean(delta) */
+	FT_COORD_OPT_FEDADAM = 2 /* Reddi et al. 2021, state m, v kept per run */
+} ft_coord_optimizer;
+
+/* One training run's parameters (the `runs` table). */
+typedef struct ft_coord_run {
+	uint64_t id;
+	uint32_t rounds;        /* rounds to complete */
+	uint32_t min_sites;     /* >= 2: fewer accepting sites abort the attempt */
+	double lr;              /* local learning rate */
+	uint32_t epochs;
+	uint32_t batch;
+	double dp_clip;
+	double epsilon;         /* per round, at each site's own delta */
+	double update_clip;     /* fixed-point clip of update values */
+	uint32_t bits;          /* 16..32 */
+	uint32_t standardise;   /* 0/1 */
+	uint32_t optimizer;     /* ft_coord_optimizer */
+	double server_lr;
+	double beta1, beta2, tau; /* FedAdam */
+} ft_coord_run;
+
+/* Per-phase deadlines (milliseconds). */
+typedef struct ft_coord_timeouts {
+	uint64_t accept_ms;     /* announce -> accept/refuse */
+	uint64_t phase_ms;      /* each secure-aggregation phase */
+	uint64_t upload_ms;     /* the masked upload */
+	uint64_t retry_ms;      /* wait before a fresh attempt after an abort */
+	uint64_t gather_ms;     /* an attempt starts when every enrolled site is
+	                           connected, or min_sites are and this long has
+	                           passed since the engine became ready */
+} ft_coord_timeouts;
+
+typedef struct ft_coord_engine ft_coord_engine;
+
+/* One enrolled site (from the signed manifest). */
+typedef struct ft_coord_site {
+	uint32_t id;
+	uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES];
+} ft_coord_site;
+
+/*
+ * Starts an engine for `run` at global model `model_bytes` (a model file,
+ * copied) of version `version`, to play round `next_round` from attempt
+ * `next_attempt` (the daemon reads both from the database: an interrupted
+ * attempt is never resumed, a fresh one starts). `opt_state` (may be NULL,
+ * copied) is the server optimiser's state as last persisted. `id` (the
+ * coordinator's identity) and `sites` are borrowed and must outlive the
+ * engine. On FT_OK the caller owns *out (ft_coord_engine_free).
+ */
+int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
+                          const ft_crypto_identity *id,
+                          const uint8_t consortium[FT_CRYPTO_ID_BYTES],
+                          const ft_coord_site *sites, uint32_t n_sites,
+                          const uint8_t *model_bytes, size_t model_len, uint64_t version,
+                          const uint8_t *opt_state, size_t opt_state_len, uint64_t next_round,
+                          uint32_t next_attempt, ft_coord_engine **out,
+                          ft_errmsg *err) FT_WARN_UNUSED;
+void ft_coord_engine_free(ft_coord_engine *e);
+
+/* A site proved its identity (have_version: the newest model version of this
+ * run it holds, or UINT64_MAX) / its connection went away. Unknown ids are
+ * ignored. The engine queues the current model for a site that lacks it. */
+void ft_coord_engine_site_up(ft_coord_engine *e, uint32_t site, uint64_t have_version,
+                             uint64_t now_ms);
+void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_ms);
+
+/*
+ * A frame's payload from an authenticated site: ROUND_ACCEPT, ROUND_REFUSE or
+ * SECAGG, with the round and attempt of its header. FT_OK if used;
+ * FT_EREPLAY for another round/attempt, FT_ESTATE out of phase, FT_EPROTO
+ * malformed, or the secure-aggregation server's reason.
+ */
+int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint64_t round,
+                         uint32_t attempt, const uint8_t *payload, size_t len,
+                         uint64_t now_ms) FT_WARN_UNUSED;
+
+/* Moves on when a deadline has passed, starts attempts. Call at least at
+ * ft_coord_engine_deadline(). */
+void ft_coord_engine_tick(ft_coord_engine *e, uint64_t now_ms);
+uint64_t ft_coord_engine_deadline(const ft_coord_engine *e);
+
+/* Pauses (abandons an attempt in flight) or resumes the engine. */
+void ft_coord_engine_pause(ft_coord_engine *e, int paused, uint64_t now_ms);
+
+/* An outgoing frame: destination site, type, round/attempt for the header
+ * and payload. On FT_OK the caller owns *payload (ft_free). FT_ENOTFOUND if
+ * none is queued. */
+int ft_coord_engine_next(ft_coord_engine *e, uint32_t *site, unsigned *type, uint64_t *round,
+                         uint32_t *attempt, uint8_t **payload, size_t *len) FT_WARN_UNUSED;
+
+/* Events to persist, in order. */
+typedef enum ft_coord_event_type {
+	FT_COORD_EV_ATTEMPT_START = 1, /* round, attempt, n_sites announced */
+	FT_COORD_EV_REFUSED = 2,       /* round, attempt, site, code, text */
+	FT_COORD_EV_ATTEMPT_END = 3,   /* round, attempt, code, text (aborted) */
+	FT_COORD_EV_MODEL = 4          /* round done: model, survivors, opt state */
+} ft_coord_event_type;
+
+#define FT_COORD_TEXT_MAX 256
+typedef struct ft_coord_event {
+	int type;
+	uint64_t round;
+	uint32_t attempt;
+	uint32_t site;
+	int code;
+	char text[FT_COORD_TEXT_MAX];
+	uint32_t n_sites;
+	/* FT_COORD_EV_MODEL: borrowed until the next engine call. */
+	uint64_t version;
+	const uint8_t *model;
+	size_t model_len;
+	uint8_t hash[FT_CRYPTO_HASH_BYTES];
+	uint8_t sig[FT_CRYPTO_SIG_BYTES];
+	const uint32_t *survivors;
+	uint32_t n_survivors;
+	const uint8_t *opt_state;
+	size_t opt_state_len;
+	int run_complete;
+} ft_coord_event;
+
+/* Takes the next event; FT_ENOTFOUND if none. */
+int ft_coord_engine_event(ft_coord_engine *e, ft_coord_event *ev) FT_WARN_UNUSED;
+
+/* 1 once the last round's model was produced. */
+int ft_coord_engine_complete(const ft_coord_engine *e);
+
+/* The model file a new run starts from: `spec` initialised from `seed`,
+ * metadata run/version 0. On FT_OK the caller owns *buf (ft_free). */
+struct ft_model_spec;
+int ft_coord_initial_model(const struct ft_model_spec *spec, uint64_t run,
+                           const uint8_t seed[32], uint8_t **buf, size_t *len,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * `fedtwin coordinator ...` (argv[0] is "coordinator"): run create|start|
+ * pause|resume|stop|status, manifest, serve. Returns the exit status: 0
+ * success, 1 error, 2 usage.
+ */
+int ft_coord_cli_main(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FT_COORD_H */

@@ -1,0 +1,829 @@
+/*
+ * ft_node_run.c - `fedtwin node run --config FILE`: the hospital's daemon.
+ * It only dials out (req0 over mutual TLS), proves the site's identity,
+ * verifies every frame from the coordinator against the signed manifest,
+ * refuses what its own privacy policy forbids, trains on consented records
+ * with the ledger charged before anything leaves, takes part in secure
+ * aggregation, and keeps each global model version it receives (hash
+ * checked) in its models directory. One thread; the long poll paces it.
+ *
+ * What survives a kill -9: the models directory (the newest version is
+ * announced in HELLO), the store's ledger, and the DP update of the current
+ * round (state directory), which a retried attempt of the same round
+ * re-sends under fresh masks instead of spending privacy twice.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "ft_node.h"
+#include "ft_secagg.h"
+#include "ft_transport.h"
+#include "node_int.h"
+
+typedef struct node_cfg {
+	uint32_t site_id;
+	int have_site;
+	char coordinator[256];
+	char store[512];
+	char dataset[128];
+	char identity_key[512];
+	char manifest[512];
+	char consortium_pk[512];
+	char models_dir[512];
+	char state_dir[512];
+	char ca[512], cert[512], key[512], server_name[256];
+	int tls_off;
+	uint64_t call_timeout_ms;
+} node_cfg;
+
+typedef struct node_d {
+	node_cfg cfg;
+	ft_crypto_identity *id;
+	ft_transport_manifest *man;
+	ft_store *store;
+	ft_transport_client *tc;
+	/* session */
+	int bound;
+	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
+	uint64_t seq_out, seq_in;
+	ft_transport_body out;
+	/* models */
+	uint64_t run;                 /* run of the newest model held */
+	uint64_t have_version;
+	uint8_t *asm_buf;             /* chunk reassembly */
+	uint64_t asm_version;
+	uint8_t asm_hash[FT_CRYPTO_HASH_BYTES];
+	uint32_t asm_total, asm_got;
+	/* round */
+	ft_secagg_client *sa;
+	uint64_t sa_run, sa_round;
+	uint32_t sa_attempt;
+	uint32_t *x;
+	size_t d;
+	int input_set;
+} node_d;
+
+static volatile sig_atomic_t node_stop;
+
+static void node_on_signal(int sig)
+{
+	(void)sig;
+	node_stop = 1;
+}
+
+static uint32_t log_site;
+
+static void nlog(const char *fmt, ...) FT_PRINTF(1, 2);
+static void nlog(const char *fmt, ...)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	va_list ap;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s node %u: ", when, log_site);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- Configuration ----------------------------------------------------------- */
+
+static int cset(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return 0;
+	memcpy(dst, v, strlen(v) + 1);
+	return 1;
+}
+
+static int node_cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	node_cfg *c = user;
+
+	if (strcmp(section, "node") == 0) {
+		if (strcmp(name, "site_id") == 0) {
+			uint64_t x;
+
+			if (ft_parse_u64(value, FT_TRANSPORT_COORD_ID - 1, &x) != FT_OK)
+				return 0;
+			c->site_id = (uint32_t)x;
+			c->have_site = 1;
+			return 1;
+		}
+		if (strcmp(name, "coordinator") == 0)
+			return cset(c->coordinator, sizeof(c->coordinator), value);
+		if (strcmp(name, "store") == 0)
+			return cset(c->store, sizeof(c->store), value);
+		if (strcmp(name, "dataset") == 0)
+			return cset(c->dataset, sizeof(c->dataset), value);
+		if (strcmp(name, "identity_key") == 0)
+			return cset(c->identity_key, sizeof(c->identity_key), value);
+		if (strcmp(name, "manifest") == 0)
+			return cset(c->manifest, sizeof(c->manifest), value);
+		if (strcmp(name, "consortium_pk") == 0)
+			return cset(c->consortium_pk, sizeof(c->consortium_pk), value);
+		if (strcmp(name, "models_dir") == 0)
+			return cset(c->models_dir, sizeof(c->models_dir), value);
+		if (strcmp(name, "state_dir") == 0)
+			return cset(c->state_dir, sizeof(c->state_dir), value);
+		if (strcmp(name, "call_timeout_ms") == 0)
+			return ft_parse_u64(value, 3600000, &c->call_timeout_ms) == FT_OK &&
+			       c->call_timeout_ms >= 100;
+	} else if (strcmp(section, "tls") == 0) {
+		if (strcmp(name, "ca") == 0)
+			return cset(c->ca, sizeof(c->ca), value);
+		if (strcmp(name, "cert") == 0)
+			return cset(c->cert, sizeof(c->cert), value);
+		if (strcmp(name, "key") == 0)
+			return cset(c->key, sizeof(c->key), value);
+		if (strcmp(name, "server_name") == 0)
+			return cset(c->server_name, sizeof(c->server_name), value);
+		if (strcmp(name, "insecure_plain_tcp") == 0) {
+			c->tls_off = strcmp(value, "yes") == 0;
+			return c->tls_off || strcmp(value, "no") == 0;
+		}
+	}
+	return 0;
+}
+
+static int node_cfg_load(const char *path, node_cfg *c, ft_errmsg *err)
+{
+	int line;
+
+	memset(c, 0, sizeof(*c));
+	c->call_timeout_ms = 15000;
+	line = ini_parse(path, node_cfg_handler, c);
+	if (line < 0)
+		return ft_errmsg_set(err, FT_EIO, "%s: cannot read", path);
+	if (line > 0)
+		return ft_errmsg_set(err, FT_EFORMAT,
+		                     "%s: line %d: unknown key, bad value or too long", path, line);
+	if (!c->have_site || c->coordinator[0] == '\0' || c->store[0] == '\0' ||
+	    c->dataset[0] == '\0' || c->identity_key[0] == '\0' || c->manifest[0] == '\0' ||
+	    c->consortium_pk[0] == '\0' || c->models_dir[0] == '\0' || c->state_dir[0] == '\0')
+		return ft_errmsg_set(err, FT_EFORMAT,
+		                     "%s: [node] needs site_id, coordinator, store, dataset, identity_key,"
+		                     " manifest, consortium_pk, models_dir and state_dir",
+		                     path);
+	if (!c->tls_off && (c->ca[0] == '\0' || c->cert[0] == '\0' || c->key[0] == '\0'))
+		return ft_errmsg_set(err, FT_EFORMAT, "%s: [tls] needs ca, cert and key", path);
+	return FT_OK;
+}
+
+/* ---- Files ----------------------------------------------------------------------- */
+
+/* Writes bytes atomically: temporary file, fsync, rename, fsync of the
+ * directory. */
+static int write_atomic(const char *dir, const char *name, const uint8_t *a, size_t alen,
+                        const uint8_t *b, size_t blen)
+{
+	char path[1100], tmp[1100];
+	int fd, dfd, rv = FT_EIO;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp))
+		return FT_ERANGE;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return FT_EIO;
+	if ((alen == 0 || write(fd, a, alen) == (ssize_t)alen) &&
+	    (blen == 0 || write(fd, b, blen) == (ssize_t)blen) && fsync(fd) == 0)
+		rv = FT_OK;
+	close(fd);
+	if (rv == FT_OK && rename(tmp, path) != 0)
+		rv = FT_EIO;
+	if (rv != FT_OK) {
+		unlink(tmp);
+		return rv;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return FT_OK;
+}
+
+static int read_all(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t n;
+
+	if (f == NULL)
+		return FT_ENOTFOUND;
+	buf = ft_malloc(max + 1);
+	if (buf == NULL) {
+		fclose(f);
+		return FT_ENOMEM;
+	}
+	n = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (n > max) {
+		ft_free(buf);
+		return FT_ERANGE;
+	}
+	*out = buf;
+	*len = n;
+	return FT_OK;
+}
+
+/* Loads the model file of (run, version) and checks its hash. */
+static int model_load(node_d *n, uint64_t run, uint64_t version,
+                      const uint8_t hash[FT_CRYPTO_HASH_BYTES], ft_model **out)
+{
+	char path[1100];
+	uint8_t *buf = NULL, h[FT_CRYPTO_HASH_BYTES];
+	size_t len;
+	int rv;
+
+	snprintf(path, sizeof(path), "%s/run-%llu-v%llu.ftm", n->cfg.models_dir,
+	         (unsigned long long)run, (unsigned long long)version);
+	rv = read_all(path, FT_MODEL_FILE_MAX_BYTES, &buf, &len);
+	if (rv != FT_OK)
+		return rv;
+	ft_crypto_hash(h, buf, len);
+	if (!ft_crypto_equal(h, hash, sizeof(h)))
+		rv = FT_ECRYPTO;
+	else
+		rv = ft_model_decode(buf, len, out, NULL, NULL);
+	ft_free(buf);
+	return rv;
+}
+
+/* The newest model held: the highest run, then its highest version. */
+static void models_scan(node_d *n)
+{
+	DIR *d = opendir(n->cfg.models_dir);
+	struct dirent *e;
+
+	n->run = 0;
+	n->have_version = FT_TRANSPORT_NO_VERSION;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long long r, v;
+		int used = 0;
+
+		if (sscanf(e->d_name, "run-%llu-v%llu.ftm%n", &r, &v, &used) != 2 ||
+		    e->d_name[used] != '\0')
+			continue;
+		if (r > n->run || (r == n->run && (n->have_version == FT_TRANSPORT_NO_VERSION ||
+		                                   v > n->have_version))) {
+			n->run = r;
+			n->have_version = v;
+		}
+	}
+	closedir(d);
+}
+
+/* ---- Frames out ---------------------------------------------------------------------- */
+
+static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, uint32_t attempt,
+                       const uint8_t *payload, size_t len)
+{
+	ft_transport_frame f;
+	uint8_t *buf = NULL;
+	size_t blen;
+
+	memset(&f, 0, sizeof(f));
+	f.type = (uint8_t)type;
+	f.sender = n->cfg.site_id;
+	memcpy(f.session, n->session, sizeof(f.session));
+	f.run = run;
+	f.round = round;
+	f.attempt = attempt;
+	f.seq = ++n->seq_out;
+	f.payload = payload;
+	f.payload_len = (uint32_t)len;
+	if (ft_transport_frame_seal(&f, n->id, &buf, &blen) != FT_OK)
+		return;
+	if (ft_transport_body_add(&n->out, buf, blen) != FT_OK)
+		nlog("a %s frame did not fit in the request: dropped", ft_transport_type_name(type));
+	ft_free(buf);
+}
+
+static void refuse(node_d *n, const ft_transport_frame *f, int code, const char *why)
+{
+	uint8_t buf[4 + 240];
+	size_t m = strlen(why);
+
+	if (m > 240)
+		m = 240;
+	ft_store_le32(buf, (uint32_t)code);
+	memcpy(buf + 4, why, m);
+	nlog("refusing run %llu round %llu attempt %u: %s", (unsigned long long)f->run,
+	     (unsigned long long)f->round, f->attempt, why);
+	send_frame(n, FT_TRANSPORT_ROUND_REFUSE, f->run, f->round, f->attempt, buf, 4 + m);
+}
+
+static void secagg_drain(node_d *n)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (n->sa == NULL)
+		return;
+	if (!n->input_set && ft_secagg_client_phase(n->sa) >= FT_SECAGG_ADVERTISE &&
+	    ft_secagg_client_phase(n->sa) <= FT_SECAGG_UPLOAD) {
+		if (ft_secagg_client_set_input(n->sa, n->x, n->d) == FT_OK)
+			n->input_set = 1;
+	}
+	while (ft_secagg_client_next(n->sa, &buf, &len) == FT_OK) {
+		send_frame(n, FT_TRANSPORT_SECAGG, n->sa_run, n->sa_round, n->sa_attempt, buf, len);
+		ft_free(buf);
+	}
+	if (ft_secagg_client_phase(n->sa) == FT_SECAGG_ABORTED) {
+		const char *why = "";
+
+		(void)ft_secagg_client_abort_reason(n->sa, &why);
+		nlog("round %llu attempt %u: secure aggregation aborted: %s",
+		     (unsigned long long)n->sa_round, n->sa_attempt, why);
+		ft_secagg_client_free(n->sa);
+		n->sa = NULL;
+	} else if (ft_secagg_client_phase(n->sa) == FT_SECAGG_DONE) {
+		nlog("round %llu attempt %u: secure aggregation finished",
+		     (unsigned long long)n->sa_round, n->sa_attempt);
+		ft_secagg_client_free(n->sa);
+		n->sa = NULL;
+	}
+}
+
+/* ---- Rounds ------------------------------------------------------------------------ */
+
+/*
+ * The DP update of (run, round): computed once (ledger charged first, inside
+ * ft_node_train_local) and kept in the state directory, so a retried attempt
+ * re-sends the same noisy update rather than spending privacy again.
+ * File: "FTU1" || base hash (32) || d (u32) || delta[d] (float32 LE).
+ */
+static int update_get(node_d *n, const ft_transport_frame *f, const ft_transport_announce *a,
+                      float **delta, size_t *d, char *why, size_t why_cap)
+{
+	char name[96], path[1200], run_id[32];
+	uint8_t *buf = NULL, hdr[40];
+	size_t len;
+	ft_model *global = NULL, *trained = NULL;
+	ft_node_train_request req;
+	ft_node_train_result res;
+	ft_errmsg err = {{0}};
+	float *dl = NULL;
+	size_t np;
+	int rv;
+
+	snprintf(name, sizeof(name), "update-run-%llu-round-%llu.bin", (unsigned long long)f->run,
+	         (unsigned long long)f->round);
+	snprintf(path, sizeof(path), "%s/%s", n->cfg.state_dir, name);
+	rv = model_load(n, f->run, a->model_version, a->model_hash, &global);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "global model v%llu is not held or its hash differs",
+		         (unsigned long long)a->model_version);
+		return rv;
+	}
+	np = ft_model_n_params(global);
+	if (read_all(path, 40 + 4 * (size_t)FT_MODEL_MAX_PARAMS, &buf, &len) == FT_OK) {
+		if (len == 40 + 4 * np && memcmp(buf, "FTU1", 4) == 0 &&
+		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_load_le32(buf + 36) == np) {
+			dl = ft_mallocarray(np, sizeof(float));
+			if (dl == NULL) {
+				rv = FT_ENOMEM;
+				goto out;
+			}
+			for (size_t i = 0; i < np; i++) {
+				uint32_t u = ft_load_le32(buf + 40 + 4 * i);
+
+				memcpy(&dl[i], &u, 4);
+			}
+			nlog("round %llu: re-sending the update already computed (no new privacy cost)",
+			     (unsigned long long)f->round);
+			goto done;
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	snprintf(run_id, sizeof(run_id), "run-%llu", (unsigned long long)f->run);
+	req.dataset = n->cfg.dataset;
+	req.run_id = run_id;
+	req.initial = global;
+	req.round = f->round;
+	ft_model_train_config_default(&req.cfg);
+	req.cfg.lr = a->lr;
+	req.cfg.epochs = a->epochs;
+	req.cfg.batch_units = a->batch;
+	req.cfg.dp.clip = a->dp_clip;
+	req.target_epsilon = a->epsilon;
+	req.standardise = (int)a->standardise;
+	rv = ft_node_train_local(n->store, &req, &trained, NULL, &res, &err);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	nlog("round %llu: trained on %llu patients; epsilon %.3f this round, %.3f this run,"
+	     " %.3f lifetime (charged to the ledger)",
+	     (unsigned long long)f->round, (unsigned long long)res.train.n_units, res.eps_round,
+	     res.eps_run, res.eps_total);
+	dl = ft_mallocarray(np, sizeof(float));
+	ft_free(buf);
+	buf = ft_mallocarray(np, 4);
+	if (dl == NULL || buf == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		uint32_t u;
+
+		dl[i] = ft_model_params_const(trained)[i] - ft_model_params_const(global)[i];
+		memcpy(&u, &dl[i], 4);
+		ft_store_le32(buf + 4 * i, u);
+	}
+	memcpy(hdr, "FTU1", 4);
+	memcpy(hdr + 4, a->model_hash, 32);
+	ft_store_le32(hdr + 36, (uint32_t)np);
+	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * np);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "cannot keep the update in %.200s", n->cfg.state_dir);
+		goto out;
+	}
+done:
+	*delta = dl;
+	*d = np;
+	dl = NULL;
+	rv = FT_OK;
+out:
+	ft_free(dl);
+	ft_free(buf);
+	ft_model_free(trained);
+	ft_model_free(global);
+	return rv;
+}
+
+static void on_announce(node_d *n, const ft_transport_frame *f)
+{
+	ft_transport_announce a;
+	ft_crypto_fxp fxp;
+	ft_crypto_ctx ctx;
+	float *delta = NULL;
+	size_t d = 0;
+	char why[FT_ERRMSG_MAX + 64];
+	uint8_t acc[16];
+	int rv;
+
+	ft_secagg_client_free(n->sa);
+	n->sa = NULL;
+	ft_free(n->x);
+	n->x = NULL;
+	n->input_set = 0;
+	if (ft_transport_announce_decode(f->payload, f->payload_len, &a) != FT_OK) {
+		refuse(n, f, FT_EPROTO, "malformed announcement");
+		return;
+	}
+	nlog("run %llu round %llu attempt %u announced (model v%llu, epsilon %g)",
+	     (unsigned long long)f->run, (unsigned long long)f->round, f->attempt,
+	     (unsigned long long)a.model_version, a.epsilon);
+	why[0] = '\0';
+	rv = update_get(n, f, &a, &delta, &d, why, sizeof(why));
+	if (rv != FT_OK) {
+		refuse(n, f, rv, why);
+		return;
+	}
+	rv = ft_crypto_fxp_init(&fxp, a.update_clip, a.bits, a.max_summands);
+	if (rv == FT_OK) {
+		n->x = ft_mallocarray(d, sizeof(uint32_t));
+		rv = n->x == NULL ? FT_ENOMEM : ft_crypto_fxp_encode(&fxp, delta, d, n->x);
+	}
+	ft_free(delta);
+	if (rv != FT_OK) {
+		refuse(n, f, rv, "the update cannot be encoded with the announced parameters");
+		return;
+	}
+	n->d = d;
+	memset(&ctx, 0, sizeof(ctx));
+	memcpy(ctx.consortium, n->man->consortium, FT_CRYPTO_ID_BYTES);
+	ctx.run = f->run;
+	ctx.round = f->round;
+	ctx.attempt = f->attempt;
+	rv = ft_secagg_client_alloc(n->id, n->cfg.site_id, &ctx, NULL, ft_now_ms(), &n->sa);
+	if (rv != FT_OK) {
+		refuse(n, f, rv, "secure aggregation could not start");
+		return;
+	}
+	n->sa_run = f->run;
+	n->sa_round = f->round;
+	n->sa_attempt = f->attempt;
+	memset(acc, 0, sizeof(acc));
+	send_frame(n, FT_TRANSPORT_ROUND_ACCEPT, f->run, f->round, f->attempt, acc, sizeof(acc));
+}
+
+static void on_chunk(node_d *n, const ft_transport_frame *f)
+{
+	ft_transport_chunk c;
+	uint8_t h[FT_CRYPTO_HASH_BYTES];
+	char name[96];
+	ft_model *m = NULL;
+
+	if (ft_transport_chunk_decode(f->payload, f->payload_len, &c) != FT_OK) {
+		nlog("malformed model chunk ignored");
+		return;
+	}
+	if (c.offset == 0) {
+		ft_free(n->asm_buf);
+		n->asm_buf = ft_malloc(c.total);
+		if (n->asm_buf == NULL)
+			return;
+		n->asm_version = c.model_version;
+		memcpy(n->asm_hash, c.model_hash, sizeof(h));
+		n->asm_total = c.total;
+		n->asm_got = 0;
+	}
+	if (n->asm_buf == NULL || c.model_version != n->asm_version || c.total != n->asm_total ||
+	    c.offset != n->asm_got || memcmp(c.model_hash, n->asm_hash, sizeof(h)) != 0) {
+		ft_free(n->asm_buf);
+		n->asm_buf = NULL;
+		return;
+	}
+	memcpy(n->asm_buf + c.offset, c.data, c.len);
+	n->asm_got += c.len;
+	if (n->asm_got < n->asm_total)
+		return;
+	ft_crypto_hash(h, n->asm_buf, n->asm_total);
+	if (!ft_crypto_equal(h, n->asm_hash, sizeof(h)) ||
+	    ft_model_decode(n->asm_buf, n->asm_total, &m, NULL, NULL) != FT_OK) {
+		nlog("model v%llu: hash or contents wrong: discarded",
+		     (unsigned long long)n->asm_version);
+	} else {
+		snprintf(name, sizeof(name), "run-%llu-v%llu.ftm", (unsigned long long)f->run,
+		         (unsigned long long)n->asm_version);
+		if (write_atomic(n->cfg.models_dir, name, n->asm_buf, n->asm_total, NULL, 0) == FT_OK) {
+			char hex[2 * FT_CRYPTO_HASH_BYTES + 1];
+
+			ft_crypto_hex(hex, h, sizeof(h));
+			nlog("stored model run %llu v%llu hash %s", (unsigned long long)f->run,
+			     (unsigned long long)n->asm_version, hex);
+			n->run = f->run;
+			n->have_version = n->asm_version;
+		} else {
+			nlog("cannot write %s/%s", n->cfg.models_dir, name);
+		}
+	}
+	ft_model_free(m);
+	ft_free(n->asm_buf);
+	n->asm_buf = NULL;
+}
+
+static void on_result(node_d *n, const ft_transport_frame *f)
+{
+	ft_transport_result r;
+	uint8_t tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
+	char hex[2 * FT_CRYPTO_SIG_BYTES + 2], name[96];
+	ft_model *m = NULL;
+
+	if (ft_transport_result_decode(f->payload, f->payload_len, &r) != FT_OK)
+		return;
+	ft_transport_model_tbs(n->man->consortium, f->run, r.model_version, r.model_hash, tbs);
+	if (ft_crypto_verify(n->man->coord_pk, tbs, sizeof(tbs), r.model_sig) != FT_OK) {
+		nlog("model v%llu: the coordinator's signature does not verify: ignored",
+		     (unsigned long long)r.model_version);
+		return;
+	}
+	if (model_load(n, f->run, r.model_version, r.model_hash, &m) != FT_OK) {
+		nlog("model v%llu announced but not held", (unsigned long long)r.model_version);
+		return;
+	}
+	ft_model_free(m);
+	ft_crypto_hex(hex, r.model_sig, sizeof(r.model_sig));
+	hex[2 * FT_CRYPTO_SIG_BYTES] = '\n';
+	snprintf(name, sizeof(name), "run-%llu-v%llu.sig", (unsigned long long)f->run,
+	         (unsigned long long)r.model_version);
+	(void)write_atomic(n->cfg.models_dir, name, (const uint8_t *)hex, sizeof(hex) - 1, NULL, 0);
+	ft_crypto_hex(hex, r.model_hash, sizeof(r.model_hash));
+	nlog("run %llu: global model v%llu (%u sites) verified: %s%s", (unsigned long long)f->run,
+	     (unsigned long long)r.model_version, r.n_survivors, hex,
+	     r.run_complete ? "; run complete" : "");
+}
+
+/* ---- Frames in ------------------------------------------------------------------------ */
+
+static void hello(node_d *n)
+{
+	uint8_t p[8];
+
+	n->seq_out = 0;
+	n->seq_in = 0;
+	ft_transport_body_reset(&n->out);
+	ft_store_le64(p, n->have_version);
+	send_frame(n, FT_TRANSPORT_HELLO, n->run, 0, 0, p, sizeof(p));
+}
+
+static void handle_reply(node_d *n, const uint8_t *body, size_t len)
+{
+	size_t off = 0, flen;
+	const uint8_t *raw;
+
+	for (;;) {
+		ft_transport_frame f;
+		int rv = ft_transport_body_next(body, len, &off, &raw, &flen);
+
+		if (rv != FT_OK)
+			break;
+		if (ft_transport_frame_parse(raw, flen, &f) != FT_OK ||
+		    f.sender != FT_TRANSPORT_COORD_ID ||
+		    ft_transport_frame_verify(raw, flen, n->man->coord_pk) != FT_OK) {
+			nlog("refused a frame not signed by the manifest's coordinator key");
+			continue;
+		}
+		if (f.type == FT_TRANSPORT_CHALLENGE || (f.type == FT_TRANSPORT_ERROR && !n->bound)) {
+			if (f.type == FT_TRANSPORT_ERROR) {
+				char text[240];
+				size_t m = f.payload_len > 4 ? f.payload_len - 4 : 0, j = 0;
+
+				for (size_t i = 0; i < m && j + 1 < sizeof(text); i++)
+					text[j++] = (f.payload[4 + i] >= 0x20 && f.payload[4 + i] < 0x7f)
+					                    ? (char)f.payload[4 + i]
+					                    : '?';
+				text[j] = '\0';
+				nlog("the coordinator refused us: %s", text);
+				sleep(1);
+			}
+			n->bound = 0;
+			memcpy(n->session, f.session, sizeof(n->session));
+			hello(n);
+			continue;
+		}
+		if (!ft_crypto_equal(f.session, n->session, sizeof(n->session)) || f.seq <= n->seq_in)
+			continue; /* another session's frame, or a replay */
+		n->seq_in = f.seq;
+		switch (f.type) {
+		case FT_TRANSPORT_WELCOME:
+			n->bound = 1;
+			nlog("connected to the coordinator");
+			break;
+		case FT_TRANSPORT_MODEL_CHUNK:
+			on_chunk(n, &f);
+			break;
+		case FT_TRANSPORT_ROUND_RESULT:
+			on_result(n, &f);
+			break;
+		case FT_TRANSPORT_ROUND_ANNOUNCE:
+			on_announce(n, &f);
+			break;
+		case FT_TRANSPORT_SECAGG:
+			if (n->sa != NULL && f.run == n->sa_run && f.round == n->sa_round &&
+			    f.attempt == n->sa_attempt) {
+				rv = ft_secagg_client_recv(n->sa, f.payload, f.payload_len, ft_now_ms());
+				if (rv != FT_OK)
+					nlog("round %llu: secure-aggregation message rejected: %s",
+					     (unsigned long long)f.round, ft_strerror(rv));
+				secagg_drain(n);
+			}
+			break;
+		case FT_TRANSPORT_ERROR:
+			nlog("the coordinator reports an error");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- Main ------------------------------------------------------------------------------ */
+
+static int node_open(node_d *n, ft_errmsg *err)
+{
+	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
+	const ft_transport_manifest_site *me;
+	ft_transport_tls tls;
+	int rv;
+
+	rv = ft_crypto_identity_load(n->cfg.identity_key, getenv("FEDTWIN_PASSPHRASE"), &n->id, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_crypto_pk_load(n->cfg.consortium_pk, cpk, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_transport_manifest_load(n->cfg.manifest, cpk, &n->man, err);
+	if (rv != FT_OK)
+		return rv;
+	me = ft_transport_manifest_site_get(n->man, n->cfg.site_id);
+	if (me == NULL || !ft_crypto_equal(me->pk, ft_crypto_identity_pk(n->id), FT_CRYPTO_SIGN_PK_BYTES))
+		nlog("warning: %s is not the manifest's key for site %u: the coordinator will refuse"
+		     " this site",
+		     n->cfg.identity_key, n->cfg.site_id);
+	if (mkdir(n->cfg.models_dir, 0700) != 0 && errno != EEXIST)
+		return ft_errmsg_set(err, FT_EIO, "%s: %s", n->cfg.models_dir, strerror(errno));
+	if (mkdir(n->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+		return ft_errmsg_set(err, FT_EIO, "%s: %s", n->cfg.state_dir, strerror(errno));
+	rv = ft_store_open(n->cfg.store, &n->store, err);
+	if (rv != FT_OK)
+		return rv;
+	models_scan(n);
+	tls.ca_file = n->cfg.ca;
+	tls.cert_file = n->cfg.cert;
+	tls.key_file = n->cfg.key;
+	tls.server_name = n->cfg.server_name[0] ? n->cfg.server_name : NULL;
+	return ft_transport_client_open(n->cfg.coordinator, n->cfg.tls_off ? NULL : &tls, &n->tc,
+	                                err);
+}
+
+static void node_close(node_d *n)
+{
+	ft_transport_client_close(n->tc);
+	ft_secagg_client_free(n->sa);
+	ft_free(n->x);
+	ft_free(n->asm_buf);
+	ft_transport_body_free(&n->out);
+	ft_store_close(n->store);
+	ft_transport_manifest_free(n->man);
+	ft_crypto_identity_free(n->id);
+}
+
+static int node_run_main(const char *config)
+{
+	node_d n;
+	ft_errmsg err = {{0}};
+	struct sigaction sa;
+	int rv, failures = 0;
+
+	memset(&n, 0, sizeof(n));
+	rv = node_cfg_load(config, &n.cfg, &err);
+	log_site = n.cfg.site_id;
+	if (rv == FT_OK)
+		rv = node_open(&n, &err);
+	if (rv != FT_OK) {
+		fprintf(stderr, "fedtwin node run: %s\n", err.msg[0] ? err.msg : ft_strerror(rv));
+		node_close(&n);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = node_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	nlog("dialling %s (newest model held: run %llu v%lld)", n.cfg.coordinator,
+	     (unsigned long long)n.run,
+	     n.have_version == FT_TRANSPORT_NO_VERSION ? -1LL : (long long)n.have_version);
+	while (!node_stop) {
+		uint8_t *reply = NULL;
+		size_t rlen = 0;
+
+		rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms,
+		                              &reply, &rlen);
+		ft_transport_body_reset(&n.out);
+		if (rv != FT_OK) {
+			/* The session may be gone (coordinator restarted, network
+			 * down): start over with a fresh challenge. */
+			if (failures++ % 10 == 0)
+				nlog("no answer from the coordinator (%s): TLS refused, unreachable or"
+				     " restarting; retrying",
+				     ft_strerror(rv));
+			n.bound = 0;
+			continue;
+		}
+		failures = 0;
+		handle_reply(&n, reply, rlen);
+		ft_free(reply);
+		if (n.sa != NULL) {
+			(void)ft_secagg_client_tick(n.sa, ft_now_ms());
+			secagg_drain(&n);
+		}
+	}
+	if (n.bound) {
+		uint8_t *reply = NULL;
+		size_t rlen;
+
+		send_frame(&n, FT_TRANSPORT_BYE, n.run, 0, 0, NULL, 0);
+		if (ft_transport_client_call(n.tc, n.out.buf, n.out.len, 1000, &reply, &rlen) == FT_OK)
+			ft_free(reply);
+	}
+	nlog("stopping");
+	node_close(&n);
+	return 0;
+}
+
+int ft_node_run_main(int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "--config") != 0) {
+		fprintf(stderr, "usage: fedtwin node run --config FILE\n");
+		return 2;
+	}
+	if (ft_crypto_init() != FT_OK) {
+		fprintf(stderr, "fedtwin node run: libsodium failed to initialise\n");
+		return 1;
+	}
+	return node_run_main(argv[2]);
+}

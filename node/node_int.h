@@ -1,0 +1,11 @@
+/*
+ * node_int.h - private declarations shared by the node's source files.
+ */
+#ifndef NODE_INT_H
+#define NODE_INT_H
+
+/* `fedtwin node run --config FILE` (argv[0] is "run"): the site daemon
+ * (ft_node_run.c). Returns the exit status. */
+int ft_node_run_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,155 @@
+# net_lib.sh - shared set-up for the network integration tests: a consortium
+# (CA, keys, manifest), a coordinator config and database, and N sites, each
+# with its own store imported from its FLamby heart-disease split. Sourced by
+# the test scripts; needs FEDTWIN (the binary), FT_SOURCE_DIR and WORK.
+set -eu
+
+ft() { "$FEDTWIN" "$@"; }
+
+# A free TCP port on loopback (bind to port 0 and read what was given).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# net_setup NSITES [MAX_EPS_RUN_FOR_SITE_1]
+net_setup() {
+	nsites=$1
+	eps1=${2:-100}
+	mkdir -p "$WORK/pki" "$WORK/keys"
+	"$FT_SOURCE_DIR/deploy/pki" ca "$WORK/pki" >/dev/null
+	"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" >/dev/null
+	ft keygen --out "$WORK/keys/consortium.key" --no-passphrase >/dev/null
+	ft keygen --out "$WORK/keys/coordinator.key" --no-passphrase >/dev/null
+	args=""
+	csv="$FT_DATA_DIR/heart_disease_uci/heart_disease_flamby_split.csv"
+	for i in $(seq 1 "$nsites"); do
+		"$FT_SOURCE_DIR/deploy/pki" site "$WORK/pki" "$i" >/dev/null
+		ft keygen --out "$WORK/keys/site-$i.key" --no-passphrase >/dev/null
+		args="$args --site $i:hospital-$i:$WORK/keys/site-$i.key.pub"
+		mkdir -p "$WORK/site-$i"
+		# FLamby site i-1, training split; the site and split columns and
+		# the raw 'num' label are not features.
+		awk -F, -v s=$((i - 1)) 'NR==1 || ($1==s && $2=="train")' "$csv" |
+			cut -d, -f3-12,14 >"$WORK/site-$i/heart.csv"
+		ft node import --store "$WORK/site-$i/store.db" --csv "$WORK/site-$i/heart.csv" \
+			--target disease --dataset heart >/dev/null
+		eps=100
+		[ "$i" -eq 1 ] && eps=$eps1
+		ft node policy set --store "$WORK/site-$i/store.db" --max-epsilon-run "$eps" \
+			--max-epsilon-total 1000 --delta 1e-5 >/dev/null
+	done
+	# shellcheck disable=SC2086
+	ft coordinator manifest --consortium-key "$WORK/keys/consortium.key" \
+		--coordinator-pk "$WORK/keys/coordinator.key.pub" $args \
+		--out "$WORK/manifest" >/dev/null
+	PORT=$(free_port)
+	URL="tls+tcp://127.0.0.1:$PORT"
+	cat >"$WORK/coordinator.ini" <<INI
+[coordinator]
+listen = $URL
+database = $WORK/coord.db
+identity_key = $WORK/keys/coordinator.key
+manifest = $WORK/manifest
+consortium_pk = $WORK/keys/consortium.key.pub
+[tls]
+ca = $WORK/pki/ca.crt
+cert = $WORK/pki/coordinator.crt
+key = $WORK/pki/coordinator.key
+[deadlines]
+accept_ms = ${ACCEPT_MS:-8000}
+phase_ms = ${PHASE_MS:-4000}
+upload_ms = ${UPLOAD_MS:-6000}
+retry_ms = 500
+gather_ms = ${GATHER_MS:-4000}
+poll_ms = 300
+INI
+	for i in $(seq 1 "$nsites"); do
+		node_ini "$i" "$WORK/pki/site-$i.crt" "$WORK/pki/site-$i.key" \
+			"$WORK/keys/site-$i.key" >"$WORK/site-$i/node.ini"
+	done
+}
+
+# node_ini ID CERT KEY IDENTITY_KEY
+node_ini() {
+	cat <<INI
+[node]
+site_id = $1
+coordinator = $URL
+store = $WORK/site-$1/store.db
+dataset = heart
+identity_key = $4
+manifest = $WORK/manifest
+consortium_pk = $WORK/keys/consortium.key.pub
+models_dir = $WORK/site-$1/models
+state_dir = $WORK/site-$1/state
+call_timeout_ms = 5000
+[tls]
+ca = $WORK/pki/ca.crt
+cert = $2
+key = $3
+server_name = localhost
+INI
+}
+
+PIDS=""
+start_coordinator() {
+	ft coordinator serve --config "$WORK/coordinator.ini" >>"$WORK/coordinator.log" 2>&1 &
+	COORD_PID=$!
+	PIDS="$PIDS $COORD_PID"
+}
+
+start_node() { # start_node ID [CONFIG]
+	cfg=${2:-$WORK/site-$1/node.ini}
+	ft node run --config "$cfg" >>"$WORK/site-$1.log" 2>&1 &
+	eval "NODE_PID_$1=$!"
+	PIDS="$PIDS $!"
+}
+
+stop_all() {
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in $PIDS; do
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=""
+}
+
+# wait_for SECONDS COMMAND...: polls every 0.2 s.
+wait_for() {
+	limit=$1
+	shift
+	end=$(($(date +%s) + limit))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+run_status() {
+	ft coordinator run status "$1" --db "$WORK/coord.db"
+}
+
+run_is() { # run_is ID STATUS
+	sqlite3 "$WORK/coord.db" "SELECT status FROM runs WHERE id=$1" 2>/dev/null | grep -qx "$2"
+}
+
+model_hash() { # model_hash RUN VERSION (from the coordinator's database)
+	sqlite3 "$WORK/coord.db" "SELECT hash FROM models WHERE run_id=$1 AND version=$2"
+}
+
+file_hash() { # BLAKE2b-256 of a file, as the coordinator computes it
+	python3 -c 'import hashlib,sys; print(hashlib.blake2b(open(sys.argv[1],"rb").read(), digest_size=32).hexdigest())' "$1"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$WORK"/*.log; do
+		echo "---- $f" >&2
+		tail -n 40 "$f" >&2
+	done
+	exit 1
+}
