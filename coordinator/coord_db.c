@@ -384,6 +384,13 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 	char hex[2 * FT_CRYPTO_SIG_BYTES + 1], sig[2 * FT_CRYPTO_SIG_BYTES + 1];
 	char *surv = NULL;
 
+	/* A model and its round must survive a power cut before any site sees
+	 * them (synchronous FULL); attempt bookkeeping only needs to survive a
+	 * crash of the process, which WAL gives at NORMAL without an fsync per
+	 * commit, so a slow disk does not stall every site's replies. */
+	sqlite3_exec(db, ev->type == FT_COORD_EV_MODEL ? "PRAGMA synchronous=FULL"
+	                                               : "PRAGMA synchronous=NORMAL",
+	             NULL, NULL, NULL);
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(db, err, "begin");
 	switch (ev->type) {

@@ -427,7 +427,7 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 		e->state = ENG_IDLE;
 		e->round++;
 		e->next_attempt = 1;
-		e->retry_at = now;
+		e->retry_at = now + e->to.round_gap_ms;
 	}
 	goto out;
 nomem:

@@ -154,6 +154,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			return set_ms(&c->to.upload_ms, value);
 		if (strcmp(name, "retry_ms") == 0)
 			return set_ms(&c->to.retry_ms, value);
+		if (strcmp(name, "round_gap_ms") == 0)
+			return set_ms(&c->to.round_gap_ms, value);
 		if (strcmp(name, "gather_ms") == 0)
 			return set_ms(&c->to.gather_ms, value);
 		if (strcmp(name, "poll_ms") == 0)

@@ -55,6 +55,8 @@ typedef struct ft_coord_timeouts {
 	uint64_t gather_ms;     /* an attempt starts when every enrolled site is
 	                           connected, or min_sites are and this long has
 	                           passed since the engine became ready */
+	uint64_t round_gap_ms;  /* pause between a round's end and the next
+	                           announcement (paces the sites' compute) */
 } ft_coord_timeouts;
 
 typedef struct ft_coord_engine ft_coord_engine;

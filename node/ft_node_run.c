@@ -757,6 +757,7 @@ static int node_run_main(const char *config)
 	node_d n;
 	ft_errmsg err = {{0}};
 	struct sigaction sa;
+	ft_transport_tls tls;
 	int rv, failures = 0;
 
 	memset(&n, 0, sizeof(n));
@@ -769,6 +770,10 @@ static int node_run_main(const char *config)
 		node_close(&n);
 		return 1;
 	}
+	tls.ca_file = n.cfg.ca;
+	tls.cert_file = n.cfg.cert;
+	tls.key_file = n.cfg.key;
+	tls.server_name = n.cfg.server_name[0] ? n.cfg.server_name : NULL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = node_on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -787,11 +792,22 @@ static int node_run_main(const char *config)
 		if (rv != FT_OK) {
 			/* The session may be gone (coordinator restarted, network
 			 * down): start over with a fresh challenge. */
-			if (failures++ % 10 == 0)
+			if (failures++ < 3 || failures % 10 == 0)
 				nlog("no answer from the coordinator (%s): TLS refused, unreachable or"
 				     " restarting; retrying",
 				     ft_strerror(rv));
 			n.bound = 0;
+			if (failures >= 1) {
+				/* Start the connection afresh: a dialer whose pipe died while
+				 * this process was stopped may never redial by itself. */
+				ft_transport_client *fresh = NULL;
+
+				if (ft_transport_client_open(n.cfg.coordinator, n.cfg.tls_off ? NULL : &tls,
+				                             &fresh, &err) == FT_OK) {
+					ft_transport_client_close(n.tc);
+					n.tc = fresh;
+				}
+			}
 			continue;
 		}
 		failures = 0;

@@ -44,6 +44,10 @@ struct ft_transport_client {
 	nng_dialer dialer;
 	nng_tls_config *tls;
 	int sock_open;
+	nng_aio *aio;            /* the receive of the call in flight */
+	pthread_mutex_t mtx;
+	int in_call;
+	int lost;                /* the connection dropped during the call */
 };
 
 #endif

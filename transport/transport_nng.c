@@ -391,6 +391,23 @@ void ft_transport_server_drop_pipe(ft_transport_server *s, uint32_t pipe)
 
 /* ---- Client ------------------------------------------------------------------ */
 
+/* Runs on an nng thread when the connection to the coordinator goes away:
+ * a reply can no longer come on it, so the call in flight ends now instead
+ * of at its timeout (nng_aio_cancel does not block). */
+static void client_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	ft_transport_client *c = arg;
+
+	(void)p;
+	(void)ev;
+	pthread_mutex_lock(&c->mtx);
+	if (c->in_call) {
+		c->lost = 1;
+		nng_aio_cancel(c->aio);
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
 int ft_transport_client_open(const char *url, const ft_transport_tls *tls,
                              ft_transport_client **out, ft_errmsg *err)
 {
@@ -402,6 +419,12 @@ int ft_transport_client_open(const char *url, const ft_transport_tls *tls,
 	c = ft_calloc(1, sizeof(*c));
 	if (c == NULL)
 		return FT_ENOMEM;
+	pthread_mutex_init(&c->mtx, NULL);
+	nrv = nng_aio_alloc(&c->aio, NULL, NULL);
+	if (nrv != 0) {
+		ft_free(c);
+		return FT_ENOMEM;
+	}
 	nrv = nng_req0_open(&c->sock);
 	if (nrv != 0) {
 		rv = nng_fail(err, "req0 socket", nrv);
@@ -417,6 +440,8 @@ int ft_transport_client_open(const char *url, const ft_transport_tls *tls,
 		nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
 	if (nrv == 0)
 		nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 5000);
+	if (nrv == 0)
+		nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_removed, c);
 	if (nrv != 0) {
 		rv = nng_fail(err, "socket options", nrv);
 		goto out;
@@ -461,8 +486,12 @@ void ft_transport_client_close(ft_transport_client *c)
 		return;
 	if (c->sock_open)
 		nng_close(c->sock);
+	/* After the close no callback can run: safe to free what it uses. */
+	nng_aio_stop(c->aio);
+	nng_aio_free(c->aio);
 	if (c->tls != NULL)
 		nng_tls_config_free(c->tls);
+	pthread_mutex_destroy(&c->mtx);
 	ft_free(c);
 }
 
@@ -481,8 +510,7 @@ int ft_transport_client_call(ft_transport_client *c, const uint8_t *body, size_t
 		nng_msg_free(m);
 		return FT_ENOMEM;
 	}
-	if (nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms) != 0 ||
-	    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms) != 0) {
+	if (nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms) != 0) {
 		nng_msg_free(m);
 		return FT_ENET;
 	}
@@ -492,9 +520,21 @@ int ft_transport_client_call(ft_transport_client *c, const uint8_t *body, size_t
 		return nrv == NNG_ETIMEDOUT ? FT_ETIMEDOUT : FT_ENET;
 	}
 	m = NULL;
-	nrv = nng_recvmsg(c->sock, &m, 0);
+	pthread_mutex_lock(&c->mtx);
+	c->in_call = 1;
+	c->lost = 0;
+	nng_aio_set_timeout(c->aio, timeout_ms);
+	nng_recv_aio(c->sock, c->aio);
+	pthread_mutex_unlock(&c->mtx);
+	nng_aio_wait(c->aio);
+	pthread_mutex_lock(&c->mtx);
+	c->in_call = 0;
+	pthread_mutex_unlock(&c->mtx);
+	nrv = nng_aio_result(c->aio);
 	if (nrv != 0)
 		return nrv == NNG_ETIMEDOUT ? FT_ETIMEDOUT : FT_ENET;
+	m = nng_aio_get_msg(c->aio);
+	nng_aio_set_msg(c->aio, NULL);
 	out = ft_malloc(nng_msg_len(m) ? nng_msg_len(m) : 1);
 	if (out == NULL) {
 		nng_msg_free(m);

@@ -17,7 +17,8 @@ net_setup() {
 	eps1=${2:-100}
 	mkdir -p "$WORK/pki" "$WORK/keys"
 	"$FT_SOURCE_DIR/deploy/pki" ca "$WORK/pki" >/dev/null
-	"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" >/dev/null
+	# shellcheck disable=SC2086
+	"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" ${COORD_NAMES:-} >/dev/null
 	ft keygen --out "$WORK/keys/consortium.key" --no-passphrase >/dev/null
 	ft keygen --out "$WORK/keys/coordinator.key" --no-passphrase >/dev/null
 	args=""
@@ -42,11 +43,12 @@ net_setup() {
 	ft coordinator manifest --consortium-key "$WORK/keys/consortium.key" \
 		--coordinator-pk "$WORK/keys/coordinator.key.pub" $args \
 		--out "$WORK/manifest" >/dev/null
-	PORT=$(free_port)
-	URL="tls+tcp://127.0.0.1:$PORT"
+	PORT=${PORT:-$(free_port)}
+	URL=${URL:-tls+tcp://127.0.0.1:$PORT}
+	LISTEN=${LISTEN:-$URL}
 	cat >"$WORK/coordinator.ini" <<INI
 [coordinator]
-listen = $URL
+listen = $LISTEN
 database = $WORK/coord.db
 identity_key = $WORK/keys/coordinator.key
 manifest = $WORK/manifest
@@ -61,6 +63,7 @@ phase_ms = ${PHASE_MS:-4000}
 upload_ms = ${UPLOAD_MS:-6000}
 retry_ms = 500
 gather_ms = ${GATHER_MS:-4000}
+round_gap_ms = ${ROUND_GAP_MS:-1}
 poll_ms = 300
 INI
 	for i in $(seq 1 "$nsites"); do
@@ -82,25 +85,41 @@ manifest = $WORK/manifest
 consortium_pk = $WORK/keys/consortium.key.pub
 models_dir = $WORK/site-$1/models
 state_dir = $WORK/site-$1/state
-call_timeout_ms = 5000
+call_timeout_ms = ${CALL_TIMEOUT_MS:-20000}
 [tls]
 ca = $WORK/pki/ca.crt
 cert = $2
 key = $3
-server_name = localhost
+server_name = ${SERVER_NAME:-localhost}
 INI
 }
 
 PIDS=""
+# Set NETNS_COORD / NETNS_NODE_<i> to run a daemon inside a network
+# namespace (ip netns exec replaces itself with the daemon, so $! stays its
+# pid).
 start_coordinator() {
-	ft coordinator serve --config "$WORK/coordinator.ini" >>"$WORK/coordinator.log" 2>&1 &
+	# The binary itself, not the ft() function: $! must be the daemon's
+	# pid for kill -9 / -STOP to reach it.
+	if [ -n "${NETNS_COORD:-}" ]; then
+		ip netns exec "$NETNS_COORD" "$FEDTWIN" coordinator serve \
+			--config "$WORK/coordinator.ini" >>"$WORK/coordinator.log" 2>&1 &
+	else
+		"$FEDTWIN" coordinator serve --config "$WORK/coordinator.ini" \
+			>>"$WORK/coordinator.log" 2>&1 &
+	fi
 	COORD_PID=$!
 	PIDS="$PIDS $COORD_PID"
 }
 
 start_node() { # start_node ID [CONFIG]
 	cfg=${2:-$WORK/site-$1/node.ini}
-	ft node run --config "$cfg" >>"$WORK/site-$1.log" 2>&1 &
+	ns=$(eval "echo \${NETNS_NODE_$1:-}")
+	if [ -n "$ns" ]; then
+		ip netns exec "$ns" "$FEDTWIN" node run --config "$cfg" >>"$WORK/site-$1.log" 2>&1 &
+	else
+		"$FEDTWIN" node run --config "$cfg" >>"$WORK/site-$1.log" 2>&1 &
+	fi
 	eval "NODE_PID_$1=$!"
 	PIDS="$PIDS $!"
 }
@@ -109,7 +128,11 @@ stop_all() {
 	for p in $PIDS; do
 		kill "$p" 2>/dev/null || true
 	done
+	# A node blocked in a long poll leaves at its next answer; do not wait
+	# for a wedged one.
+	sleep 1
 	for p in $PIDS; do
+		kill -9 "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
 	PIDS=""

@@ -1,0 +1,65 @@
+#!/bin/sh
+# A coordinator and three hospital nodes, as separate processes over mutual
+# TLS on loopback, train logistic regression on the FLamby heart-disease split
+# for 3 rounds; every site must end with the final model, byte for byte the
+# coordinator's, each site's ledger must hold one charge per round, and the
+# run must be complete. A fourth "site" whose certificate comes from another
+# CA, and a fifth whose identity key is not the manifest's, are refused.
+. "$(dirname "$0")/net_lib.sh"
+WORK=$(mktemp -d /tmp/ft-net-run.XXXXXX)
+trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+net_setup 3
+
+RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 3 \
+	--epsilon 1 --lr 0.5)
+ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
+start_coordinator
+for i in 1 2 3; do start_node "$i"; done
+
+# Intruder A: a certificate from another CA (the TLS handshake fails).
+mkdir -p "$WORK/rogue" "$WORK/site-4" "$WORK/site-5"
+"$FT_SOURCE_DIR/deploy/pki" ca "$WORK/rogue" >/dev/null
+"$FT_SOURCE_DIR/deploy/pki" site "$WORK/rogue" 4 >/dev/null
+cp "$WORK/site-1/store.db" "$WORK/site-4/store.db"
+# It holds site 1's genuine identity key: only the certificate is wrong.
+node_ini 1 "$WORK/rogue/site-4.crt" "$WORK/rogue/site-4.key" "$WORK/keys/site-1.key" |
+	sed -e "s#site-1/#site-4/#g" -e "s#^call_timeout_ms = .*#call_timeout_ms = 3000#" \
+	>"$WORK/site-4/node.ini"
+"$FEDTWIN" node run --config "$WORK/site-4/node.ini" >>"$WORK/site-4.log" 2>&1 &
+PIDS="$PIDS $!"
+# Intruder B: a consortium certificate but an identity key that is not the
+# manifest's key for the site it claims to be (site 2).
+ft keygen --out "$WORK/keys/impostor.key" --no-passphrase >/dev/null
+cp "$WORK/site-2/store.db" "$WORK/site-5/store.db"
+node_ini 2 "$WORK/pki/site-2.crt" "$WORK/pki/site-2.key" "$WORK/keys/impostor.key" |
+	sed "s#site-2/#site-5/#g" >"$WORK/site-5/node.ini"
+"$FEDTWIN" node run --config "$WORK/site-5/node.ini" >>"$WORK/site-5.log" 2>&1 &
+PIDS="$PIDS $!"
+
+wait_for 60 run_is "$RUN" complete || fail "the run did not complete"
+final=$(model_hash "$RUN" 3)
+[ -n "$final" ] || fail "no model version 3 in the coordinator's database"
+for i in 1 2 3; do
+	wait_for 10 test -f "$WORK/site-$i/models/run-$RUN-v3.ftm" ||
+		fail "site $i has no final model"
+	got=$(file_hash "$WORK/site-$i/models/run-$RUN-v3.ftm")
+	[ "$got" = "$final" ] || fail "site $i: final model hash $got, coordinator's $final"
+	n=$(sqlite3 "$WORK/site-$i/store.db" "SELECT COUNT(*) FROM privacy_ledger" 2>/dev/null || echo "?")
+	[ "$n" -ge 1 ] 2>/dev/null || fail "site $i: no ledger entries ($n)"
+done
+# Every round was done once, by at least two sites.
+done_rounds=$(sqlite3 "$WORK/coord.db" \
+	"SELECT COUNT(DISTINCT round) FROM rounds WHERE run_id=$RUN AND status='done'")
+[ "$done_rounds" = 3 ] || fail "expected 3 done rounds, got $done_rounds"
+wait_for 15 grep -q "no answer from the coordinator" "$WORK/site-4.log" ||
+	fail "the other CA's node did not report the refusal"
+[ "$(grep -c "site 1 connected" "$WORK/coordinator.log")" = 1 ] ||
+	fail "the node with the other CA's certificate was let in"
+[ -z "$(ls "$WORK/site-4/models" 2>/dev/null)" ] || fail "the other CA's node received a model"
+grep -q "refused HELLO.*site 2.*does not verify with the manifest key" "$WORK/coordinator.log" ||
+	fail "the impostor's HELLO was not refused and logged"
+grep -q "the coordinator refused us" "$WORK/site-5.log" ||
+	fail "the impostor was not told it was refused"
+[ -z "$(ls "$WORK/site-5/models" 2>/dev/null)" ] || fail "the impostor received a model"
+run_status "$RUN"
+echo "net_run: 1 passed, 0 failed"
