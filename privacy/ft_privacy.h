@@ -89,6 +89,16 @@ int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units) FT_WARN_U
  */
 int ft_privacy_noise_add(float *v, size_t n, double sigma) FT_WARN_UNUSED;
 
+/*
+ * The noise multiplier to account for when DP-SGD adds
+ * ft_privacy_noise_add(v, n, z * C) to a sum of gradients clipped to L2 norm
+ * C: rounding to the grid raises the sensitivity to at most
+ * C * (1 + z * sqrt(n) * 2^-20), so *z_eff = z / (1 + z * sqrt(n) * 2^-20)
+ * (rounded down), slightly below z (1.1 -> 1.09964 for n = 100000).
+ * FT_EINVAL unless z is finite and > 0.
+ */
+int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff) FT_WARN_UNUSED;
+
 /* ---- Renyi-DP accountant of the Poisson-subsampled Gaussian ------------ */
 
 /*

@@ -374,3 +374,15 @@ out:
 	rng_done(&r);
 	return rv;
 }
+
+int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff)
+{
+	double e;
+
+	if (!(z > 0) || isinf(z) || z_eff == NULL)
+		return FT_EINVAL;
+	e = z / (1 + z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS));
+	/* Round down: accounting must never credit more noise than added. */
+	*z_eff = nextafter(e, 0.0);
+	return FT_OK;
+}

@@ -311,6 +311,22 @@ static void test_noise_add_refusals(void **state)
 	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_OK);
 }
 
+/* The multiplier to account for: z / (1 + z sqrt(n) 2^-20), rounded down. */
+static void test_noise_multiplier_effective(void **state)
+{
+	double z = 0;
+
+	(void)state;
+	assert_int_equal(ft_privacy_noise_multiplier_effective(1.1, 100000, &z), FT_OK);
+	assert_true(z < 1.1 && fabs(z - 1.1 / (1 + 1.1 * sqrt(1e5) / 1048576.0)) < 1e-12);
+	assert_true(z > 1.0996 && z < 1.0997);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(2.0, 0, &z), FT_OK);
+	assert_true(z < 2.0 && z > 2.0 * (1 - 1e-15));
+	assert_int_equal(ft_privacy_noise_multiplier_effective(0, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(NAN, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(INFINITY, 10, &z), FT_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_noise_add_moments),
 		cmocka_unit_test(test_noise_add_on_grid),
 		cmocka_unit_test(test_noise_add_refusals),
+		cmocka_unit_test(test_noise_multiplier_effective),
 	};
 
 	if (ft_crypto_init() != FT_OK)
