@@ -198,7 +198,7 @@ int ft_privacy_accountant_epsilon(const ft_privacy_accountant *acc, double delta
                                   double *eps, double *order) FT_WARN_UNUSED;
 
 /* The order set and current RDP curve (n entries each), valid until the
- * accountant is next changed or freed. */
+ * accountant is next changed or freed. Returns n (0 for acc == NULL). */
 size_t ft_privacy_accountant_orders(const ft_privacy_accountant *acc, const double **orders,
                                     const double **rdp);
 
@@ -206,7 +206,7 @@ size_t ft_privacy_accountant_orders(const ft_privacy_accountant *acc, const doub
  * Serialisation (docs/PRIVACY.md, "Accountant encoding"): "FTRA", version
  * byte 1, three zero bytes, uint32 n, then n pairs (order, rdp) as
  * little-endian IEEE-754 doubles: 12 + 16 n bytes.
- * _encoded_size gives that size; _encode writes it to buf (cap bytes;
+ * _encoded_size gives that size (0 for NULL); _encode writes it to buf (cap bytes;
  * FT_ERANGE if too small) and sets *len.
  * _decode checks the whole input (exact length, n <= FT_PRIVACY_MAX_ORDERS
  * checked before allocating, valid orders, rdp >= 0 or +INFINITY, no NaN)
