@@ -313,7 +313,8 @@ int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units)
 	int e = 0;
 	double m;
 
-	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX))
+	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX) || grid == NULL ||
+	    units == NULL)
 		return FT_EINVAL; /* also rejects NaN */
 	/* sigma = m * 2^e with m in [0.5, 1): g = 2^(e - 1 - GRID_BITS) puts
 	 * sigma / g = m * 2^(GRID_BITS + 1) in [2^20, 2^21), exactly. */
