@@ -49,6 +49,326 @@ int ft_model_dataset_alloc(size_t n_rows, size_t n_features,
 /* Frees the dataset and everything it points to; accepts NULL. */
 void ft_model_dataset_free(ft_model_dataset *ds);
 
+
+/*
+ * Checks that `ds` is usable with `spec` (spec may be NULL to check the
+ * dataset alone): consistent unit offsets, finite features and targets,
+ * n_features matching, class labels integral in [0, n_classes).
+ * FT_EINVAL with a message naming the first bad row or unit.
+ */
+struct ft_model_spec;
+int ft_model_dataset_check(const ft_model_dataset *ds, const struct ft_model_spec *spec,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Feature standardisation ------------------------------------------ */
+
+/*
+ * Per-feature sums, sums of squares (both double, n_features entries each,
+ * caller-provided) and the row count of `ds`. Sites add these across the
+ * federation with secure aggregation; ft_model_moments_from_sums() turns the
+ * totals into means and variances. FT_EINVAL for a non-finite value.
+ */
+int ft_model_dataset_sums(const ft_model_dataset *ds, double *sum, double *sumsq,
+                          uint64_t *count) FT_WARN_UNUSED;
+
+/* mean[i] = sum[i]/count, var[i] = sumsq[i]/count - mean[i]^2 (clamped at 0;
+ * population variance). FT_EINVAL if count == 0. */
+int ft_model_moments_from_sums(size_t n_features, const double *sum, const double *sumsq,
+                               uint64_t count, double *mean, double *var) FT_WARN_UNUSED;
+
+/* Both steps at once, for centralised use. */
+int ft_model_dataset_moments(const ft_model_dataset *ds, double *mean,
+                             double *var) FT_WARN_UNUSED;
+
+/*
+ * In place: x = (x - mean) / sqrt(var). A feature whose variance is below
+ * 1e-12 (constant at this site or in the federation) is only centred.
+ * FT_EINVAL for a negative or non-finite mean/var.
+ */
+int ft_model_dataset_standardise(ft_model_dataset *ds, const double *mean,
+                                 const double *var) FT_WARN_UNUSED;
+
+/* ---- Model specification ------------------------------------------------ */
+
+/* Model kinds. Values appear in model files as strings, never as numbers. */
+typedef enum ft_model_kind {
+	FT_MODEL_LOGREG = 1,  /* binary logistic regression; n_classes == 2 */
+	FT_MODEL_SOFTMAX = 2, /* multinomial (softmax) regression; n_classes >= 2 */
+	FT_MODEL_LINREG = 3,  /* least-squares linear regression; n_classes == 0 */
+	FT_MODEL_MLP = 4      /* multilayer perceptron; head chosen by n_classes */
+} ft_model_kind;
+
+typedef enum ft_model_activation {
+	FT_MODEL_ACT_NONE = 0, /* only for models without hidden layers */
+	FT_MODEL_ACT_RELU = 1,
+	FT_MODEL_ACT_TANH = 2
+} ft_model_activation;
+
+/* Hard limits, checked before anything is allocated. */
+#define FT_MODEL_MAX_HIDDEN 8u
+#define FT_MODEL_MAX_FEATURES 65536u
+#define FT_MODEL_MAX_WIDTH 16384u
+#define FT_MODEL_MAX_CLASSES 1024u
+#define FT_MODEL_MAX_PARAMS ((size_t)1 << 24) /* 16M float32 = 64 MiB */
+
+/*
+ * The architecture. The output head follows n_classes:
+ *   0  regression: one linear output, loss 1/2 (y - f)^2 per row;
+ *   2  for LOGREG and MLP: one sigmoid output, binary cross-entropy;
+ *   k  for SOFTMAX (k >= 2) and MLP (k >= 3): k softmax outputs, cross-entropy.
+ * Parameters are one flat float32 vector, layer by layer: the weights
+ * W[out][in] (row-major), then the biases b[out].
+ */
+typedef struct ft_model_spec {
+	uint32_t kind;       /* ft_model_kind */
+	uint32_t n_features;
+	uint32_t n_classes;
+	uint32_t n_hidden;   /* MLP: 1..FT_MODEL_MAX_HIDDEN; others: 0 */
+	uint32_t hidden[FT_MODEL_MAX_HIDDEN];
+	uint32_t activation; /* ft_model_activation; NONE iff n_hidden == 0 */
+} ft_model_spec;
+
+/*
+ * Checks a spec against the rules above and the hard limits, and gives its
+ * parameter count. FT_EINVAL (unknown kind, inconsistent fields) or FT_ERANGE
+ * (over a limit), with a message.
+ */
+int ft_model_spec_check(const ft_model_spec *spec, size_t *n_params,
+                        ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Models ------------------------------------------------------------- */
+
+/* Opaque: spec, parameters and the scratch space for one forward/backward
+ * pass. A model is not thread-safe (forward and gradient use its scratch). */
+typedef struct ft_model ft_model;
+
+/* Allocates a model with all parameters zero. On FT_OK the caller owns *out
+ * (free with ft_model_free). */
+int ft_model_alloc(const ft_model_spec *spec, ft_model **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Frees; accepts NULL. */
+void ft_model_free(ft_model *m);
+
+/* A deep copy (parameters included). On FT_OK the caller owns *out. */
+int ft_model_clone(const ft_model *m, ft_model **out) FT_WARN_UNUSED;
+
+const ft_model_spec *ft_model_get_spec(const ft_model *m);
+size_t ft_model_n_params(const ft_model *m);
+/* Number of values ft_model_predict writes: 1 for regression, else n_classes. */
+size_t ft_model_n_outputs(const ft_model *m);
+/* The parameter vector, owned by the model and valid as long as it. */
+float *ft_model_params(ft_model *m);
+const float *ft_model_params_const(const ft_model *m);
+
+/*
+ * Deterministic initialisation from a 32-byte seed: weights uniform in
+ * [-a, a] with a = sqrt(6 / (fan_in + fan_out)) (Glorot), biases zero. The
+ * uniform values come from the ChaCha20 keystream of the seed
+ * (libsodium randombytes_buf_deterministic), so the same seed gives the same
+ * model on every site and platform.
+ */
+int ft_model_init(ft_model *m, const uint8_t seed[32]) FT_WARN_UNUSED;
+
+/*
+ * Prediction for one row x (n_features floats). out receives
+ * ft_model_n_outputs() values: the prediction for regression, class
+ * probabilities (summing to 1) for classifiers (for binary heads out[0] is
+ * P(class 0) and out[1] is P(class 1)). FT_EINVAL for a short buffer or a
+ * non-finite input.
+ */
+int ft_model_predict(ft_model *m, const float *x, float *out, size_t n_out) FT_WARN_UNUSED;
+
+/*
+ * Predictions for every row of ds: out has n_rows * n_outputs floats.
+ * The predicted class is the argmax of a row's probabilities.
+ */
+int ft_model_predict_dataset(ft_model *m, const ft_model_dataset *ds, float *out,
+                             size_t n_out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Mean per-row loss over ds (cross-entropy or 1/2 squared error). */
+int ft_model_loss(ft_model *m, const ft_model_dataset *ds, double *loss,
+                  ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * Gradient of privacy unit `unit`'s loss (the sum over its rows) with respect
+ * to the parameters, written to grad (n_params floats, overwritten); the
+ * unit's summed loss goes to *loss if non-NULL. The dataset is not checked
+ * here (call ft_model_dataset_check once).
+ */
+int ft_model_grad_unit(ft_model *m, const ft_model_dataset *ds, size_t unit, float *grad,
+                       double *loss) FT_WARN_UNUSED;
+
+/* ---- Training ------------------------------------------------------------ */
+
+typedef enum ft_model_optimizer {
+	FT_MODEL_OPT_SGD = 1,  /* SGD with (heavy-ball) momentum */
+	FT_MODEL_OPT_ADAM = 2
+} ft_model_optimizer;
+
+#define FT_MODEL_MAX_STEPS 100000000ull
+
+/*
+ * Local training configuration. Every field is checked by ft_model_train.
+ * The optimiser state starts fresh at each call (one call per round).
+ */
+typedef struct ft_model_train_config {
+	double lr;             /* learning rate, > 0 */
+	uint32_t epochs;       /* used when steps == 0 */
+	uint64_t steps;        /* if > 0, exactly this many steps */
+	uint32_t batch_units;  /* (expected) batch size in units, >= 1 */
+	uint32_t optimizer;    /* ft_model_optimizer */
+	double momentum;       /* SGD, in [0, 1) */
+	double beta1, beta2, adam_eps; /* Adam */
+	double l2;             /* L2 penalty l2/2 ||W||^2 on weights (not biases) */
+	double prox_mu;        /* FedProx: mu/2 ||w - w_global||^2; 0 = off */
+	const float *global_params; /* n_params floats; needed iff prox_mu > 0 */
+	struct {
+		int enabled;
+		double clip;       /* per-unit L2 clip norm C > 0 */
+		double sigma;      /* noise multiplier; std of the noise is sigma*C */
+	} dp;
+	/* Seed of the (non-private) batch shuffling; DP sampling ignores it and
+	 * always draws from the CSPRNG. */
+	uint8_t shuffle_seed[32];
+} ft_model_train_config;
+
+/* Fills sensible defaults: lr 0.1, 1 epoch, batch 32, SGD momentum 0,
+ * Adam betas 0.9/0.999 eps 1e-8, no L2, no FedProx, DP off, zero seed. */
+void ft_model_train_config_default(ft_model_train_config *c);
+
+/*
+ * What the accountant and the audit need from one ft_model_train call. The
+ * accountant composes `steps` Poisson-subsampled Gaussian steps with rate q
+ * and noise multiplier sigma (meaningful only when dp is 1).
+ */
+typedef struct ft_model_train_report {
+	int dp;                 /* 1 if DP-SGD ran */
+	uint64_t steps;
+	double q;               /* sampling rate batch_units / n_units (DP) */
+	double sigma;
+	double clip;
+	uint64_t n_units;       /* units in the dataset */
+	uint64_t n_rows;        /* rows in the dataset */
+	uint64_t units_sampled; /* sum over steps of the units used */
+	double final_loss;      /* mean per-row training loss after training */
+} ft_model_train_report;
+
+/*
+ * Runs local training of m on ds. Without DP: `epochs` passes (or `steps`
+ * steps) of minibatches of batch_units units, shuffled with shuffle_seed; the
+ * gradient is the mean of the units' gradients. With DP (DP-SGD per unit):
+ * each step includes every unit independently with probability
+ * q = batch_units / n_units (CSPRNG), clips each included unit's gradient to
+ * L2 norm C, sums them, adds Gaussian noise of std sigma*C per coordinate
+ * (ft_privacy_noise_add), and divides by q * n_units. The L2 and FedProx
+ * terms depend on no patient and are added after the noise. Steps per epoch
+ * are ceil(n_units / batch_units) in both modes.
+ * Scratch is allocated once per call. On FT_OK the parameters are updated
+ * and *report (if non-NULL) is filled; on error the parameters may be
+ * partly updated (FT_ERANGE if they diverged to non-finite values).
+ */
+int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train_config *cfg,
+                   ft_model_train_report *report, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Metrics -------------------------------------------------------------- */
+
+/* Fraction of i with y_true[i] == y_pred[i] (class indices as floats). */
+int ft_model_metric_accuracy(const float *y_true, const float *y_pred, size_t n,
+                             double *out) FT_WARN_UNUSED;
+
+/*
+ * Area under the ROC curve of scores for labels in {0, 1}: the Mann-Whitney
+ * statistic with tied scores given their average rank. FT_EINVAL if a label
+ * is not 0/1, a score is not finite, or one class is absent. Allocates
+ * n indices.
+ */
+int ft_model_metric_auc(const float *y_true, const float *score, size_t n,
+                        double *out) FT_WARN_UNUSED;
+
+/* Mean cross-entropy of probs (n rows of k >= 2 probabilities) for class
+ * labels y_true; probabilities are clipped to [1e-15, 1]. */
+int ft_model_metric_logloss(const float *y_true, const float *probs, size_t n, size_t k,
+                            double *out) FT_WARN_UNUSED;
+
+int ft_model_metric_rmse(const float *y_true, const float *y_pred, size_t n,
+                         double *out) FT_WARN_UNUSED;
+int ft_model_metric_mae(const float *y_true, const float *y_pred, size_t n,
+                        double *out) FT_WARN_UNUSED;
+
+/* Metrics of m on ds: classifiers fill accuracy, logloss and (binary only)
+ * auc; regressors fill rmse and mae; unused fields are NaN. */
+typedef struct ft_model_eval {
+	double accuracy, auc, logloss, rmse, mae;
+} ft_model_eval;
+int ft_model_evaluate(ft_model *m, const ft_model_dataset *ds, ft_model_eval *out,
+                      ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Metadata ------------------------------------------------------------- */
+
+#define FT_MODEL_META_MAX_ENTRIES 64u
+#define FT_MODEL_META_MAX_KEY 64u    /* bytes, excluding the NUL */
+#define FT_MODEL_META_MAX_STR 1024u  /* bytes, excluding the NUL */
+
+/* String-keyed metadata stored in model files (run, round, created, ...).
+ * Values are strings, signed integers or doubles. Keys are unique. */
+typedef struct ft_model_meta ft_model_meta;
+
+typedef enum ft_model_meta_type {
+	FT_MODEL_META_STR = 1,
+	FT_MODEL_META_INT = 2,
+	FT_MODEL_META_DOUBLE = 3
+} ft_model_meta_type;
+
+/* On FT_OK the caller owns *out (free with ft_model_meta_free). */
+int ft_model_meta_alloc(ft_model_meta **out) FT_WARN_UNUSED;
+void ft_model_meta_free(ft_model_meta *meta);
+
+/* Set (insert or replace) a value; the strings are copied. FT_ERANGE past a
+ * limit, FT_EINVAL for an empty key, embedded NUL or non-finite double. */
+int ft_model_meta_set_str(ft_model_meta *meta, const char *key, const char *value) FT_WARN_UNUSED;
+int ft_model_meta_set_int(ft_model_meta *meta, const char *key, int64_t value) FT_WARN_UNUSED;
+int ft_model_meta_set_double(ft_model_meta *meta, const char *key, double value) FT_WARN_UNUSED;
+
+/* Lookups: FT_ENOTFOUND if absent, FT_EINVAL if the type differs. The string
+ * returned by get_str is owned by meta. */
+size_t ft_model_meta_count(const ft_model_meta *meta);
+int ft_model_meta_get_str(const ft_model_meta *meta, const char *key, const char **value) FT_WARN_UNUSED;
+int ft_model_meta_get_int(const ft_model_meta *meta, const char *key, int64_t *value) FT_WARN_UNUSED;
+int ft_model_meta_get_double(const ft_model_meta *meta, const char *key, double *value) FT_WARN_UNUSED;
+
+/* ---- Model files (docs/PROTOCOL.md, "Model files") ------------------------ */
+
+#define FT_MODEL_FILE_VERSION 1u
+#define FT_MODEL_FILE_MAX_BYTES ((size_t)80 << 20)
+
+/*
+ * Encodes m and meta (may be NULL: no metadata) into a fresh buffer. On FT_OK
+ * the caller owns *buf (free with ft_free).
+ */
+int ft_model_encode(const ft_model *m, const ft_model_meta *meta, uint8_t **buf,
+                    size_t *len) FT_WARN_UNUSED;
+
+/*
+ * Decodes a model file held in memory; the input is treated as hostile.
+ * Checks every size and count against the remaining bytes and the limits
+ * before anything is allocated, the nesting depth, the spec, finite
+ * parameters, the canonical encoding and the BLAKE2b-256 hash. On FT_OK the
+ * caller owns *out and, if meta_out is non-NULL, *meta_out. FT_EFORMAT
+ * (malformed, non-canonical, truncated), FT_ECRYPTO (hash mismatch),
+ * FT_ERANGE (over a limit), FT_ENOMEM, each with a message in err.
+ */
+int ft_model_decode(const uint8_t *buf, size_t len, ft_model **out, ft_model_meta **meta_out,
+                    ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Writes the encoding atomically: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory. Replaces an existing file. */
+int ft_model_save(const ft_model *m, const ft_model_meta *meta, const char *path,
+                  ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Reads (at most FT_MODEL_FILE_MAX_BYTES) and decodes a model file. */
+int ft_model_load(const char *path, ft_model **out, ft_model_meta **meta_out,
+                  ft_errmsg *err) FT_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

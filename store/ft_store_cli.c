@@ -402,8 +402,17 @@ static int cmd_status(cli *c)
 		rv = cli_fail(c, rv, &e);
 		goto out;
 	} else {
+		double spent = 0;
+
 		fprintf(c->out, "privacy policy: max-epsilon-run %g, max-epsilon-total %g, delta %g\n",
 		        p.max_eps_run, p.max_eps_total, p.delta);
+		rv = ft_store_privacy_spent(s, NULL, &spent, &e);
+		if (rv != FT_OK) {
+			rv = cli_fail(c, rv, &e);
+			goto out;
+		}
+		fprintf(c->out, "privacy spent: epsilon %.4g of max-epsilon-total %g (delta %g)\n",
+		        spent, p.max_eps_total, p.delta);
 	}
 	fprintf(c->out, "privacy ledger events: %zu\n", n.ledger_events);
 	rv = CLI_OK;

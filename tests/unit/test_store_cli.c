@@ -150,7 +150,23 @@ static void test_cli_import_consent_policy_status(void **state)
 	       NULL);
 	expect(run(1, "policy", "show", NULL), 0, "max-epsilon-total: 8\n", NULL);
 	expect(run(1, "status", NULL), 0,
-	       "privacy policy: max-epsilon-run 1.5, max-epsilon-total 8, delta 1e-05\n", NULL);
+	       "privacy policy: max-epsilon-run 1.5, max-epsilon-total 8, delta 1e-05\n"
+	       "privacy spent: epsilon 0 of max-epsilon-total 8 (delta 1e-05)\n",
+	       NULL);
+	{
+		ft_store_ledger_event ev = { .run_id = "r1", .round = 1, .q = 0.01, .sigma = 1.1,
+			                     .steps = 900, .delta = 1e-5 };
+		ft_store *s = NULL;
+
+		assert_int_equal(ft_store_open(g_db, &s, NULL), FT_OK);
+		assert_int_equal(ft_store_ledger_append(s, &ev, NULL, NULL), FT_OK);
+		ft_store_close(s);
+	}
+	/* 900 steps at q 0.01, sigma 1.1: epsilon 1.6368 (test_store_privacy.c). */
+	expect(run(1, "status", NULL), 0,
+	       "privacy spent: epsilon 1.637 of max-epsilon-total 8 (delta 1e-05)\n"
+	       "privacy ledger events: 1\n",
+	       NULL);
 }
 
 static void test_cli_default_store_path(void **state)
