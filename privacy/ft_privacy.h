@@ -99,6 +99,16 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma) FT_WARN_UNUSED;
  */
 int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff) FT_WARN_UNUSED;
 
+/*
+ * The inverse: the multiplier to pass to ft_privacy_noise_add (times C) so
+ * that the accounted multiplier is at least z, *z_add = z / (1 - z * sqrt(n)
+ * * 2^-20) (rounded up). Use it after ft_privacy_calibrate_sigma. FT_EINVAL
+ * unless z is finite and > 0; FT_ERANGE if z * sqrt(n) * 2^-20 >= 1/2 (the
+ * grid would be too coarse for the vector: more than 2^40 parameters at
+ * z = 1).
+ */
+int ft_privacy_noise_multiplier_required(double z, size_t n, double *z_add) FT_WARN_UNUSED;
+
 /* ---- Renyi-DP accountant of the Poisson-subsampled Gaussian ------------ */
 
 /*

@@ -387,3 +387,29 @@ int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff)
 	*z_eff = nextafter(e, 0.0);
 	return FT_OK;
 }
+
+int ft_privacy_noise_multiplier_required(double z, size_t n, double *z_add)
+{
+	double a, add;
+
+	if (!(z > 0) || isinf(z) || z_add == NULL)
+		return FT_EINVAL;
+	a = z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS);
+	if (!(a < 0.5))
+		return FT_ERANGE;
+	/* Round up until the effective multiplier, as computed, reaches z:
+	 * never add less noise than the accountant assumes. A few ulps at most. */
+	add = nextafter(z / (1 - a), INFINITY);
+	for (int i = 0; i < 64; i++) {
+		double eff = 0;
+
+		if (ft_privacy_noise_multiplier_effective(add, n, &eff) != FT_OK)
+			return FT_ERANGE;
+		if (eff >= z) {
+			*z_add = add;
+			return FT_OK;
+		}
+		add = nextafter(add, INFINITY);
+	}
+	return FT_EINTERNAL;
+}
