@@ -183,7 +183,10 @@ typedef struct ft_store_import_opts {
 	size_t max_rows;         /* 0: FT_STORE_CSV_MAX_ROWS */
 } ft_store_import_opts;
 
+#define FT_STORE_DATASET_MAX 128 /* longest dataset name, bytes */
+
 typedef struct ft_store_import_result {
+	char dataset[FT_STORE_DATASET_MAX + 1]; /* the dataset imported into */
 	size_t rows;          /* records imported */
 	size_t patients;      /* distinct patients among them */
 	size_t new_patients;  /* of which were not yet in the store */
@@ -367,6 +370,7 @@ int ft_store_privacy_spent(ft_store *store, const char *run_id, double *eps,
  *   consent grant|revoke PATIENT [--actor NAME]
  *   policy set --max-epsilon-run E --max-epsilon-total E --delta D
  *   policy show
+ *   ledger show [--run ID]     (one event per line, then the epsilon spent)
  *   status
  * Every command takes --store PATH (default FT_STORE_DEFAULT_PATH). Output
  * is plain line-oriented text on stdout; errors go to stderr. Returns the

@@ -212,6 +212,7 @@ static void test_import_pima(void **state)
 	assert_int_equal(r.new_patients, 768);
 	assert_int_equal(r.skipped, 0);
 	assert_int_equal(r.created_dataset, 1);
+	assert_string_equal(r.dataset, "pima_diabetes");
 	assert_int_equal(ft_store_load_training(f->s, "pima_diabetes", &ds, &st, &e), FT_OK);
 	assert_int_equal(ds->n_rows, 768);
 	assert_int_equal(ds->n_features, 8);
