@@ -231,10 +231,15 @@ static int csv_end_field(ft_store_csv *c, size_t start, ft_errmsg *err)
 /* After '\r' outside quotes only '\n' may follow. */
 static int csv_crlf(ft_store_csv *c, ft_errmsg *err)
 {
-	if (csv_peek(c) != '\n')
+	char col[80];
+
+	if (csv_peek(c) != '\n') {
+		csv_col_label(c, c->n_fields, col, sizeof(col));
 		return csv_fail(c, err, FT_EFORMAT,
-		                CSV_NAME_FMT ": line %zu: carriage return not followed by a newline",
-		                c->name, c->line);
+		                CSV_NAME_FMT ": line %zu, %s: carriage return not followed by a "
+		                "newline",
+		                c->name, c->line, col);
+	}
 	(void)csv_getc(c);
 	return FT_OK;
 }
