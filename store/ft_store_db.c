@@ -308,8 +308,7 @@ int store_open_at(const char *path, int target_version, ft_store **out, ft_errms
 		goto out;
 	}
 	s->label = store_tail(s->path);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		rv = s->db != NULL ? store_db_fail(s, err, "cannot open the store")
 		                   : ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 		goto out;
