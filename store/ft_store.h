@@ -321,7 +321,8 @@ int ft_store_ledger_append(ft_store *store, const ft_store_ledger_event *ev, int
 /*
  * Calls fn(ctx, ev) for every ledger event in seq order, or only those of
  * `run_id` if it is non-NULL. `ev` is valid during the call only. A non-zero
- * return from fn stops the walk and is returned. One read transaction.
+ * return from fn stops the walk and is returned (err is not set then). One
+ * read transaction.
  */
 typedef int (*ft_store_ledger_fn)(void *ctx, const ft_store_ledger_event *ev);
 int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger_fn fn,
@@ -335,7 +336,8 @@ int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger
  * run's own events plus the plan, *eps_total for every event plus the plan.
  * FAILS CLOSED: FT_EPERM if no policy is set (the message says how to set
  * one), FT_EBUDGET if either epsilon would exceed its limit (the message
- * gives both values), FT_EDB / FT_ENOMEM / FT_EINVAL on any other failure;
+ * gives that epsilon and the limit), FT_EDB / FT_ENOMEM / FT_EINVAL on any
+ * other failure, including a ledger row the accountant rejects;
  * only FT_OK permits training. *eps_run and *eps_total are written on
  * FT_OK and on FT_EBUDGET.
  */
