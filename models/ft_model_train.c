@@ -58,8 +58,15 @@ typedef struct train_state {
 	rng *rand;
 } train_state;
 
-static void state_free(train_state *s)
+/* The scratch held clipped but not yet noised patient gradients: wiped. */
+static void state_free(train_state *s, const ft_model *m)
 {
+	if (s->grad != NULL)
+		ft_crypto_wipe(s->grad, m->n_params * sizeof(float));
+	if (s->ugrad != NULL)
+		ft_crypto_wipe(s->ugrad, m->n_params * sizeof(float));
+	if (s->ldelta != NULL)
+		ft_crypto_wipe(s->ldelta, m->act_len * sizeof(float));
 	ft_free(s->grad);
 	ft_free(s->ugrad);
 	ft_free(s->m1);
@@ -445,6 +452,6 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 nomem:
 	ft_errmsg_set(err, FT_ENOMEM, "out of memory for training scratch");
 out:
-	state_free(&st);
+	state_free(&st, m);
 	return rv;
 }
