@@ -137,9 +137,13 @@ int main(int argc, char **argv)
 	ft_model_spec mlp = { FT_MODEL_MLP, 30, 2, 2, { 300, 300 }, FT_MODEL_ACT_TANH };
 	const double eps_list[] = { 0.5, 1, 2, 4, 8 };
 	const uint32_t epochs = 15, batch = 64;
-	int runs = argc > 1 ? atoi(argv[1]) : 10;
+	int64_t runs = 10;
 
-	if (ft_crypto_init() != FT_OK || runs < 1)
+	if (argc > 1 && ft_parse_i64(argv[1], 1, 100000, &runs) != FT_OK) {
+		fprintf(stderr, "usage: bench_models [runs-per-epsilon (1..100000)]\n");
+		return 2;
+	}
+	if (ft_crypto_init() != FT_OK)
 		return 1;
 	load_wdbc(&train, &test);
 	{
@@ -174,7 +178,7 @@ int main(int argc, char **argv)
 	}
 
 	printf("\n== privacy-utility, DP-SGD logreg on WDBC (delta 1e-5, %u epochs, batch %u, C 1, lr 0.5, %d runs) ==\n",
-	       epochs, batch, runs);
+	       epochs, batch, (int)runs);
 	{
 		ft_model *m = new_model(&logreg);
 		ft_model_train_config c;
@@ -214,14 +218,15 @@ int main(int argc, char **argv)
 				return 1;
 			sum += ev.accuracy;
 			sum2 += ev.accuracy * ev.accuracy;
-			auc += ev.auc / runs;
+			auc += ev.auc / (double)runs;
 			lo = fmin(lo, ev.accuracy);
 			hi = fmax(hi, ev.accuracy);
 			ft_model_free(m);
 		}
 		printf("eps %4.1f: sigma %.4f q %.4f steps %llu: accuracy mean %.4f sd %.4f min %.4f max %.4f, AUC mean %.4f\n",
-		       eps_list[k], sigma, q, (unsigned long long)steps, sum / runs,
-		       sqrt(fmax(0, sum2 / runs - (sum / runs) * (sum / runs))), lo, hi, auc);
+		       eps_list[k], sigma, q, (unsigned long long)steps, sum / (double)runs,
+		       sqrt(fmax(0, sum2 / (double)runs - (sum / (double)runs) * (sum / (double)runs))),
+		       lo, hi, auc);
 	}
 	ft_model_dataset_free(train);
 	ft_model_dataset_free(test);

@@ -412,13 +412,11 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 					st.rand->pos = sizeof(st.rand->buf);
 					shuffle(st.perm, ds->n_units, st.rand);
 					pos = 0;
-					if (b > 0)
-						break; /* a batch never spans two epochs */
 				}
 				add_unit(m, ds, st.perm[pos++], &st);
 				b++;
 				if (pos == ds->n_units)
-					break;
+					break; /* a batch never spans two epochs */
 			}
 			rep.units_sampled += b;
 			apply_step(m, cfg, &st, 1.0f / (float)b, t);
