@@ -8,7 +8,7 @@
  *   bench_secagg            all shapes: (10,1e5) (50,1e5) (100,1e5) (20,1e6)
  *   bench_secagg N d        one shape
  *
- * k and t come from ft_secagg_params(N, 0.1, 0.05, 40, 30). Scenarios:
+ * Each figure is the best of three rounds. k and t come from ft_secagg_params(N, 0.1, 0.05, 40, 30). Scenarios:
  * no drop-out; 10% of the sites drop after uploading (before the
  * consistency check); 10% drop after sharing keys, before uploading (the
  * server then regenerates their pairwise masks). The peak RSS is the whole
@@ -43,6 +43,7 @@ typedef struct result {
 	double agg_s;     /* server, adding chunks */
 	double unmask_s;  /* server, the unmasking phase */
 	double chacha_client_s, chacha_server_s;
+	double shamir_s;  /* the server's reconstructions alone, timed apart */
 	uint64_t client_mask_elems; /* mask elements all clients generated */
 	uint64_t server_mask_elems; /* mask elements the server generated */
 	uint32_t k, t, survivors;
@@ -247,6 +248,28 @@ static int run(uint32_t n, uint32_t d, int scen, result *r)
 			live += !(drop[nb[j]] && scen == DROP_BEFORE_UPLOAD);
 		r->server_mask_elems += (uint64_t)live * d;
 	}
+	/* The reconstructions the server did (one per survivor, one per site
+	 * dropped before upload), repeated outside the round to split the
+	 * unmasking time into Shamir and masks. */
+	{
+		uint8_t sec[32], outsec[32];
+		ft_crypto_share *sh = malloc(cfg.k * sizeof(*sh));
+		double t0;
+
+		if (sh == NULL)
+			goto out;
+		randombytes_buf(sec, sizeof(sec));
+		if (ft_crypto_shamir_split(sec, cfg.t, cfg.k, sh) != FT_OK) {
+			free(sh);
+			goto out;
+		}
+		t0 = now_s();
+		for (uint32_t i = 0; i < n; i++)
+			if (ft_crypto_shamir_combine(sh, cfg.t, cfg.t, outsec) != FT_OK)
+				break;
+		r->shamir_s = now_s() - t0;
+		free(sh);
+	}
 	/* Best of three: the machine is shared. */
 	r->chacha_client_s = r->chacha_server_s = 1e9;
 	for (int rep = 0; rep < 3; rep++) {
@@ -283,13 +306,33 @@ static int report(uint32_t n, uint32_t d)
 		struct rusage ru;
 		uint32_t uploaders = scen == DROP_BEFORE_UPLOAD ? n - (n + 9) / 10 : n;
 
-		if (run(n, d, scen, &r) != 0)
-			return 1;
+		/* Best of three rounds per figure: the machine is shared. */
+		for (int rep = 0; rep < 3; rep++) {
+			result q;
+
+			if (run(n, d, scen, &q) != 0)
+				return 1;
+			if (rep == 0) {
+				r = q;
+				continue;
+			}
+#define BEST(f) r.f = q.f < r.f ? q.f : r.f
+			BEST(setup_s);
+			BEST(mask_s);
+			BEST(agg_s);
+			BEST(unmask_s);
+			BEST(shamir_s);
+			BEST(chacha_client_s);
+			BEST(chacha_server_s);
+#undef BEST
+		}
 		getrusage(RUSAGE_SELF, &ru);
-		printf("| %u | %u | %u/%u | %s | %u | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.1f | %ld |\n",
+		printf("| %u | %u | %u/%u | %s | %u | %.1f | %.1f | %.2fx | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.1f | %ld |\n",
 		       n, d, r.k, r.t, scen_name[scen], r.survivors, 1e3 * r.setup_s / n,
 		       1e3 * r.mask_s / uploaders, r.mask_s / r.chacha_client_s,
-		       1e3 * r.agg_s, 1e3 * r.unmask_s, r.unmask_s / r.chacha_server_s,
+		       1e3 * r.agg_s, 1e3 * r.unmask_s, 1e3 * r.shamir_s,
+		       r.unmask_s / r.chacha_server_s,
+		       (r.unmask_s - r.shamir_s) / r.chacha_server_s,
 		       1e3 * r.chacha_server_s, ru.ru_maxrss / 1024);
 		fflush(stdout);
 	}
@@ -303,9 +346,10 @@ int main(int argc, char **argv)
 	if (ft_crypto_init() != FT_OK)
 		return 1;
 	printf("| N | d | k/t | drop-out | survivors | setup ms/site | masking ms/site | "
-	       "masking / ChaCha20 | server add ms | server unmask ms | unmask / ChaCha20 | "
-	       "ChaCha20 server ms | peak RSS MiB |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	       "masking / ChaCha20 | server add ms | server unmask ms | of which Shamir ms | "
+	       "unmask / ChaCha20 | (unmask - Shamir) / ChaCha20 | ChaCha20 server ms | "
+	       "peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	if (argc == 3) {
 		uint64_t n, d;
 

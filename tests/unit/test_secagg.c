@@ -391,6 +391,92 @@ static void test_lying_server(void **state)
 	sim_free(&s);
 }
 
+/* A server that tells two groups different survivor sets cannot pass the
+ * consistency check with either: signatures on the other group's set do
+ * not verify, and one group alone has fewer than t signers. */
+static void test_split_survivor_views(void **state)
+{
+	enum { N = 6, D = 16 };
+	sim s;
+	liar L;
+	uint8_t *m, *b, *out;
+	size_t len;
+	uint32_t full[N], part[N], nfull = 0, npart = 0;
+	uint8_t sigs_full[N][68], sigs_part[N][68];
+	uint32_t nsf = 0, nsp = 0;
+
+	(void)state;
+	memset(&L, 0, sizeof(L));
+	sim_init(&s, N, N - 1, 4, D, 32, 16, 0);
+	L.victim = 0;
+	L.y = calloc(D, sizeof(uint32_t));
+	s.user = &L;
+	s.hook = liar_hook;
+	sim_start(&s);
+	sim_run(&s);
+	for (uint32_t i = 0; i < N; i++) {
+		full[nfull++] = s.sites[i].id;
+		if (i != L.victim)
+			part[npart++] = s.sites[i].id;
+	}
+	/* Sites 1-3 hear "everyone survived", sites 4-5 "the victim dropped". */
+	for (uint32_t i = 1; i < N; i++) {
+		const uint32_t *ids = i <= 3 ? full : part;
+		uint32_t nid = i <= 3 ? nfull : npart;
+
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK, FT_SECAGG_SERVER_ID, 4 + 4 * nid, &b);
+		ft_store_le32(b, nid);
+		for (uint32_t j = 0; j < nid; j++)
+			ft_store_le32(b + 4 + 4 * j, ids[j]);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 4 * nid, 0),
+		                 FT_OK);
+		free(m);
+		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_OK);
+		if (i <= 3) {
+			ft_store_le32(sigs_full[nsf], s.sites[i].id);
+			memcpy(sigs_full[nsf++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
+		} else {
+			ft_store_le32(sigs_part[nsp], s.sites[i].id);
+			memcpy(sigs_part[nsp++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
+		}
+		ft_free(out);
+	}
+	/* Group 2 shown group 1's signatures (valid ones, on another set). */
+	for (uint32_t i = 4; i < N; i++) {
+		uint8_t both[N][68];
+		uint32_t nb = 0;
+
+		memcpy(both[nb++], sigs_full[0], 68);
+		memcpy(both[nb++], sigs_full[1], 68);
+		memcpy(both[nb++], sigs_full[2], 68);
+		memcpy(both[nb++], sigs_part[0], 68);
+		memcpy(both[nb++], sigs_part[1], 68);
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nb, &b);
+		ft_store_le32(b, nb);
+		memcpy(b + 4, both, 68 * nb);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nb, 0),
+		                 FT_ECRYPTO);
+		free(m);
+		/* Its own group's signatures only: 2 < t. */
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nsp, &b);
+		ft_store_le32(b, nsp);
+		memcpy(b + 4, sigs_part, 68 * nsp);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nsp, 0),
+		                 FT_ECRYPTO);
+		free(m);
+		/* Without a passed check, no share is released. */
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_UNMASK_REQ, FT_SECAGG_SERVER_ID, 9, &b);
+		ft_store_le32(b, 1);
+		ft_store_le32(b + 4, s.sites[L.victim].id);
+		b[8] = 2;
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 9, 0), FT_ESTATE);
+		free(m);
+		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_ENOTFOUND);
+	}
+	free(L.y);
+	sim_free(&s);
+}
+
 /* ---- Hostile messages ----------------------------------------------------- */
 
 typedef struct hostile {
@@ -734,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_dropouts_abort),
 		cmocka_unit_test(test_partial_upload_aborts),
 		cmocka_unit_test(test_lying_server),
+		cmocka_unit_test(test_split_survivor_views),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
 		cmocka_unit_test(test_timeouts),
