@@ -37,7 +37,8 @@
 
 typedef struct secagg_out {
 	uint32_t to;
-	uint8_t *buf;
+	uint8_t *buf;          /* owned, or NULL: copy `shared` when popped */
+	const uint8_t *shared; /* a message sent unchanged to many sites */
 	size_t len;
 } secagg_out;
 
@@ -48,7 +49,12 @@ typedef struct secagg_outbox {
 
 /* Appends; takes ownership of buf on FT_OK only. */
 int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len);
-/* Pops the oldest; FT_ENOTFOUND if empty. */
+/* Appends a message identical for many destinations: `shared` is borrowed
+ * (it must outlive the outbox entry) and copied only when popped, so n
+ * copies of an O(n) message never sit in memory together. */
+int secagg_outbox_push_shared(secagg_outbox *ob, uint32_t to, const uint8_t *shared, size_t len);
+/* Pops the oldest; the caller owns *buf. FT_ENOTFOUND if empty, FT_ENOMEM
+ * (the entry stays queued). */
 int secagg_outbox_pop(secagg_outbox *ob, uint32_t *to, uint8_t **buf, size_t *len);
 void secagg_outbox_clear(secagg_outbox *ob);
 

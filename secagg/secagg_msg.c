@@ -10,7 +10,8 @@
 
 /* ---- Outbox ------------------------------------------------------------ */
 
-int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
+static int outbox_add(secagg_outbox *ob, uint32_t to, uint8_t *buf, const uint8_t *shared,
+                      size_t len)
 {
 	if (ob->head > 0 && ob->head == ob->len) {
 		ob->head = 0;
@@ -27,18 +28,38 @@ int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
 	}
 	ob->v[ob->len].to = to;
 	ob->v[ob->len].buf = buf;
+	ob->v[ob->len].shared = shared;
 	ob->v[ob->len].len = len;
 	ob->len++;
 	return FT_OK;
 }
 
+int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
+{
+	return outbox_add(ob, to, buf, NULL, len);
+}
+
+int secagg_outbox_push_shared(secagg_outbox *ob, uint32_t to, const uint8_t *shared, size_t len)
+{
+	return outbox_add(ob, to, NULL, shared, len);
+}
+
 int secagg_outbox_pop(secagg_outbox *ob, uint32_t *to, uint8_t **buf, size_t *len)
 {
+	secagg_out *e;
+
 	if (ob->head == ob->len)
 		return FT_ENOTFOUND;
-	*to = ob->v[ob->head].to;
-	*buf = ob->v[ob->head].buf;
-	*len = ob->v[ob->head].len;
+	e = &ob->v[ob->head];
+	if (e->buf == NULL) {
+		e->buf = ft_malloc(e->len);
+		if (e->buf == NULL)
+			return FT_ENOMEM;
+		memcpy(e->buf, e->shared, e->len);
+	}
+	*to = e->to;
+	*buf = e->buf;
+	*len = e->len;
 	ob->v[ob->head].buf = NULL;
 	ob->head++;
 	return FT_OK;

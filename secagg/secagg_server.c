@@ -48,6 +48,9 @@ struct ft_secagg_server {
 	uint32_t *surv; /* U3 ids, once done */
 	uint32_t n_surv;
 	secagg_outbox ob;
+	/* CONFIG, CHECK and CHECK_SIGS are the same bytes for every site: one
+	 * copy each, referenced by the outbox entries. */
+	uint8_t *blob_config, *blob_check, *blob_sigs;
 };
 
 static const ft_secagg_timeouts default_timeouts = {
@@ -152,14 +155,15 @@ int ft_secagg_server_alloc(const ft_secagg_config *cfg, const ft_secagg_timeouts
 		rv = FT_ENOMEM;
 		goto out;
 	}
+	rv = ft_secagg_config_encode(cfg, &m, &len);
+	if (rv != FT_OK)
+		goto out;
+	s->blob_config = m;
+	m = NULL;
 	for (i = 0; i < cfg->n; i++) {
-		rv = ft_secagg_config_encode(cfg, &m, &len);
+		rv = secagg_outbox_push_shared(&s->ob, cfg->sites[i].id, s->blob_config, len);
 		if (rv != FT_OK)
 			goto out;
-		rv = secagg_outbox_push(&s->ob, cfg->sites[i].id, m, len);
-		if (rv != FT_OK)
-			goto out;
-		m = NULL;
 	}
 	s->phase = FT_SECAGG_ADVERTISE;
 	s->deadline = now_ms + s->to.advertise_ms;
@@ -184,6 +188,9 @@ void ft_secagg_server_free(ft_secagg_server *s)
 	ft_free(s->sites);
 	ft_secagg_graph_free(s->g);
 	secagg_outbox_clear(&s->ob);
+	ft_free(s->blob_config);
+	ft_free(s->blob_check);
+	ft_free(s->blob_sigs);
 	ft_free(s);
 }
 
@@ -318,18 +325,21 @@ static int close_upload(ft_secagg_server *s, uint64_t now_ms)
 	}
 	if (m < s->cfg.t)
 		return server_abort(s, FT_EABORT, "too few sites uploaded their masked input");
+	rv = secagg_msg_alloc(FT_SECAGG_MSG_CHECK, &s->cfg.ctx, FT_SECAGG_SERVER_ID, 4 + (size_t)m * 4,
+	                      &s->blob_check, &body);
+	if (rv != FT_OK)
+		return server_abort(s, rv, "out of memory");
+	ft_store_le32(body, m);
+	for (i = 0, w = 0; i < s->cfg.n; i++)
+		if (s->site[i].flags & S_U3)
+			ft_store_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[i].id);
 	for (i = 0; i < s->cfg.n; i++) {
-		uint32_t j;
-
 		if (!(s->site[i].flags & S_U3))
 			continue;
-		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_CHECK, 4 + (size_t)m * 4, &body);
+		rv = secagg_outbox_push_shared(&s->ob, s->cfg.sites[i].id, s->blob_check,
+		                               FT_SECAGG_HDR_BYTES + 4 + (size_t)m * 4);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
-		for (j = 0, w = 0; j < s->cfg.n; j++)
-			if (s->site[j].flags & S_U3)
-				ft_store_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[j].id);
 	}
 	s->phase = FT_SECAGG_CHECK;
 	s->deadline = now_ms + s->to.check_ms;
@@ -346,23 +356,27 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 
 	if (m < s->cfg.t)
 		return server_abort(s, FT_EABORT, "too few survivors signed the survivor set");
+	rv = secagg_msg_alloc(FT_SECAGG_MSG_CHECK_SIGS, &s->cfg.ctx, FT_SECAGG_SERVER_ID,
+	                      4 + (size_t)m * SECAGG_SIGS_ENTRY, &s->blob_sigs, &body);
+	if (rv != FT_OK)
+		return server_abort(s, rv, "out of memory");
+	ft_store_le32(body, m);
+	for (j = 0, w = 0; j < s->cfg.n; j++) {
+		uint8_t *p;
+
+		if (!(s->site[j].flags & S_U4))
+			continue;
+		p = body + 4 + (size_t)w++ * SECAGG_SIGS_ENTRY;
+		ft_store_le32(p, s->cfg.sites[j].id);
+		memcpy(p + 4, s->site[j].check_sig, FT_CRYPTO_SIG_BYTES);
+	}
 	for (i = 0; i < s->cfg.n; i++) {
 		if (!(s->site[i].flags & S_U4))
 			continue;
-		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_CHECK_SIGS,
-		           4 + (size_t)m * SECAGG_SIGS_ENTRY, &body);
+		rv = secagg_outbox_push_shared(&s->ob, s->cfg.sites[i].id, s->blob_sigs,
+		                               FT_SECAGG_HDR_BYTES + 4 + (size_t)m * SECAGG_SIGS_ENTRY);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
-		for (j = 0, w = 0; j < s->cfg.n; j++) {
-			uint8_t *p;
-
-			if (!(s->site[j].flags & S_U4))
-				continue;
-			p = body + 4 + (size_t)w++ * SECAGG_SIGS_ENTRY;
-			ft_store_le32(p, s->cfg.sites[j].id);
-			memcpy(p + 4, s->site[j].check_sig, FT_CRYPTO_SIG_BYTES);
-		}
 		w = live_neighbours(s, i, S_U2);
 		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_UNMASK_REQ,
 		           4 + (size_t)w * SECAGG_REQ_ENTRY, &body);
