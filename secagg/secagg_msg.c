@@ -328,8 +328,7 @@ static uint8_t *ctx_store(uint8_t *p, const ft_crypto_ctx *ctx)
 
 void secagg_adv_statement(const ft_crypto_ctx *ctx, uint32_t sender,
                           const uint8_t cfg_hash[FT_CRYPTO_HASH_BYTES],
-                          const uint8_t c_pk[FT_CRYPTO_KX_PK_BYTES],
-                          const uint8_t s_pk[FT_CRYPTO_KX_PK_BYTES], uint8_t *out)
+                          const uint8_t keys[SECAGG_ADV_KEYS], uint8_t *out)
 {
 	uint8_t *p = out;
 
@@ -340,9 +339,23 @@ void secagg_adv_statement(const ft_crypto_ctx *ctx, uint32_t sender,
 	p += 4;
 	memcpy(p, cfg_hash, FT_CRYPTO_HASH_BYTES);
 	p += FT_CRYPTO_HASH_BYTES;
-	memcpy(p, c_pk, FT_CRYPTO_KX_PK_BYTES);
-	p += FT_CRYPTO_KX_PK_BYTES;
-	memcpy(p, s_pk, FT_CRYPTO_KX_PK_BYTES);
+	memcpy(p, keys, SECAGG_ADV_KEYS);
+}
+
+void secagg_b_commit(const ft_crypto_ctx *ctx, uint32_t site,
+                     const uint8_t b[FT_CRYPTO_KEY_BYTES], uint8_t out[FT_CRYPTO_HASH_BYTES])
+{
+	ft_crypto_hash_state st;
+	uint8_t pre[52 + 4];
+
+	ctx_store(pre, ctx);
+	ft_store_le32(pre + 52, site);
+	ft_crypto_hash_init(&st);
+	ft_crypto_hash_update(&st, SECAGG_BCOMMIT_DOMAIN, sizeof(SECAGG_BCOMMIT_DOMAIN) - 1);
+	ft_crypto_hash_update(&st, pre, sizeof(pre));
+	ft_crypto_hash_update(&st, b, FT_CRYPTO_KEY_BYTES);
+	ft_crypto_hash_final(&st, out);
+	ft_crypto_wipe(&st, sizeof(st));
 }
 
 void secagg_check_statement(const ft_crypto_ctx *ctx, uint32_t signer,

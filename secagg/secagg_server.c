@@ -22,6 +22,7 @@ typedef struct srv_site {
 	uint32_t flags;
 	uint8_t c_pk[FT_CRYPTO_KX_PK_BYTES];
 	uint8_t s_pk[FT_CRYPTO_KX_PK_BYTES];
+	uint8_t b_commit[FT_CRYPTO_HASH_BYTES];
 	uint8_t adv_sig[FT_CRYPTO_SIG_BYTES];
 	uint8_t check_sig[FT_CRYPTO_SIG_BYTES];
 	uint8_t *cts;      /* SHARES entries as received, until forwarded */
@@ -246,7 +247,8 @@ static int close_advertise(ft_secagg_server *s, uint64_t now_ms)
 			ft_store_le32(body, s->cfg.sites[s->nb[j]].id);
 			memcpy(body + 4, q->c_pk, FT_CRYPTO_KX_PK_BYTES);
 			memcpy(body + 36, q->s_pk, FT_CRYPTO_KX_PK_BYTES);
-			memcpy(body + 68, q->adv_sig, FT_CRYPTO_SIG_BYTES);
+			memcpy(body + 68, q->b_commit, FT_CRYPTO_HASH_BYTES);
+			memcpy(body + 4 + SECAGG_ADV_KEYS, q->adv_sig, FT_CRYPTO_SIG_BYTES);
 			body += SECAGG_KEYS_ENTRY;
 		}
 	}
@@ -437,6 +439,17 @@ static int close_unmask(ft_secagg_server *s)
 			goto out;
 		}
 		if (q->flags & S_U3) {
+			uint8_t commit[FT_CRYPTO_HASH_BYTES];
+
+			/* A shifted b would silently give a wrong sum: check it. */
+			secagg_b_commit(&s->cfg.ctx, jid, secret, commit);
+			if (!ft_crypto_equal(commit, q->b_commit, sizeof(commit))) {
+				snprintf(why, sizeof(why),
+				         "the shares of site %u do not give its committed self-mask seed",
+				         jid);
+				rv = server_abort(s, FT_ECRYPTO, why);
+				goto out;
+			}
 			rv = ft_crypto_mask_apply(secret, s->acc, s->cfg.d, 0, s->cfg.bits, -1);
 			if (rv != FT_OK)
 				goto out_abort;
@@ -535,12 +548,14 @@ static int on_advertise(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 		return FT_EPROTO;
 	if (q->flags & S_ADV)
 		return FT_EEXIST;
-	secagg_adv_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, body, body + 32, stmt);
-	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, stmt, sizeof(stmt), body + 64) != FT_OK)
+	secagg_adv_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, body, stmt);
+	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, stmt, sizeof(stmt), body + SECAGG_ADV_KEYS) !=
+	    FT_OK)
 		return FT_ECRYPTO;
 	memcpy(q->c_pk, body, FT_CRYPTO_KX_PK_BYTES);
 	memcpy(q->s_pk, body + 32, FT_CRYPTO_KX_PK_BYTES);
-	memcpy(q->adv_sig, body + 64, FT_CRYPTO_SIG_BYTES);
+	memcpy(q->b_commit, body + 64, FT_CRYPTO_HASH_BYTES);
+	memcpy(q->adv_sig, body + SECAGG_ADV_KEYS, FT_CRYPTO_SIG_BYTES);
 	q->flags |= S_ADV | S_U1;
 	if (count_flag(s, S_ADV) == s->cfg.n)
 		close_phase(s, now_ms);

@@ -263,7 +263,7 @@ static int liar_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, siz
 		uint32_t m = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
 
 		for (uint32_t e = 0; e < m; e++) {
-			const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + e * (4 + 64 + 64);
+			const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + e * 164;
 
 			memcpy(L->s_pk[sim_index(s, ft_load_le32(p))], p + 36, 32);
 		}
@@ -477,6 +477,50 @@ static void test_split_survivor_views(void **state)
 	sim_free(&s);
 }
 
+/* Share holders who all add 1 to their shares of a survivor's b shift the
+ * reconstructed b by 1 (still a valid secret): without the signed
+ * commitment to b the server would publish a wrong sum. It aborts instead. */
+static int shift_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+	uint8_t *m = (uint8_t *)msg; /* the loop's own buffer: edited in place */
+
+	(void)from;
+	(void)to;
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (h.type == FT_SECAGG_MSG_UNMASK) {
+		uint32_t cnt = ft_load_le32(m + FT_SECAGG_HDR_BYTES);
+
+		for (uint32_t e = 0; e < cnt; e++) {
+			uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
+
+			if (ft_load_le32(p) != s->sites[0].id || p[4] != 1)
+				continue;
+			/* +1 to the low-half scalar (little-endian, < L: no wrap in
+			 * practice). */
+			for (int i = 9; i < 9 + 32 && ++p[i] == 0; i++)
+				;
+		}
+	}
+	return 0;
+}
+
+static void test_shifted_shares_detected(void **state)
+{
+	sim s;
+	const char *why;
+
+	(void)state;
+	sim_init(&s, 5, 4, 3, 32, 32, 32, 0);
+	s.hook = shift_hook;
+	sim_start(&s);
+	sim_run(&s);
+	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_ABORTED);
+	assert_int_equal(ft_secagg_server_abort_reason(s.srv, &why), FT_ECRYPTO);
+	assert_non_null(strstr(why, "committed"));
+	sim_free(&s);
+}
+
 /* ---- Hostile messages ----------------------------------------------------- */
 
 typedef struct hostile {
@@ -612,7 +656,10 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		uint32_t m = ft_load_le32(c + B);
 		uint8_t *big;
 
-		c[B + 4 + 70] ^= 1; /* forged signature on a neighbour's keys */
+		c[B + 4 + 110] ^= 1; /* forged signature on a neighbour's keys */
+		EXPECT_CL(cl, c, len, FT_ECRYPTO);
+		c[B + 4 + 110] ^= 1;
+		c[B + 4 + 70] ^= 1; /* a neighbour's b commitment replaced */
 		EXPECT_CL(cl, c, len, FT_ECRYPTO);
 		c[B + 4 + 70] ^= 1;
 		c[B + 4 + 40] ^= 1; /* a neighbour's s key replaced */
@@ -621,7 +668,7 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		/* The first neighbour twice. */
 		assert_true(m >= 2);
 		big = dup_msg(c, len);
-		memcpy(big + B + 4 + 132, big + B + 4, 132);
+		memcpy(big + B + 4 + 164, big + B + 4, 164);
 		EXPECT_CL(cl, big, len, FT_EEXIST);
 		free(big);
 		EXPECT_CL(cl, c, len - 1, FT_EPROTO);
@@ -692,7 +739,7 @@ static void test_hostile_messages(void **state)
 	/* Nothing above disturbed the honest round. */
 	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_DONE);
 	sim_check_sum(&s);
-	assert_int_equal(H.checks, 39); /* every injection above ran */
+	assert_int_equal(H.checks, 40); /* every injection above ran */
 	free(H.adv0);
 	free(H.cfg0);
 	sim_free(&s);
@@ -847,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_partial_upload_aborts),
 		cmocka_unit_test(test_lying_server),
 		cmocka_unit_test(test_split_survivor_views),
+		cmocka_unit_test(test_shifted_shares_detected),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
 		cmocka_unit_test(test_timeouts),
