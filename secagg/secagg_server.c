@@ -636,8 +636,7 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 {
 	srv_site *q = &s->site[i];
 	uint8_t h[FT_CRYPTO_HASH_BYTES];
-	uint8_t *ids = NULL;
-	uint32_t j, m = count_flag(s, S_U3), w;
+	const uint8_t *u3 = s->blob_check + FT_SECAGG_HDR_BYTES;
 
 	if (!(q->flags & S_U3))
 		return FT_ESTATE;
@@ -645,14 +644,9 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 		return FT_EEXIST;
 	if (blen != FT_CRYPTO_SIG_BYTES)
 		return FT_EPROTO;
-	ids = ft_mallocarray(m, 4);
-	if (ids == NULL)
-		return FT_ENOMEM;
-	for (j = 0, w = 0; j < s->cfg.n; j++)
-		if (s->site[j].flags & S_U3)
-			ft_store_le32(ids + 4 * (size_t)w++, s->cfg.sites[j].id);
-	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, m, ids, h);
-	ft_free(ids);
+	/* The CHECK message the server sent holds U3 as signed. */
+	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, ft_load_le32(u3), u3 + 4,
+	                       h);
 	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, h, sizeof(h), body) != FT_OK)
 		return FT_ECRYPTO;
 	memcpy(q->check_sig, body, FT_CRYPTO_SIG_BYTES);
