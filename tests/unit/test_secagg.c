@@ -131,6 +131,113 @@ static void test_random_dropouts_full_graph(void **state)
 	assert_true(aborted > 2);
 }
 
+/* The protocol's set rules (PROTOCOL.md, "Phases and survivor sets") on the
+ * public graph: the expected outcome and survivor set of a round. */
+static int predict_graph(const sim *s, int *in_u3)
+{
+	ft_secagg_graph *g = NULL;
+	uint32_t n = s->n, t = s->cfg.t, cnt[8] = {0};
+	int *u1 = calloc(n, sizeof(int)), changed = 1, outcome = FT_SECAGG_DONE;
+
+	assert_int_equal(ft_secagg_graph_alloc(s->cfg.seed, n, s->cfg.k, &g), FT_OK);
+	for (uint32_t i = 0; i < n; i++)
+		u1[i] = s->drop_at[i] >= 2;
+	while (changed) {
+		changed = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t live = 0;
+
+			for (uint32_t j = 0; j < n; j++)
+				live += u1[i] && u1[j] && ft_secagg_graph_adjacent(g, i, j);
+			if (u1[i] && live < t) {
+				u1[i] = 0;
+				changed = 1;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		in_u3[i] = u1[i] && s->drop_at[i] >= 4;
+		cnt[1] += (uint32_t)u1[i];
+		cnt[2] += u1[i] && s->drop_at[i] >= 3;
+		cnt[3] += (uint32_t)in_u3[i];
+		cnt[4] += u1[i] && s->drop_at[i] >= 5;
+	}
+	if (cnt[1] < t + 1 || cnt[2] < t + 1 || cnt[3] < t || cnt[4] < t)
+		outcome = FT_SECAGG_ABORTED;
+	for (uint32_t j = 0; j < n && outcome == FT_SECAGG_DONE; j++) {
+		uint32_t holders = 0, surv_nb = 0;
+
+		if (!u1[j] || s->drop_at[j] < 3)
+			continue;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!ft_secagg_graph_adjacent(g, i, j) || !u1[i])
+				continue;
+			holders += s->drop_at[i] > FT_SECAGG_DONE;
+			surv_nb += (uint32_t)in_u3[i];
+		}
+		if ((in_u3[j] || surv_nb > 0) && holders < t)
+			outcome = FT_SECAGG_ABORTED;
+	}
+	ft_secagg_graph_free(g);
+	free(u1);
+	return outcome;
+}
+
+/* SecAgg+ on sparse graphs, drop-outs at random phases, many seeds: the
+ * outcome and the survivors are what the rules say, the sum is exact. */
+static void test_random_dropouts_sparse_graph(void **state)
+{
+	int done = 0, aborted = 0;
+
+	(void)state;
+	for (uint64_t seed = 1000; seed < 1012; seed++) {
+		sim s;
+		uint32_t n, k, t;
+		int pdrop, *in_u3;
+
+		rng_state = seed;
+		n = 25 + rng_below(36);
+		assert_int_equal(ft_secagg_params(n, 0.15, 0.05, 40, 30, &k, &t), FT_OK);
+		pdrop = 5 + (int)rng_below(40);
+		sim_init(&s, n, k, t, 64 + rng_below(64), 24, 1 + rng_below(64), 0);
+		for (uint32_t i = 0; i < n; i++)
+			if ((int)rng_below(100) < pdrop)
+				s.drop_at[i] = 1 + (int)rng_below(6);
+		in_u3 = calloc(n, sizeof(int));
+		sim_start(&s);
+		sim_run(&s);
+		if ((int)ft_secagg_server_phase(s.srv) != predict_graph(&s, in_u3))
+			fail_msg("seed %llu: n=%u k=%u t=%u: unexpected outcome %d", (unsigned long long)seed,
+			         n, k, t, (int)ft_secagg_server_phase(s.srv));
+		if (ft_secagg_server_phase(s.srv) == FT_SECAGG_DONE) {
+			const uint32_t *sum, *surv;
+			size_t d;
+			uint32_t ns, w = 0;
+
+			assert_int_equal(ft_secagg_server_result(s.srv, &sum, &d, &surv, &ns), FT_OK);
+			for (uint32_t i = 0; i < n; i++)
+				if (in_u3[i])
+					assert_int_equal(surv[w++], s.sites[i].id);
+			assert_int_equal(w, ns);
+			for (uint32_t j = 0; j < d; j++) {
+				uint32_t want = 0;
+
+				for (uint32_t i = 0; i < n; i++)
+					if (in_u3[i])
+						want += s.x[i][j];
+				assert_int_equal(sum[j], want & sim_mask(24));
+			}
+			done++;
+		} else {
+			aborted++;
+		}
+		free(in_u3);
+		sim_free(&s);
+	}
+	assert_true(done >= 3);
+	assert_true(aborted >= 1);
+}
+
 /* SecAgg+ with 100 sites on a sparse graph chosen for 10% drop-outs. */
 static void test_sparse_graph_100_sites(void **state)
 {
@@ -889,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_full_graph_no_dropout),
 		cmocka_unit_test(test_tiny_vectors),
 		cmocka_unit_test(test_random_dropouts_full_graph),
+		cmocka_unit_test(test_random_dropouts_sparse_graph),
 		cmocka_unit_test(test_sparse_graph_100_sites),
 		cmocka_unit_test(test_too_many_dropouts_abort),
 		cmocka_unit_test(test_partial_upload_aborts),
