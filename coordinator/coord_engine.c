@@ -172,6 +172,26 @@ static void reset_sites(ft_coord_engine *e)
 		e->sites[i].rstate = RS_NONE;
 }
 
+/* Frames of a closed attempt that are still queued would only make sites
+ * work for nothing: drop them (models and results stay). */
+static void drop_attempt_frames(ft_coord_engine *e)
+{
+	eng_out **pp = &e->out_head, *o;
+
+	e->out_tail = NULL;
+	while ((o = *pp) != NULL) {
+		if ((o->type == FT_TRANSPORT_ROUND_ANNOUNCE || o->type == FT_TRANSPORT_SECAGG) &&
+		    o->round == e->round && o->attempt == e->attempt) {
+			*pp = o->next;
+			ft_free(o->payload);
+			ft_free(o);
+			continue;
+		}
+		e->out_tail = o;
+		pp = &o->next;
+	}
+}
+
 static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char *fmt, ...)
 	FT_PRINTF(4, 5);
 static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char *fmt, ...)
@@ -190,6 +210,7 @@ static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char
 	ft_free(e->sa_sites);
 	e->sa_sites = NULL;
 	reset_sites(e);
+	drop_attempt_frames(e);
 	e->state = ENG_IDLE;
 	e->retry_at = now + e->to.retry_ms;
 }

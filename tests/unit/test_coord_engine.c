@@ -1,0 +1,486 @@
+/*
+ * test_coord_engine.c - the coordinator's round engine as a pure state
+ * machine, driven in one process by simulated sites that run the real
+ * secure-aggregation client: a round's new model is the old one plus the
+ * mean of the accepting sites' updates (within the fixed-point error), is
+ * hashed and signed, reaches every connected site in chunks, and is
+ * announced as an event before any frame that carries it; refusals, too few
+ * sites, a site dropping mid-round, stale frames, pausing and FedAdam state.
+ */
+#include <math.h>
+
+#include "ft_test.h"
+
+#include "ft_coord.h"
+#include "ft_model.h"
+#include "ft_secagg.h"
+#include "ft_transport.h"
+
+#define MAXS 5
+
+typedef struct ssite {
+	uint32_t id;
+	ft_crypto_identity *idn;
+	ft_secagg_client *sa;
+	uint32_t *x;
+	float value;    /* every element of this site's update */
+	int refuse;
+	int dead;       /* stopped answering */
+	int die_phase;  /* stops when its client reaches this phase (0: never) */
+	int input_set;
+	uint8_t *model;
+	size_t model_len;
+	int results;
+	uint64_t round;
+	uint32_t attempt;
+} ssite;
+
+typedef struct sim {
+	ft_coord_engine *e;
+	ft_crypto_identity *coord;
+	uint8_t consortium[32];
+	ft_coord_run run;
+	ft_coord_site sites[MAXS];
+	ssite s[MAXS];
+	uint32_t n;
+	uint64_t now;
+	ft_coord_event ev[64];
+	uint8_t *ev_model[64];
+	uint32_t n_ev;
+	uint8_t *model0;
+	size_t model0_len;
+	size_t d;
+} sim;
+
+static void collect(sim *m)
+{
+	ft_coord_event ev;
+
+	while (ft_coord_engine_event(m->e, &ev) == FT_OK) {
+		assert_true(m->n_ev < 64);
+		m->ev_model[m->n_ev] = NULL;
+		if (ev.type == FT_COORD_EV_MODEL) {
+			/* Borrowed until the next engine call: keep a copy. */
+			m->ev_model[m->n_ev] = malloc(ev.model_len);
+			memcpy(m->ev_model[m->n_ev], ev.model, ev.model_len);
+		}
+		m->ev[m->n_ev++] = ev;
+	}
+}
+
+static void sim_init(sim *m, uint32_t n, uint32_t optimizer)
+{
+	ft_model_spec spec;
+	uint8_t seed[32] = {1};
+	ft_errmsg err;
+	ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
+
+	memset(m, 0, sizeof(*m));
+	m->n = n;
+	assert_int_equal(ft_crypto_identity_generate(&m->coord), FT_OK);
+	ft_crypto_random(m->consortium, 32);
+	memset(&spec, 0, sizeof(spec));
+	spec.kind = FT_MODEL_LOGREG;
+	spec.n_features = 4;
+	spec.n_classes = 2;
+	assert_int_equal(ft_coord_initial_model(&spec, 7, seed, &m->model0, &m->model0_len, &err),
+	                 FT_OK);
+	m->d = 5;
+	m->run.id = 7;
+	m->run.rounds = 2;
+	m->run.min_sites = 2;
+	m->run.lr = 0.1;
+	m->run.epochs = 1;
+	m->run.batch = 8;
+	m->run.dp_clip = 1;
+	m->run.epsilon = 1;
+	m->run.update_clip = 1;
+	m->run.bits = 32;
+	m->run.optimizer = optimizer;
+	m->run.server_lr = 1;
+	m->run.beta1 = 0.9;
+	m->run.beta2 = 0.99;
+	m->run.tau = 1e-3;
+	for (uint32_t i = 0; i < n; i++) {
+		m->s[i].id = 10 + i;
+		assert_int_equal(ft_crypto_identity_generate(&m->s[i].idn), FT_OK);
+		m->sites[i].id = m->s[i].id;
+		memcpy(m->sites[i].pk, ft_crypto_identity_pk(m->s[i].idn), 32);
+		m->s[i].value = 0.1f * (float)(i + 1);
+	}
+	assert_int_equal(ft_coord_engine_alloc(&m->run, &to, m->coord, m->consortium, m->sites, n,
+	                                       m->model0, m->model0_len, 0, NULL, 0, 1, 1, &m->e,
+	                                       &err),
+	                 FT_OK);
+	m->now = 1000;
+	for (uint32_t i = 0; i < n; i++)
+		ft_coord_engine_site_up(m->e, m->s[i].id, FT_TRANSPORT_NO_VERSION, m->now);
+}
+
+static void sim_free(sim *m)
+{
+	ft_coord_engine_free(m->e);
+	for (uint32_t i = 0; i < m->n; i++) {
+		ft_secagg_client_free(m->s[i].sa);
+		ft_crypto_identity_free(m->s[i].idn);
+		free(m->s[i].x);
+		free(m->s[i].model);
+	}
+	for (uint32_t i = 0; i < m->n_ev; i++)
+		free(m->ev_model[i]);
+	ft_free(m->model0);
+	ft_crypto_identity_free(m->coord);
+}
+
+static ssite *site_of(sim *m, uint32_t id)
+{
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->s[i].id == id)
+			return &m->s[i];
+	fail_msg("unknown site %u", id);
+	return NULL;
+}
+
+static void client_out(sim *m, ssite *s)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (s->sa == NULL || s->dead)
+		return;
+	if (!s->input_set && ft_secagg_client_phase(s->sa) >= FT_SECAGG_ADVERTISE &&
+	    ft_secagg_client_set_input(s->sa, s->x, m->d) == FT_OK)
+		s->input_set = 1;
+	while (!s->dead && ft_secagg_client_next(s->sa, &buf, &len) == FT_OK) {
+		if (s->die_phase != 0 && (int)ft_secagg_client_phase(s->sa) >= s->die_phase) {
+			s->dead = 1;
+			ft_free(buf);
+			break;
+		}
+		assert_int_equal(ft_coord_engine_recv(m->e, s->id, FT_TRANSPORT_SECAGG, s->round,
+		                                      s->attempt, buf, len, m->now),
+		                 FT_OK);
+		ft_free(buf);
+		collect(m);
+	}
+}
+
+static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_t attempt,
+                     uint8_t *p, size_t len)
+{
+	ssite *s = site_of(m, to);
+
+	if (type == FT_TRANSPORT_MODEL_CHUNK) {
+		ft_transport_chunk c;
+
+		assert_int_equal(ft_transport_chunk_decode(p, len, &c), FT_OK);
+		if (c.offset == 0) {
+			free(s->model);
+			s->model = malloc(c.total);
+			s->model_len = 0;
+		}
+		assert_int_equal(c.offset, s->model_len);
+		memcpy(s->model + c.offset, c.data, c.len);
+		s->model_len += c.len;
+	} else if (type == FT_TRANSPORT_ROUND_ANNOUNCE) {
+		ft_transport_announce a;
+		ft_crypto_fxp fxp;
+		ft_crypto_ctx ctx;
+		uint8_t h[32];
+		float *delta;
+
+		assert_int_equal(ft_transport_announce_decode(p, len, &a), FT_OK);
+		/* The model the announcement names was delivered before it. */
+		ft_crypto_hash(h, s->model, s->model_len);
+		assert_memory_equal(h, a.model_hash, 32);
+		if (s->dead)
+			return;
+		s->round = round;
+		s->attempt = attempt;
+		if (s->refuse) {
+			uint8_t r[4 + 14];
+
+			ft_store_le32(r, FT_EBUDGET);
+			memcpy(r + 4, "budget reached", 14);
+			assert_int_equal(ft_coord_engine_recv(m->e, to, FT_TRANSPORT_ROUND_REFUSE, round,
+			                                      attempt, r, sizeof(r), m->now),
+			                 FT_OK);
+			return;
+		}
+		ft_secagg_client_free(s->sa);
+		free(s->x);
+		s->input_set = 0;
+		memset(&ctx, 0, sizeof(ctx));
+		memcpy(ctx.consortium, m->consortium, 32);
+		ctx.run = m->run.id;
+		ctx.round = round;
+		ctx.attempt = attempt;
+		assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa), FT_OK);
+		assert_int_equal(ft_crypto_fxp_init(&fxp, a.update_clip, a.bits, a.max_summands), FT_OK);
+		delta = malloc(m->d * sizeof(float));
+		s->x = malloc(m->d * sizeof(uint32_t));
+		for (size_t i = 0; i < m->d; i++)
+			delta[i] = s->value;
+		assert_int_equal(ft_crypto_fxp_encode(&fxp, delta, m->d, s->x), FT_OK);
+		free(delta);
+		assert_int_equal(ft_coord_engine_recv(m->e, to, FT_TRANSPORT_ROUND_ACCEPT, round, attempt,
+		                                      NULL, 0, m->now),
+		                 FT_OK);
+	} else if (type == FT_TRANSPORT_SECAGG) {
+		if (s->dead || s->sa == NULL)
+			return;
+		{
+			/* The abort notice of a finished round may be refused. */
+			int rv = ft_secagg_client_recv(s->sa, p, len, m->now);
+
+			(void)rv;
+		}
+		client_out(m, s);
+	} else if (type == FT_TRANSPORT_ROUND_RESULT) {
+		s->results++;
+	}
+}
+
+/* Runs until the engine has nothing more to do before `until` events of
+ * type `stop` were seen (or the clock passes 60 s). */
+static void sim_run(sim *m, int stop, uint32_t until)
+{
+	for (int guard = 0; guard < 10000; guard++) {
+		uint32_t to, attempt, seen = 0;
+		unsigned type;
+		uint64_t round, dl;
+		uint8_t *p;
+		size_t len;
+		int progress = 0;
+
+		ft_coord_engine_tick(m->e, m->now);
+		collect(m);
+		while (ft_coord_engine_next(m->e, &to, &type, &round, &attempt, &p, &len) == FT_OK) {
+			on_frame(m, to, type, round, attempt, p, len);
+			ft_free(p);
+			collect(m);
+			progress = 1;
+		}
+		for (uint32_t i = 0; i < m->n_ev; i++)
+			seen += m->ev[i].type == stop;
+		if (seen >= until)
+			return;
+		if (!progress) {
+			dl = ft_coord_engine_deadline(m->e);
+			assert_true(dl != UINT64_MAX);
+			m->now = dl > m->now ? dl : m->now + 1;
+			assert_true(m->now < 60000);
+		}
+	}
+	fail_msg("the engine did not get there");
+}
+
+static const ft_coord_event *find_ev(sim *m, int type, uint32_t nth, uint8_t **model)
+{
+	for (uint32_t i = 0; i < m->n_ev; i++) {
+		if (m->ev[i].type == type && nth-- == 0) {
+			if (model != NULL)
+				*model = m->ev_model[i];
+			return &m->ev[i];
+		}
+	}
+	fail_msg("event %d not found", type);
+	return NULL;
+}
+
+/* The new model is the old one plus the mean update, within the error of
+ * one stochastic rounding per summand. */
+static void check_model(sim *m, const uint8_t *old_bytes, size_t old_len, const ft_coord_event *ev,
+                        const uint8_t *new_bytes, float mean)
+{
+	ft_model *a = NULL, *b = NULL;
+	ft_errmsg err;
+	ft_crypto_fxp fxp;
+	uint8_t h[32], tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
+
+	assert_int_equal(ft_model_decode(old_bytes, old_len, &a, NULL, &err), FT_OK);
+	assert_int_equal(ft_model_decode(new_bytes, ev->model_len, &b, NULL, &err), FT_OK);
+	assert_int_equal(ft_crypto_fxp_init(&fxp, 1.0, 32, m->n), FT_OK);
+	for (size_t i = 0; i < m->d; i++)
+		assert_true(fabs(ft_model_params_const(b)[i] - ft_model_params_const(a)[i] - mean) <=
+		            (double)m->n / fxp.scale + 1e-6);
+	ft_crypto_hash(h, new_bytes, ev->model_len);
+	assert_memory_equal(h, ev->hash, 32);
+	ft_transport_model_tbs(m->consortium, m->run.id, ev->version, ev->hash, tbs);
+	assert_int_equal(ft_crypto_verify(ft_crypto_identity_pk(m->coord), tbs, sizeof(tbs), ev->sig),
+	                 FT_OK);
+	ft_model_free(a);
+	ft_model_free(b);
+}
+
+static void test_two_rounds(void **state)
+{
+	sim m;
+	const ft_coord_event *ev1, *ev2;
+	uint8_t *b1 = NULL, *b2 = NULL, h[32];
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	sim_run(&m, FT_COORD_EV_MODEL, 2);
+	assert_int_equal(m.ev[0].type, FT_COORD_EV_ATTEMPT_START);
+	assert_int_equal(m.ev[0].n_sites, 3);
+	ev1 = find_ev(&m, FT_COORD_EV_MODEL, 0, &b1);
+	ev2 = find_ev(&m, FT_COORD_EV_MODEL, 1, &b2);
+	assert_true(ev1->version == 1 && ev1->round == 1 && ev1->attempt == 1);
+	assert_int_equal(ev1->n_survivors, 3);
+	assert_int_equal(ev1->run_complete, 0);
+	assert_true(ev2->version == 2 && ev2->round == 2 && ev2->run_complete == 1);
+	check_model(&m, m.model0, m.model0_len, ev1, b1, 0.2f); /* mean of .1 .2 .3 */
+	check_model(&m, b1, ev1->model_len, ev2, b2, 0.2f);
+	assert_true(ft_coord_engine_complete(m.e));
+	/* Every site holds the final model, byte for byte, and was told. */
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(m.s[i].model_len, ev2->model_len);
+		ft_crypto_hash(h, m.s[i].model, m.s[i].model_len);
+		assert_memory_equal(h, ev2->hash, 32);
+		assert_int_equal(m.s[i].results, 2);
+	}
+	sim_free(&m);
+}
+
+static void test_refusal_and_stale_frames(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+	uint8_t *b = NULL;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	m.s[2].refuse = 1;
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	ev = find_ev(&m, FT_COORD_EV_REFUSED, 0, NULL);
+	assert_int_equal(ev->site, 12);
+	assert_int_equal(ev->code, FT_EBUDGET);
+	assert_string_equal(ev->text, "budget reached");
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
+	assert_int_equal(ev->n_survivors, 2);
+	assert_int_equal(ev->survivors[0], 10);
+	assert_int_equal(ev->survivors[1], 11);
+	check_model(&m, m.model0, m.model0_len, ev, b, 0.15f);
+	/* Frames of a finished round or attempt are not used. */
+	assert_int_equal(ft_coord_engine_recv(m.e, 10, FT_TRANSPORT_ROUND_ACCEPT, 1, 1, NULL, 0, m.now),
+	                 FT_EREPLAY);
+	assert_int_equal(ft_coord_engine_recv(m.e, 99, FT_TRANSPORT_ROUND_ACCEPT, 2, 1, NULL, 0, m.now),
+	                 FT_EPROTO);
+	sim_free(&m);
+}
+
+static void test_too_few_then_fresh_attempt(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	m.s[1].refuse = 1;
+	m.s[2].refuse = 1;
+	sim_run(&m, FT_COORD_EV_ATTEMPT_START, 2);
+	ev = find_ev(&m, FT_COORD_EV_ATTEMPT_END, 0, NULL);
+	assert_int_equal(ev->code, FT_EABORT);
+	assert_true(ev->round == 1 && ev->attempt == 1);
+	assert_non_null(strstr(ev->text, "1 of 3"));
+	ev = find_ev(&m, FT_COORD_EV_ATTEMPT_START, 1, NULL);
+	assert_true(ev->round == 1 && ev->attempt == 2);
+	/* The sites change their minds: attempt 2 completes the round. */
+	m.s[1].refuse = 0;
+	m.s[2].refuse = 0;
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, NULL);
+	assert_true(ev->round == 1 && ev->attempt >= 2 && ev->version == 1);
+	sim_free(&m);
+}
+
+static void test_dropout_mid_round(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+	uint8_t *b = NULL;
+
+	(void)state;
+	sim_init(&m, 4, FT_COORD_OPT_FEDAVG);
+	/* Site 13 takes part until its shares are out, then dies before it
+	 * uploads: its pairwise masks are removed with its neighbours' shares. */
+	m.s[3].value = 0.4f;
+	m.s[3].die_phase = FT_SECAGG_UPLOAD;
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
+	assert_int_equal(ev->n_survivors, 3);
+	check_model(&m, m.model0, m.model0_len, ev, b, 0.2f); /* mean of .1 .2 .3 */
+	sim_free(&m);
+}
+
+static void test_pause_abandons_attempt(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	ft_coord_engine_tick(m.e, m.now);
+	collect(&m);
+	assert_int_equal(m.ev[0].type, FT_COORD_EV_ATTEMPT_START);
+	ft_coord_engine_pause(m.e, 1, m.now);
+	collect(&m);
+	ev = find_ev(&m, FT_COORD_EV_ATTEMPT_END, 0, NULL);
+	assert_string_equal(ev->text, "run paused");
+	assert_int_equal(ft_coord_engine_deadline(m.e), UINT64_MAX);
+	m.now += 100000;
+	ft_coord_engine_tick(m.e, m.now);
+	collect(&m);
+	assert_int_equal(m.n_ev, 2); /* nothing while paused */
+	ft_coord_engine_pause(m.e, 0, m.now);
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	assert_int_equal(find_ev(&m, FT_COORD_EV_MODEL, 0, NULL)->attempt, 2);
+	sim_free(&m);
+}
+
+static void test_fedadam_state(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+	uint8_t *b = NULL, bad[8 + 8 * 5];
+	ft_coord_engine *e2 = NULL;
+	ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
+	ft_errmsg err;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDADAM);
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
+	assert_int_equal(ev->opt_state_len, 8 + 8 * m.d);
+	/* Restart from the persisted state: accepted; a corrupt one is not. */
+	assert_int_equal(ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, m.n, b,
+	                                       ev->model_len, 1, ev->opt_state, ev->opt_state_len, 2,
+	                                       1, &e2, &err),
+	                 FT_OK);
+	ft_coord_engine_free(e2);
+	e2 = NULL;
+	memcpy(bad, ev->opt_state, sizeof(bad));
+	memcpy(bad, "XXXX", 4);
+	assert_int_equal(ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, m.n, b,
+	                                       ev->model_len, 1, bad, sizeof(bad), 2, 1, &e2, &err),
+	                 FT_EFORMAT);
+	assert_null(e2);
+	sim_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_rounds),
+		cmocka_unit_test(test_refusal_and_stale_frames),
+		cmocka_unit_test(test_too_few_then_fresh_attempt),
+		cmocka_unit_test(test_dropout_mid_round),
+		cmocka_unit_test(test_pause_abandons_attempt),
+		cmocka_unit_test(test_fedadam_state),
+	};
+
+	if (ft_crypto_init() != FT_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
