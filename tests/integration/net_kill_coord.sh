@@ -54,4 +54,4 @@ for i in 1 2 3; do
 		fail "site $i's final model differs from the coordinator's"
 done
 run_status "$RUN"
-echo "net_kill_coord: 1 passed, 0 failed"
+finish net_kill_coord

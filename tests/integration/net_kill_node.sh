@@ -42,4 +42,4 @@ esac
 sed -n '/node 2 restarted/,$p' "$WORK/site-2.log" | grep -q "connected to the coordinator" ||
 	fail "node 2 did not reconnect after the restart"
 run_status "$RUN"
-echo "net_kill_node: 1 passed, 0 failed"
+finish net_kill_node

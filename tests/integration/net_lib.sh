@@ -176,3 +176,14 @@ fail() {
 	done
 	exit 1
 }
+
+# Stops every daemon and fails if any of them reported a sanitizer error
+# (the ASan build runs the same scripts), then prints the closing line.
+finish() {
+	stop_all
+	if grep -l -E "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:" "$WORK"/*.log \
+		>/dev/null 2>&1; then
+		fail "a daemon reported a sanitizer error"
+	fi
+	echo "$1: 1 passed, 0 failed"
+}

@@ -70,4 +70,4 @@ done
 n=$(sqlite3 "$WORK/coord.db" "SELECT survivors FROM rounds WHERE run_id=$RUN AND round=2 AND status='done'")
 [ "$n" = "1,2,3" ] || fail "round 2 aggregated over '$n', expected 1,2,3"
 run_status "$RUN"
-echo "net_netns: 1 passed, 0 failed"
+finish net_netns

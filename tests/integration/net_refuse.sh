@@ -34,4 +34,4 @@ wait_for 10 test -f "$WORK/site-1/models/run-$RUN-v3.ftm" || fail "site 1 lacks 
 [ "$(file_hash "$WORK/site-1/models/run-$RUN-v3.ftm")" = "$(model_hash "$RUN" 3)" ] ||
 	fail "site 1's final model differs from the coordinator's"
 run_status "$RUN"
-echo "net_refuse: 1 passed, 0 failed"
+finish net_refuse

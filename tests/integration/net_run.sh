@@ -62,4 +62,4 @@ grep -q "the coordinator refused us" "$WORK/site-5.log" ||
 	fail "the impostor was not told it was refused"
 [ -z "$(ls "$WORK/site-5/models" 2>/dev/null)" ] || fail "the impostor received a model"
 run_status "$RUN"
-echo "net_run: 1 passed, 0 failed"
+finish net_run
