@@ -131,6 +131,7 @@ int ft_wire_welcome_decode(const uint8_t *body, size_t len, ft_wire_welcome *out
 
 	if (out == NULL)
 		return FT_EINVAL;
+	memset(&h, 0, sizeof(h));
 	if (len > ft_wire_body_max(FT_WIRE_WELCOME))
 		return FT_ERANGE;
 	rv = wire_rd_init(&r, body, len, 2, 16);
@@ -408,25 +409,23 @@ static int announce_read(wire_rd *r, ft_wire_announce *a)
 int ft_wire_announce_decode(const uint8_t *body, size_t len, ft_wire_announce *out)
 {
 	wire_rd r;
-	ft_wire_announce *a;
+	ft_wire_announce a;
 	int rv;
 
 	if (out == NULL)
 		return FT_EINVAL;
 	if (len > ft_wire_body_max(FT_WIRE_ROUND_ANNOUNCE))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 3, 128 + 2 * FT_WIRE_MAX_SITES);
+	rv = wire_rd_init(&r, body, len, 4, 128 + 2 * FT_WIRE_MAX_SITES);
 	if (rv != FT_OK)
 		return rv;
-	/* About 4 KiB: decoded in place of a stack copy, written only on FT_OK. */
-	a = ft_calloc(1, sizeof(*a));
-	if (a == NULL)
-		return FT_ENOMEM;
-	rv = announce_read(&r, a);
-	if (rv == FT_OK)
-		*out = *a;
-	ft_free(a);
-	return rv == FT_OK ? FT_OK : dec_err(rv);
+	/* About 4 KiB on the stack: no allocation, *out written only on FT_OK. */
+	memset(&a, 0, sizeof(a));
+	rv = announce_read(&r, &a);
+	if (rv != FT_OK)
+		return dec_err(rv);
+	*out = a;
+	return FT_OK;
 }
 
 /* ---- ROUND_ACCEPT ---------------------------------------------------------------- */
@@ -452,6 +451,7 @@ int ft_wire_accept_decode(const uint8_t *body, size_t len, ft_wire_accept *out)
 
 	if (out == NULL)
 		return FT_EINVAL;
+	memset(&a, 0, sizeof(a));
 	if (len > ft_wire_body_max(FT_WIRE_ROUND_ACCEPT))
 		return FT_ERANGE;
 	rv = wire_rd_init(&r, body, len, 2, 4);
@@ -489,6 +489,7 @@ int ft_wire_notice_decode(const uint8_t *body, size_t len, ft_wire_notice *out)
 
 	if (out == NULL)
 		return FT_EINVAL;
+	memset(&n, 0, sizeof(n));
 	if (len > ft_wire_body_max(FT_WIRE_ERROR))
 		return FT_ERANGE;
 	rv = wire_rd_init(&r, body, len, 2, 8);
@@ -529,6 +530,7 @@ int ft_wire_secagg_decode(const uint8_t *body, size_t len, ft_wire_secagg *out)
 
 	if (out == NULL)
 		return FT_EINVAL;
+	memset(&s, 0, sizeof(s));
 	if (len > ft_wire_body_max(FT_WIRE_SECAGG))
 		return FT_ERANGE;
 	rv = wire_rd_init(&r, body, len, 2, 4);
@@ -580,6 +582,7 @@ int ft_wire_chunk_decode(const uint8_t *body, size_t len, ft_wire_chunk *out)
 
 	if (out == NULL)
 		return FT_EINVAL;
+	memset(&c, 0, sizeof(c));
 	if (len > ft_wire_body_max(FT_WIRE_MODEL_CHUNK))
 		return FT_ERANGE;
 	rv = wire_rd_init(&r, body, len, 2, 16);
@@ -695,7 +698,7 @@ static int result_read(wire_rd *r, ft_wire_result *res)
 int ft_wire_result_decode(const uint8_t *body, size_t len, ft_wire_result *out)
 {
 	wire_rd r;
-	ft_wire_result *res;
+	ft_wire_result res;
 	int rv;
 
 	if (out == NULL)
@@ -705,14 +708,12 @@ int ft_wire_result_decode(const uint8_t *body, size_t len, ft_wire_result *out)
 	rv = wire_rd_init(&r, body, len, 3, 16 + FT_WIRE_MAX_SITES + 2 * FT_WIRE_MAX_METRICS);
 	if (rv != FT_OK)
 		return rv;
-	res = ft_calloc(1, sizeof(*res));
-	if (res == NULL)
-		return FT_ENOMEM;
-	rv = result_read(&r, res);
-	if (rv == FT_OK)
-		*out = *res;
-	ft_free(res);
-	return rv == FT_OK ? FT_OK : dec_err(rv);
+	memset(&res, 0, sizeof(res));
+	rv = result_read(&r, &res);
+	if (rv != FT_OK)
+		return dec_err(rv);
+	*out = res;
+	return FT_OK;
 }
 
 /* ---- STATS_REQUEST ----------------------------------------------------------------- */
@@ -757,7 +758,7 @@ int ft_wire_stats_request_encode(const ft_wire_stats_request *in, uint8_t **out,
 int ft_wire_stats_request_decode(const uint8_t *body, size_t len, ft_wire_stats_request *out)
 {
 	wire_rd r;
-	ft_wire_stats_request *q;
+	ft_wire_stats_request qs, *q = &qs;
 	uint32_t n;
 	int rv;
 
@@ -768,9 +769,7 @@ int ft_wire_stats_request_decode(const uint8_t *body, size_t len, ft_wire_stats_
 	rv = wire_rd_init(&r, body, len, 3, 8 + FT_WIRE_MAX_COLUMNS);
 	if (rv != FT_OK)
 		return rv;
-	q = ft_calloc(1, sizeof(*q));
-	if (q == NULL)
-		return FT_ENOMEM;
+	memset(&qs, 0, sizeof(qs));
 	if ((rv = wire_rd_map_n(&r, 2)) != FT_OK || (rv = wire_rd_key(&r, "columns")) != FT_OK ||
 	    (rv = wire_rd_array(&r, &n)) != FT_OK)
 		goto out;
@@ -793,7 +792,6 @@ int ft_wire_stats_request_decode(const uint8_t *body, size_t len, ft_wire_stats_
 	}
 	*out = *q;
 out:
-	ft_free(q);
 	return rv == FT_OK ? FT_OK : dec_err(rv);
 }
 
@@ -937,7 +935,7 @@ int ft_wire_stats_decode(const uint8_t *body, size_t len, ft_wire_stats **out)
 		return FT_EINVAL;
 	if (len > ft_wire_body_max(FT_WIRE_STATS))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 4,
+	rv = wire_rd_init(&r, body, len, 5,
 	                  4 + FT_WIRE_MAX_COLUMNS * (4 + (size_t)FT_WIRE_MAX_LEVELS));
 	if (rv != FT_OK)
 		return rv;
