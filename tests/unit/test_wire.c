@@ -6,6 +6,10 @@
  */
 #include "wire_test.h"
 
+/* Written by tests/vectors/wire_envelope_vector.py (an independent encoder
+ * with its own Ed25519 and msgpack). */
+#include "../vectors/wire_envelope_vector.inc"
+
 #define RECV_MAX FT_WIRE_ENVELOPE_MAX
 
 static int lookup_none(void *arg, uint32_t sender, uint8_t pk[FT_CRYPTO_SIGN_PK_BYTES])
@@ -70,6 +74,33 @@ static void test_envelope_round_trip(void **state)
 	assert_int_equal(got.sender, FT_WIRE_COORDINATOR_ID);
 	assert_int_equal(blen, 0);
 	ft_free(env);
+	wt_world_free(&w);
+}
+
+/* The encoder's bytes equal an independent implementation's, byte for
+ * byte (Ed25519 is deterministic), and the decoder accepts them. */
+static void test_envelope_known_answer(void **state)
+{
+	wt_world w;
+	ft_wire_hdr h, got;
+	uint8_t *env = NULL, body_in[20];
+	const uint8_t *body;
+	size_t elen, blen;
+	(void)state;
+	wt_world_init(&w);
+	assert_memory_equal(w.m->id, kat_consortium_id, 32);
+	for (int i = 0; i < 20; i++)
+		body_in[i] = (uint8_t)i;
+	wt_hdr(&w, &h, FT_WIRE_SECAGG, 1, FT_WIRE_COORDINATOR_ID, 300);
+	h.phase = 3;
+	seal(&w, &h, w.site[0], body_in, sizeof(body_in), &env, &elen);
+	assert_int_equal(elen, sizeof(kat_envelope));
+	assert_memory_equal(env, kat_envelope, elen);
+	ft_free(env);
+	assert_int_equal(open_env(&w, kat_envelope, sizeof(kat_envelope), &got, &body, &blen), FT_OK);
+	assert_int_equal(got.seq, 300);
+	assert_int_equal(blen, 20);
+	assert_memory_equal(body, body_in, 20);
 	wt_world_free(&w);
 }
 
@@ -432,6 +463,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelope_round_trip),
+		cmocka_unit_test(test_envelope_known_answer),
 		cmocka_unit_test(test_signature_covers_exactly_inner),
 		cmocka_unit_test(test_wrong_key_unknown_sender_other_consortium),
 		cmocka_unit_test(test_encode_refuses_bad_headers),
