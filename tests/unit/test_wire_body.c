@@ -512,6 +512,58 @@ static void test_decoder_alloc_failures(void **state)
 	free(r2);
 }
 
+/* Every encoder under allocation failure: FT_ENOMEM and nothing leaked,
+ * until it has the memory it needs. */
+#define SWEEP(call)                                            \
+	do {                                                   \
+		int rv_ = -1;                                  \
+		for (long k_ = 0; k_ < 40; k_++) {             \
+			b = NULL;                              \
+			ft_alloc_fail_after(k_);               \
+			rv_ = (call);                          \
+			ft_alloc_fail_after(-1);               \
+			if (rv_ == FT_OK)                      \
+				break;                         \
+			assert_int_equal(rv_, FT_ENOMEM);      \
+			assert_null(b);                        \
+		}                                              \
+		assert_int_equal(rv_, FT_OK);                  \
+		ft_free(b);                                    \
+	} while (0)
+
+static void test_encoder_alloc_failures(void **state)
+{
+	static const char *const lv[] = { "a", "b" };
+	ft_wire_stats_column col = { "c", 2, lv };
+	ft_wire_stats st = { 1, &col };
+	ft_wire_hello h = { .site_id = 1, .software = "x" };
+	ft_wire_welcome we = { .manifest_serial = 1 };
+	ft_wire_accept ac = { { 0 } };
+	ft_wire_notice no = { 3, "text" };
+	static uint8_t big[3u << 20];
+	ft_wire_secagg sa = { big, sizeof(big) };
+	ft_wire_chunk ch = { .total = sizeof(big), .data = big, .len = sizeof(big) };
+	ft_wire_result r;
+	ft_wire_announce a;
+	ft_wire_stats_request q = { .n_columns = 1, .max_levels = 2 };
+	uint8_t *b = NULL;
+	size_t n;
+	(void)state;
+	wt_result(&r);
+	wt_announce(&a);
+	snprintf(q.columns[0], sizeof(q.columns[0]), "c");
+	SWEEP(ft_wire_hello_encode(&h, &b, &n));
+	SWEEP(ft_wire_welcome_encode(&we, &b, &n));
+	SWEEP(ft_wire_accept_encode(&ac, &b, &n));
+	SWEEP(ft_wire_notice_encode(&no, &b, &n));
+	SWEEP(ft_wire_secagg_encode(&sa, &b, &n));
+	SWEEP(ft_wire_chunk_encode(&ch, &b, &n));
+	SWEEP(ft_wire_result_encode(&r, &b, &n));
+	SWEEP(ft_wire_announce_encode(&a, &b, &n));
+	SWEEP(ft_wire_stats_request_encode(&q, &b, &n));
+	SWEEP(ft_wire_stats_encode(&st, &b, &n));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_stats_round_trip_and_sets),
 		cmocka_unit_test(test_limits_refused_before_allocation),
 		cmocka_unit_test(test_decoder_alloc_failures),
+		cmocka_unit_test(test_encoder_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

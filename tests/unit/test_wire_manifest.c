@@ -410,6 +410,49 @@ static void test_cli(void **state)
 	ft_crypto_identity_free(b);
 }
 
+static void test_manifest_alloc_failures(void **state)
+{
+	ft_crypto_identity *cons, *co;
+	uint8_t pk[32], *buf = NULL;
+	size_t len;
+	int rv = -1;
+	(void)state;
+	assert_int_equal(ft_crypto_init(), FT_OK);
+	cons = wt_identity(0x01);
+	co = wt_identity(0x02);
+	for (long k = 0; k < 200; k++) {
+		ft_wire_manifest *m = NULL;
+
+		ft_alloc_fail_after(k);
+		rv = ft_wire_manifest_new("Sweep", ft_crypto_identity_pk(cons), "c",
+		                          ft_crypto_identity_pk(co), "tcp://h:1", &m);
+		for (uint32_t i = 0; rv == FT_OK && i < 20; i++) {
+			memset(pk, 0x40, sizeof(pk));
+			pk[0] = (uint8_t)i;
+			rv = ft_wire_manifest_add_site(m, i + 1, "s", pk);
+			if (rv == FT_OK)
+				assert_int_equal(m->n_sites, i + 1);
+		}
+		if (rv == FT_OK)
+			rv = ft_wire_manifest_sign(m, cons, &buf, &len);
+		ft_alloc_fail_after(-1);
+		if (rv != FT_OK) {
+			assert_int_equal(rv, FT_ENOMEM);
+			/* a failed add leaves the manifest as it was */
+			if (m != NULL)
+				for (uint32_t i = 0; i < m->n_sites; i++)
+					assert_int_equal(m->sites[i].id, i + 1);
+		}
+		ft_wire_manifest_free(m);
+		if (rv == FT_OK)
+			break;
+	}
+	assert_int_equal(rv, FT_OK);
+	ft_free(buf);
+	ft_crypto_identity_free(cons);
+	ft_crypto_identity_free(co);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_serial_updates),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_cli),
+		cmocka_unit_test(test_manifest_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
