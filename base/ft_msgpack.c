@@ -138,7 +138,8 @@ int ft_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, size_t 
 		/* The object being read sits at depth + 1. */
 		if (depth + 1 > max_depth)
 			return FT_EFORMAT;
-		if (++items > max_items)
+		items++;
+		if (items > max_items)
 			return FT_ERANGE;
 		if (pos >= len)
 			return FT_EFORMAT;

@@ -16,6 +16,15 @@
 #define MODEL_LEN_MAX (1ull << 40)
 #define METRIC_NAME_MAX (FT_WIRE_TOKEN_MAX * 2)
 
+/* Reads one field; on error leaves through the function's `fail` label
+ * with rv set. */
+#define TRY(expr)                \
+	do {                     \
+		rv = (expr);     \
+		if (rv != FT_OK) \
+			goto fail; \
+	} while (0)
+
 /* Finite and within (lo, hi] (lo_open) or [lo, hi]. */
 static int dbl_in(double v, double lo, double hi, int lo_open)
 {
@@ -85,21 +94,23 @@ int ft_wire_hello_decode(const uint8_t *body, size_t len, ft_wire_hello *out)
 	if (rv != FT_OK)
 		return rv;
 	memset(&h, 0, sizeof(h));
-	if ((rv = wire_rd_map_n(&r, 6)) != FT_OK || (rv = wire_rd_key(&r, "site_id")) != FT_OK ||
-	    (rv = wire_rd_u32(&r, 1, FT_WIRE_SITE_ID_MAX, &h.site_id)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "software")) != FT_OK ||
-	    (rv = wire_rd_text(&r, 1, FT_WIRE_NAME_MAX, h.software)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "log_head")) != FT_OK ||
-	    (rv = wire_rd_bin_fixed(&r, h.log_head, sizeof(h.log_head))) != FT_OK ||
-	    (rv = wire_rd_key(&r, "log_len")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &h.log_len)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "caps")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &h.caps)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "recv_max")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &h.recv_max)) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 6));
+	TRY(wire_rd_key(&r, "site_id"));
+	TRY(wire_rd_u32(&r, 1, FT_WIRE_SITE_ID_MAX, &h.site_id));
+	TRY(wire_rd_key(&r, "software"));
+	TRY(wire_rd_text(&r, 1, FT_WIRE_NAME_MAX, h.software));
+	TRY(wire_rd_key(&r, "log_head"));
+	TRY(wire_rd_bin_fixed(&r, h.log_head, sizeof(h.log_head)));
+	TRY(wire_rd_key(&r, "log_len"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &h.log_len));
+	TRY(wire_rd_key(&r, "caps"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &h.caps));
+	TRY(wire_rd_key(&r, "recv_max"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &h.recv_max));
 	*out = h;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- WELCOME ------------------------------------------------------------------ */
@@ -137,18 +148,19 @@ int ft_wire_welcome_decode(const uint8_t *body, size_t len, ft_wire_welcome *out
 	rv = wire_rd_init(&r, body, len, 2, 16);
 	if (rv != FT_OK)
 		return rv;
-	if ((rv = wire_rd_map_n(&r, 4)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "manifest_serial")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 1, UINT64_MAX, &h.manifest_serial)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "log_head")) != FT_OK ||
-	    (rv = wire_rd_bin_fixed(&r, h.log_head, sizeof(h.log_head))) != FT_OK ||
-	    (rv = wire_rd_key(&r, "log_len")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &h.log_len)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "server_time_ms")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &h.server_time_ms)) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 4));
+	TRY(wire_rd_key(&r, "manifest_serial"));
+	TRY(wire_rd_uint(&r, 1, UINT64_MAX, &h.manifest_serial));
+	TRY(wire_rd_key(&r, "log_head"));
+	TRY(wire_rd_bin_fixed(&r, h.log_head, sizeof(h.log_head)));
+	TRY(wire_rd_key(&r, "log_len"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &h.log_len));
+	TRY(wire_rd_key(&r, "server_time_ms"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &h.server_time_ms));
 	*out = h;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- ROUND_ANNOUNCE ------------------------------------------------------------- */
@@ -457,11 +469,13 @@ int ft_wire_accept_decode(const uint8_t *body, size_t len, ft_wire_accept *out)
 	rv = wire_rd_init(&r, body, len, 2, 4);
 	if (rv != FT_OK)
 		return rv;
-	if ((rv = wire_rd_map_n(&r, 1)) != FT_OK || (rv = wire_rd_key(&r, "model_hash")) != FT_OK ||
-	    (rv = wire_rd_bin_fixed(&r, a.model_hash, sizeof(a.model_hash))) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 1));
+	TRY(wire_rd_key(&r, "model_hash"));
+	TRY(wire_rd_bin_fixed(&r, a.model_hash, sizeof(a.model_hash)));
 	*out = a;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- ROUND_REFUSE, ERROR, BYE ----------------------------------------------------- */
@@ -495,13 +509,15 @@ int ft_wire_notice_decode(const uint8_t *body, size_t len, ft_wire_notice *out)
 	rv = wire_rd_init(&r, body, len, 2, 8);
 	if (rv != FT_OK)
 		return rv;
-	if ((rv = wire_rd_map_n(&r, 2)) != FT_OK || (rv = wire_rd_key(&r, "code")) != FT_OK ||
-	    (rv = wire_rd_u32(&r, 0, UINT32_MAX, &n.code)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "text")) != FT_OK ||
-	    (rv = wire_rd_text(&r, 0, FT_WIRE_TEXT_MAX, n.text)) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 2));
+	TRY(wire_rd_key(&r, "code"));
+	TRY(wire_rd_u32(&r, 0, UINT32_MAX, &n.code));
+	TRY(wire_rd_key(&r, "text"));
+	TRY(wire_rd_text(&r, 0, FT_WIRE_TEXT_MAX, n.text));
 	*out = n;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- SECAGG -------------------------------------------------------------------- */
@@ -536,13 +552,15 @@ int ft_wire_secagg_decode(const uint8_t *body, size_t len, ft_wire_secagg *out)
 	rv = wire_rd_init(&r, body, len, 2, 4);
 	if (rv != FT_OK)
 		return rv;
-	if ((rv = wire_rd_map_n(&r, 1)) != FT_OK || (rv = wire_rd_key(&r, "msg")) != FT_OK ||
-	    (rv = wire_rd_bin(&r, SECAGG_MSG_MAX, &s.msg, &s.len)) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 1));
+	TRY(wire_rd_key(&r, "msg"));
+	TRY(wire_rd_bin(&r, SECAGG_MSG_MAX, &s.msg, &s.len));
 	if (s.len < 1)
 		return FT_EPROTO;
 	*out = s;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- MODEL_CHUNK ------------------------------------------------------------------ */
@@ -588,22 +606,23 @@ int ft_wire_chunk_decode(const uint8_t *body, size_t len, ft_wire_chunk *out)
 	rv = wire_rd_init(&r, body, len, 2, 16);
 	if (rv != FT_OK)
 		return rv;
-	if ((rv = wire_rd_map_n(&r, 5)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "model_version")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, UINT64_MAX, &c.model_version)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "offset")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 0, MODEL_LEN_MAX - 1, &c.offset)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "total")) != FT_OK ||
-	    (rv = wire_rd_uint(&r, 1, MODEL_LEN_MAX, &c.total)) != FT_OK ||
-	    (rv = wire_rd_key(&r, "hash")) != FT_OK ||
-	    (rv = wire_rd_bin_fixed(&r, c.hash, sizeof(c.hash))) != FT_OK ||
-	    (rv = wire_rd_key(&r, "data")) != FT_OK ||
-	    (rv = wire_rd_bin(&r, FT_WIRE_CHUNK_MAX, &c.data, &c.len)) != FT_OK)
-		return dec_err(rv);
+	TRY(wire_rd_map_n(&r, 5));
+	TRY(wire_rd_key(&r, "model_version"));
+	TRY(wire_rd_uint(&r, 0, UINT64_MAX, &c.model_version));
+	TRY(wire_rd_key(&r, "offset"));
+	TRY(wire_rd_uint(&r, 0, MODEL_LEN_MAX - 1, &c.offset));
+	TRY(wire_rd_key(&r, "total"));
+	TRY(wire_rd_uint(&r, 1, MODEL_LEN_MAX, &c.total));
+	TRY(wire_rd_key(&r, "hash"));
+	TRY(wire_rd_bin_fixed(&r, c.hash, sizeof(c.hash)));
+	TRY(wire_rd_key(&r, "data"));
+	TRY(wire_rd_bin(&r, FT_WIRE_CHUNK_MAX, &c.data, &c.len));
 	if (!chunk_ok(&c))
 		return FT_EPROTO;
 	*out = c;
 	return FT_OK;
+fail:
+	return dec_err(rv);
 }
 
 /* ---- ROUND_RESULT ------------------------------------------------------------------ */
@@ -663,14 +682,15 @@ static int result_read(wire_rd *r, ft_wire_result *res)
 	uint32_t n;
 	int rv;
 
-	if ((rv = wire_rd_map_n(r, 5)) != FT_OK || (rv = wire_rd_key(r, "model_version")) != FT_OK ||
-	    (rv = wire_rd_uint(r, 0, UINT64_MAX, &res->model_version)) != FT_OK ||
-	    (rv = wire_rd_key(r, "model_hash")) != FT_OK ||
-	    (rv = wire_rd_bin_fixed(r, res->model_hash, sizeof(res->model_hash))) != FT_OK ||
-	    (rv = wire_rd_key(r, "model_len")) != FT_OK ||
-	    (rv = wire_rd_uint(r, 1, MODEL_LEN_MAX, &res->model_len)) != FT_OK ||
-	    (rv = wire_rd_key(r, "survivors")) != FT_OK || (rv = wire_rd_array(r, &n)) != FT_OK)
-		return rv;
+	TRY(wire_rd_map_n(r, 5));
+	TRY(wire_rd_key(r, "model_version"));
+	TRY(wire_rd_uint(r, 0, UINT64_MAX, &res->model_version));
+	TRY(wire_rd_key(r, "model_hash"));
+	TRY(wire_rd_bin_fixed(r, res->model_hash, sizeof(res->model_hash)));
+	TRY(wire_rd_key(r, "model_len"));
+	TRY(wire_rd_uint(r, 1, MODEL_LEN_MAX, &res->model_len));
+	TRY(wire_rd_key(r, "survivors"));
+	TRY(wire_rd_array(r, &n));
 	if (n > FT_WIRE_MAX_SITES)
 		return FT_ERANGE;
 	res->n_survivors = n;
@@ -679,8 +699,8 @@ static int result_read(wire_rd *r, ft_wire_result *res)
 		if (rv != FT_OK)
 			return rv;
 	}
-	if ((rv = wire_rd_key(r, "metrics")) != FT_OK || (rv = wire_rd_map(r, &n)) != FT_OK)
-		return rv;
+	TRY(wire_rd_key(r, "metrics"));
+	TRY(wire_rd_map(r, &n));
 	if (n > FT_WIRE_MAX_METRICS)
 		return FT_ERANGE;
 	res->n_metrics = n;
@@ -693,6 +713,8 @@ static int result_read(wire_rd *r, ft_wire_result *res)
 			return rv;
 	}
 	return result_ok(res) ? FT_OK : FT_EPROTO;
+fail:
+	return rv;
 }
 
 int ft_wire_result_decode(const uint8_t *body, size_t len, ft_wire_result *out)
@@ -770,28 +792,27 @@ int ft_wire_stats_request_decode(const uint8_t *body, size_t len, ft_wire_stats_
 	if (rv != FT_OK)
 		return rv;
 	memset(&qs, 0, sizeof(qs));
-	if ((rv = wire_rd_map_n(&r, 2)) != FT_OK || (rv = wire_rd_key(&r, "columns")) != FT_OK ||
-	    (rv = wire_rd_array(&r, &n)) != FT_OK)
-		goto out;
+	TRY(wire_rd_map_n(&r, 2));
+	TRY(wire_rd_key(&r, "columns"));
+	TRY(wire_rd_array(&r, &n));
 	if (n > FT_WIRE_MAX_COLUMNS) {
 		rv = FT_ERANGE;
-		goto out;
+		goto fail;
 	}
 	q->n_columns = n;
 	for (uint32_t i = 0; i < n; i++) {
 		rv = wire_rd_text(&r, 1, FT_WIRE_NAME_MAX, q->columns[i]);
 		if (rv != FT_OK)
-			goto out;
+			goto fail;
 	}
-	if ((rv = wire_rd_key(&r, "max_levels")) != FT_OK ||
-	    (rv = wire_rd_u32(&r, 1, FT_WIRE_MAX_LEVELS, &q->max_levels)) != FT_OK)
-		goto out;
+	TRY(wire_rd_key(&r, "max_levels"));
+	TRY(wire_rd_u32(&r, 1, FT_WIRE_MAX_LEVELS, &q->max_levels));
 	if (!stats_request_ok(q)) {
 		rv = FT_EPROTO;
-		goto out;
+		goto fail;
 	}
 	*out = *q;
-out:
+fail:
 	return rv == FT_OK ? FT_OK : dec_err(rv);
 }
 
@@ -857,9 +878,9 @@ static int stats_pass(wire_rd *r, ft_wire_stats *s, size_t *n_levels_total, size
 	char *text = NULL;
 	int rv;
 
-	if ((rv = wire_rd_map_n(r, 1)) != FT_OK || (rv = wire_rd_key(r, "columns")) != FT_OK ||
-	    (rv = wire_rd_array(r, &n_cols)) != FT_OK)
-		return rv;
+	TRY(wire_rd_map_n(r, 1));
+	TRY(wire_rd_key(r, "columns"));
+	TRY(wire_rd_array(r, &n_cols));
 	if (n_cols < 1)
 		return FT_EPROTO;
 	if (n_cols > FT_WIRE_MAX_COLUMNS)
@@ -875,12 +896,10 @@ static int stats_pass(wire_rd *r, ft_wire_stats *s, size_t *n_levels_total, size
 		const char *str, *prev = NULL;
 		size_t slen, prev_len = 0;
 
-		if ((rv = wire_rd_array(r, &n)) != FT_OK)
-			return rv;
+		TRY(wire_rd_array(r, &n));
 		if (n != 2)
 			return FT_EPROTO;
-		if ((rv = wire_rd_str(r, FT_WIRE_NAME_MAX, &str, &slen)) != FT_OK)
-			return rv;
+		TRY(wire_rd_str(r, FT_WIRE_NAME_MAX, &str, &slen));
 		if (slen < 1 || !wire_text_ok(str, slen) || memchr(str, '\0', slen) != NULL)
 			return FT_EPROTO;
 		if (s != NULL) {
@@ -892,8 +911,7 @@ static int stats_pass(wire_rd *r, ft_wire_stats *s, size_t *n_levels_total, size
 					return FT_EPROTO;
 		}
 		bytes_used += slen + 1;
-		if ((rv = wire_rd_array(r, &n)) != FT_OK)
-			return rv;
+		TRY(wire_rd_array(r, &n));
 		if (n > FT_WIRE_MAX_LEVELS)
 			return FT_ERANGE;
 		if (s != NULL) {
@@ -901,8 +919,7 @@ static int stats_pass(wire_rd *r, ft_wire_stats *s, size_t *n_levels_total, size
 			cols[i].levels = lv + levels_used;
 		}
 		for (uint32_t j = 0; j < n; j++) {
-			if ((rv = wire_rd_str(r, FT_WIRE_NAME_MAX, &str, &slen)) != FT_OK)
-				return rv;
+			TRY(wire_rd_str(r, FT_WIRE_NAME_MAX, &str, &slen));
 			if (slen < 1 || !wire_text_ok(str, slen))
 				return FT_EPROTO;
 			if (prev != NULL && bytes_cmp(prev, prev_len, str, slen) >= 0)
@@ -921,6 +938,8 @@ static int stats_pass(wire_rd *r, ft_wire_stats *s, size_t *n_levels_total, size
 	*n_levels_total = levels_used;
 	*n_bytes = bytes_used;
 	return FT_OK;
+fail:
+	return rv;
 }
 
 int ft_wire_stats_decode(const uint8_t *body, size_t len, ft_wire_stats **out)

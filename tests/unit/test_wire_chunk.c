@@ -32,7 +32,10 @@ static size_t cut(const uint8_t *p, size_t n, size_t chunk, uint8_t ***bodies, s
 	assert_non_null(*bodies);
 	assert_non_null(*lens);
 	assert_int_equal(ft_wire_chunker_init(&c, p, n, 77, chunk), FT_OK);
-	while ((rv = ft_wire_chunker_next(&c, &b, &len)) == FT_OK) {
+	for (;;) {
+		rv = ft_wire_chunker_next(&c, &b, &len);
+		if (rv != FT_OK)
+			break;
 		assert_true(count < cap);
 		assert_true(len <= ft_wire_body_max(FT_WIRE_MODEL_CHUNK));
 		(*bodies)[count] = b;
