@@ -178,8 +178,12 @@ void ft_wire_replay_forget_run(ft_wire_replay *r, uint64_t run);
  * Each body type has _encode(in, &out, &len) (on FT_OK the caller owns *out,
  * ft_free; FT_EINVAL if `in` breaks a limit, FT_ENOMEM) and
  * _decode(body, len, out) (FT_EPROTO malformed or out of range, FT_ERANGE
- * over a size limit; *out written only on FT_OK). Strings are copied,
- * NUL-terminated, and hold no control characters (bytes < 0x20 or 0x7f).
+ * over a size limit; *out written only on FT_OK). Decoders never allocate,
+ * except ft_wire_stats_decode (one allocation sized from validated input).
+ * Strings are copied, NUL-terminated, and hold no control characters
+ * (bytes < 0x20 or 0x7f). The encoder refuses (FT_EINVAL) every value the
+ * decoder refuses. A decoded body says nothing about who sent it: check
+ * ids inside a body (HELLO's site_id) against the envelope's sender.
  */
 
 /* Capability bits in HELLO. Append only. */
