@@ -154,11 +154,14 @@ int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32
  * integer, is encoded exactly. The error of each decoded sum is below
  * n_sites / scale_fxp, so a variance is known to about
  * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
- * the feature's spread. Hence two passes (what `fedtwin simulate` does):
+ * the feature's spread. Hence refining passes (`fedtwin simulate` runs
+ * three):
  *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
- *   2. a = rough mean, s = rough standard deviation, B = 64: the
- *      standardised values are O(1), the squares keep full precision, and
- *      ft_node_stats_finish maps the moments back to x.
+ *   2. a = the previous mean, s = the previous standard deviation (never
+ *      below 4 times the spread that pass could resolve, so that a variance lost in the
+ *      rounding does not shrink s), B = 16: the standardised values are
+ *      O(1) and the squares regain precision; ft_node_stats_finish maps the
+ *      moments back to x. Each refining pass multiplies the precision.
  * Values beyond the bound are clipped (winsorised), never refused.
  */
 size_t ft_node_stats_len(size_t n_features);

@@ -534,21 +534,25 @@ fail:
 /* ---- Federated standardisation ---------------------------------------------- */
 
 /* One secure-sum pass of the standardisation statistics over the sites'
- * training rows (features, then the target for regression). */
+ * training rows (features, then the target for regression). *res gets the
+ * resolution of the decoded variances in units of (bound * scale_j)^2:
+ * n_sites / (fxp scale * total rows). */
 static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const double *shift,
                       const double *scale, double bound, double *mean, double *var,
-                      ft_errmsg *err)
+                      double *res, ft_errmsg *err)
 {
 	size_t len = ft_node_stats_len(p);
 	ft_crypto_fxp fxp;
 	uint32_t **enc = NULL, *sum = NULL, n_surv = 0;
 	float *vec = NULL, *dec = NULL;
-	uint64_t cap = 1;
+	uint64_t cap = 1, total = 0;
 	int rv;
 
-	for (uint32_t s = 0; s < f->n_sites; s++)
+	for (uint32_t s = 0; s < f->n_sites; s++) {
 		if (f->site[s].n_train > cap)
 			cap = f->site[s].n_train;
+		total += f->site[s].n_train;
+	}
 	rv = ft_node_stats_fxp_init(&fxp, cap, f->o->bits, f->n_sites);
 	if (rv != FT_OK)
 		return ft_errmsg_set(err, rv, "standardisation: %u bits are too few for %u sites of up "
@@ -581,6 +585,7 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
 		rv = ft_node_stats_finish(dec, len, p, shift, scale, bound, mean, var, NULL);
 	if (rv != FT_OK)
 		ft_errmsg_set(err, rv, "standardisation: cannot decode the summed statistics");
+	*res = (double)f->n_sites / (fxp.scale * (double)total);
 out:
 	if (enc != NULL)
 		for (uint32_t s = 0; s < f->n_sites; s++)
@@ -592,22 +597,31 @@ out:
 	return rv;
 }
 
-#define SIM_STATS_REFINE_BOUND 16.0 /* second pass: |z| beyond 16 is winsorised */
+/*
+ * Standardisation in passes (ft_node.h, "Federated standardisation"): the
+ * first, over |x| <= --feature-bound, is coarse for features whose spread
+ * is far below the bound; each further pass works on z = (x - mean) / sd of
+ * the previous one, winsorised at 16, and its precision grows with how well
+ * sd was known. sd is never taken below 4 times the previous pass's
+ * resolution: a variance lost in the rounding must not shrink sd, which
+ * would winsorise everything in the next pass.
+ */
+#define SIM_STATS_REFINE_BOUND 16.0
+#define SIM_STATS_PASSES 3
 
 static int standardise(sim_fed *f, ft_errmsg *err)
 {
 	size_t p = f->n_features + (f->n_classes == 0 ? 1 : 0);
 	ft_model_dataset **stats = NULL;
-	double *m1 = NULL, *v1 = NULL, *sd = NULL, *mean = NULL, *var = NULL;
+	double *shift = NULL, *sd = NULL, *mean = NULL, *var = NULL;
 	int rv = FT_OK;
 
 	stats = ft_calloc(f->n_sites, sizeof(*stats));
-	m1 = ft_calloc(p, sizeof(double));
-	v1 = ft_calloc(p, sizeof(double));
+	shift = ft_calloc(p, sizeof(double));
 	sd = ft_calloc(p, sizeof(double));
 	mean = ft_calloc(p, sizeof(double));
 	var = ft_calloc(p, sizeof(double));
-	if (stats == NULL || m1 == NULL || v1 == NULL || sd == NULL || mean == NULL || var == NULL) {
+	if (stats == NULL || shift == NULL || sd == NULL || mean == NULL || var == NULL) {
 		rv = ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -626,14 +640,24 @@ static int standardise(sim_fed *f, ft_errmsg *err)
 				stats[s]->x[r * p + p - 1] = tr->y[r];
 		}
 	}
-	rv = stats_pass(f, stats, p, NULL, NULL, f->o->feature_bound, m1, v1, err);
-	if (rv != FT_OK)
-		goto out;
 	for (size_t j = 0; j < p; j++)
-		sd[j] = v1[j] > 1e-12 ? sqrt(v1[j]) : 1.0;
-	rv = stats_pass(f, stats, p, m1, sd, SIM_STATS_REFINE_BOUND, mean, var, err);
-	if (rv != FT_OK)
-		goto out;
+		sd[j] = 1.0;
+	for (int pass = 0; pass < SIM_STATS_PASSES; pass++) {
+		double bound = pass == 0 ? f->o->feature_bound : SIM_STATS_REFINE_BOUND, res = 0;
+
+		rv = stats_pass(f, stats, p, pass == 0 ? NULL : shift, pass == 0 ? NULL : sd, bound,
+		                mean, var, &res, err);
+		if (rv != FT_OK)
+			goto out;
+		for (size_t j = 0; j < p; j++) {
+			double floor_sd = 4.0 * sqrt(res) * bound * sd[j];
+
+			shift[j] = mean[j];
+			sd[j] = sqrt(var[j]) > floor_sd ? sqrt(var[j]) : floor_sd;
+			if (!(sd[j] > 0))
+				sd[j] = 1.0;
+		}
+	}
 	/* One-hot columns stay 0/1. */
 	for (size_t j = 0; j < f->n_features; j++) {
 		if (f->onehot[j]) {
@@ -662,8 +686,7 @@ out:
 		for (uint32_t s = 0; s < f->n_sites; s++)
 			ft_model_dataset_free(stats[s]);
 	ft_free(stats);
-	ft_free(m1);
-	ft_free(v1);
+	ft_free(shift);
 	ft_free(sd);
 	ft_free(mean);
 	ft_free(var);

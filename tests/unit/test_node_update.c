@@ -264,16 +264,19 @@ static void test_stats_by_hand(void **state)
 /* One secure-sum pass over NS sites: encode, add mod 2^32, decode, finish. */
 enum { NF = 4, NS = 3 };
 static void stats_pass(ft_model_dataset *const *ds, const double *shift, const double *scale,
-                       double bound, double *mean, double *var, uint64_t *count)
+                       double bound, double *mean, double *var, uint64_t *count,
+                       double *fxp_scale)
 {
 	size_t len = ft_node_stats_len(NF);
 	ft_crypto_fxp fxp;
 	float vec[2 * NF + 1], dec[2 * NF + 1];
 	uint32_t enc[2 * NF + 1], acc[2 * NF + 1] = {0};
 
-	assert_int_equal(ft_node_stats_fxp_init(&fxp, 10000, 32, NS), FT_OK);
+	/* the public cap on a site's rows: 64 here */
+	assert_int_equal(ft_node_stats_fxp_init(&fxp, 64, 32, NS), FT_OK);
+	*fxp_scale = fxp.scale;
 	for (int s = 0; s < NS; s++) {
-		assert_int_equal(ft_node_stats_site(ds[s], shift, scale, bound, 10000, vec, len, NULL),
+		assert_int_equal(ft_node_stats_site(ds[s], shift, scale, bound, 64, vec, len, NULL),
 		                 FT_OK);
 		assert_int_equal(ft_crypto_fxp_encode(&fxp, vec, len, enc), FT_OK);
 		for (size_t i = 0; i < len; i++)
@@ -294,6 +297,7 @@ static void test_stats_federated_equals_pooled(void **state)
 	double m1[NF], v1[NF], sd1[NF], mean[NF], var[NF], pm[NF], pv[NF];
 	uint64_t count;
 	size_t at = 0;
+	double fs = 0;
 
 	(void)state;
 	for (int s = 0; s < NS; s++) {
@@ -312,18 +316,18 @@ static void test_stats_federated_equals_pooled(void **state)
 	}
 	assert_int_equal(ft_model_dataset_moments(pooled, pm, pv), FT_OK);
 
-	stats_pass(ds, NULL, NULL, 1000, m1, v1, &count);
+	stats_pass(ds, NULL, NULL, 1000, m1, v1, &count, &fs);
 	assert_int_equal(count, total);
 	for (int j = 0; j < NF; j++) {
-		/* bound^2 * n_sites / (scale * N) with scale 2^16 (10000 * 3 rows) */
-		double tol = 1000.0 * 1000 * 3 / 65536 / (double)total * 2;
+		/* the documented resolution bound^2 * n_sites / (scale * N), twice */
+		double tol = 1000.0 * 1000 * NS / fs / (double)total * 2;
 
 		assert_true(fabs(m1[j] - pm[j]) < 0.05);
 		if (!(fabs(v1[j] - pv[j]) < tol))
 			fail_msg("pass 1 var %d: %g vs %g (tolerance %g)", j, v1[j], pv[j], tol);
 		sd1[j] = v1[j] > 1e-12 ? sqrt(v1[j]) : 1.0;
 	}
-	stats_pass(ds, m1, sd1, 64, mean, var, &count);
+	stats_pass(ds, m1, sd1, 16, mean, var, &count, &fs);
 	for (int j = 0; j < NF; j++) {
 		if (!(fabs(mean[j] - pm[j]) < 1e-4 * (1 + fabs(pm[j]))))
 			fail_msg("mean %d: %g vs %g", j, mean[j], pm[j]);
