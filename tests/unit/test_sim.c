@@ -286,6 +286,55 @@ static void test_bad_options(void **state)
 	assert_int_equal(ft_sim_run(&o, NULL, NULL, NULL, NULL, NULL, &err), FT_EIO);
 }
 
+/* Allocation failures anywhere (data loading, standardisation, secure
+ * aggregation, training, the server step) fail cleanly: an error or an
+ * aborted round, never a crash or a leak (checked under ASan). */
+static void test_allocation_failures(void **state)
+{
+	char dir[64], path[128];
+	FILE *f;
+	ft_sim_options o;
+	long n, ok = 0, failed = 0;
+
+	(void)state;
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/small.csv", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "h,a,b,c,y\n");
+	for (int r = 0; r < 24; r++)
+		fprintf(f, "%d,%d,%g,%s,%d\n", r % 2, r, (r * 7 % 11) / 3.0, r % 3 ? "u" : "v",
+		        (r * 5 % 7) > 3);
+	fclose(f);
+	ft_sim_options_default(&o);
+	o.data = path;
+	o.target = "y";
+	o.site_column = "h";
+	o.categorical = "c";
+	o.model = FT_MODEL_LOGREG;
+	o.rounds = 2;
+	o.dp = 1;
+	o.dp_epsilon = 5;
+	for (n = 0; n < 20000; n++) {
+		ft_model *m = NULL;
+		int rv;
+
+		ft_alloc_fail_after(n);
+		rv = ft_sim_run(&o, NULL, NULL, NULL, NULL, &m, NULL);
+		ft_alloc_fail_after(-1);
+		ft_model_free(m);
+		if (rv == FT_OK) {
+			ok = 1;
+			break;
+		}
+		failed++;
+	}
+	print_message("%ld failing runs before the first success at %ld\n", failed, n);
+	assert_true(ok);
+	assert_true(failed > 10);
+	ft_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_linreg_diabetes),
 		cmocka_unit_test(test_dirichlet_softmax_mlp),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_allocation_failures),
 	};
 
 	if (ft_crypto_init() != FT_OK)
