@@ -4,6 +4,7 @@
  * the mean update from a decoded secure sum, and the optimiser state as
  * bytes so a coordinator can persist it and resume after a crash.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -206,7 +207,7 @@ int ft_model_server_step(ft_model_server *s, float *params, size_t n, const floa
 				v = 0;
 			x = (double)params[i] + c->lr * m / (sqrt(v) + c->tau);
 		}
-		if (!isfinite(x) || fabs(x) > 3.4e38)
+		if (!isfinite(x) || fabs(x) > FLT_MAX)
 			return FT_ERANGE;
 		s->scratch[i] = x;
 	}

@@ -85,6 +85,8 @@ typedef struct ft_sim_options {
 	uint64_t seed;             /* [1] */
 } ft_sim_options;
 
+/* Fills *o with the defaults above (data, target and the site choice left
+ * unset). */
 void ft_sim_options_default(ft_sim_options *o);
 
 /* What each round reports (to the callback of ft_sim_run). */

@@ -239,7 +239,9 @@ static void test_dirichlet_softmax_mlp(void **state)
 	o.model = FT_MODEL_SOFTMAX;
 	assert_int_equal(ft_sim_run(&o, NULL, NULL, NULL, &s1, NULL, NULL), FT_OK);
 	assert_int_equal(s1.n_classes, 5);
-	assert_true(s1.last.accuracy > 0.45); /* the majority class is ~0.45 */
+	/* Better than always predicting the majority class (123 of the 254
+	 * test patients have num = 0). */
+	assert_true(s1.last.accuracy > 123.0 / 254 + 0.02);
 
 	heart_options(&o, 5);
 	o.model = FT_MODEL_MLP;
