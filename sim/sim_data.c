@@ -338,8 +338,10 @@ static int sites_assign(sim_fed *f, ft_errmsg *err)
 				if (class_of(f, r) == c)
 					idx[m++] = r;
 			sim_shuffle(f, idx, m);
-			for (uint32_t s = 0; s < f->n_sites; s++)
-				tot += p[s] = sim_gamma(f, f->o->dirichlet);
+			for (uint32_t s = 0; s < f->n_sites; s++) {
+				p[s] = sim_gamma(f, f->o->dirichlet);
+				tot += p[s];
+			}
 			for (uint32_t s = 0; s < f->n_sites && rv == FT_OK; s++) {
 				size_t end;
 
