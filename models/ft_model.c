@@ -162,6 +162,13 @@ void ft_model_free(ft_model *m)
 {
 	if (m == NULL)
 		return;
+	/* The scratch holds the last row's activations: patient data. */
+	if (m->act != NULL)
+		ft_crypto_wipe(m->act, m->act_len * sizeof(float));
+	if (m->delta != NULL && m->delta2 != NULL) {
+		ft_crypto_wipe(m->delta, m->max_width * sizeof(float));
+		ft_crypto_wipe(m->delta2, m->max_width * sizeof(float));
+	}
 	ft_free(m->params);
 	ft_free(m->act);
 	ft_free(m->delta);

@@ -230,6 +230,9 @@ typedef struct ft_model_train_config {
 	/* Seed of the (non-private) batch shuffling; DP sampling ignores it and
 	 * always draws from the CSPRNG. */
 	uint8_t shuffle_seed[32];
+	/* Non-private only: compute report->final_loss with one more pass
+	 * over the data (costs a forward pass per row). */
+	int eval_loss;
 } ft_model_train_config;
 
 /* Fills sensible defaults: lr 0.1, 1 epoch, batch 32, SGD momentum 0,
@@ -250,7 +253,10 @@ typedef struct ft_model_train_report {
 	uint64_t n_units;       /* units in the dataset */
 	uint64_t n_rows;        /* rows in the dataset */
 	uint64_t units_sampled; /* sum over steps of the units used */
-	double final_loss;      /* mean per-row training loss after training */
+	double final_loss;      /* mean per-row training loss after training if
+	                         * cfg->eval_loss and not DP, else NaN (an exact
+	                         * loss on patients' data would be a release the
+	                         * accountant does not cover) */
 } ft_model_train_report;
 
 /*
@@ -262,7 +268,9 @@ typedef struct ft_model_train_report {
  * L2 norm C, sums them, adds Gaussian noise of std sigma*C per coordinate
  * (ft_privacy_noise_add), and divides by q * n_units. The L2 and FedProx
  * terms depend on no patient and are added after the noise. Steps per epoch
- * are ceil(n_units / batch_units) in both modes.
+ * are ceil(n_units / batch_units) in both modes. dp.sigma = 0 (clipping
+ * without noise) is accepted for experiments; the report then carries
+ * sigma 0, which the accountant charges as infinite epsilon.
  * Scratch is allocated once per call. On FT_OK the parameters are updated
  * and *report (if non-NULL) is filled; on error the parameters may be
  * partly updated (FT_ERANGE if they diverged to non-finite values).

@@ -470,7 +470,10 @@ int ft_model_decode(const uint8_t *buf, size_t len, ft_model **out, ft_model_met
 		rv = ft_errmsg_set(err, FT_EFORMAT, "model file is not in canonical encoding");
 		goto out;
 	}
-	ft_crypto_hash(hash, buf + 1, (size_t)((const uint8_t *)kv[4].key.via.str.ptr - 1 - (buf + 1)));
+	/* The canonical tail is fixstr "hash" (5 bytes), bin8 header (2) and
+	 * the 32-byte hash; the hash covers everything between it and the
+	 * root map header. */
+	ft_crypto_hash(hash, buf + 1, len - 1 - (5 + 2 + FT_CRYPTO_HASH_BYTES));
 	if (!ft_crypto_equal(hash, kv[4].val.via.bin.ptr, FT_CRYPTO_HASH_BYTES)) {
 		rv = ft_errmsg_set(err, FT_ECRYPTO, "hash mismatch: the model file is corrupted");
 		goto out;

@@ -313,7 +313,8 @@ int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units)
 	int e = 0;
 	double m;
 
-	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX))
+	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX) || grid == NULL ||
+	    units == NULL)
 		return FT_EINVAL; /* also rejects NaN */
 	/* sigma = m * 2^e with m in [0.5, 1): g = 2^(e - 1 - GRID_BITS) puts
 	 * sigma / g = m * 2^(GRID_BITS + 1) in [2^20, 2^21), exactly. */
@@ -373,4 +374,42 @@ out:
 	ft_crypto_wipe(z, sizeof(z));
 	rng_done(&r);
 	return rv;
+}
+
+int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff)
+{
+	double e;
+
+	if (!(z > 0) || isinf(z) || z_eff == NULL)
+		return FT_EINVAL;
+	e = z / (1 + z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS));
+	/* Round down: accounting must never credit more noise than added. */
+	*z_eff = nextafter(e, 0.0);
+	return FT_OK;
+}
+
+int ft_privacy_noise_multiplier_required(double z, size_t n, double *z_add)
+{
+	double a, add;
+
+	if (!(z > 0) || isinf(z) || z_add == NULL)
+		return FT_EINVAL;
+	a = z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS);
+	if (!(a < 0.5))
+		return FT_ERANGE;
+	/* Round up until the effective multiplier, as computed, reaches z:
+	 * never add less noise than the accountant assumes. A few ulps at most. */
+	add = nextafter(z / (1 - a), INFINITY);
+	for (int i = 0; i < 64; i++) {
+		double eff = 0;
+
+		if (ft_privacy_noise_multiplier_effective(add, n, &eff) != FT_OK)
+			return FT_ERANGE;
+		if (eff >= z) {
+			*z_add = add;
+			return FT_OK;
+		}
+		add = nextafter(add, INFINITY);
+	}
+	return FT_EINTERNAL;
 }

@@ -72,7 +72,8 @@ typedef struct ft_secagg_config {
 	uint32_t chunk;   /* elements per masked-input message */
 } ft_secagg_config;
 
-/* FT_OK if cfg is within the limits above, else FT_EINVAL / FT_ERANGE. */
+/* FT_OK if cfg is within the limits above, else FT_EINVAL / FT_ERANGE
+ * (FT_EEXIST for a repeated site id). */
 int ft_secagg_config_check(const ft_secagg_config *cfg) FT_WARN_UNUSED;
 
 /*
@@ -281,7 +282,9 @@ int ft_secagg_hdr_decode(const uint8_t *msg, size_t len, ft_secagg_hdr *out) FT_
 /*
  * Decodes a CONFIG message (PROTOCOL.md, "CONFIG"). Limits are checked before
  * allocating. On FT_OK *cfg is filled and the caller owns *sites (ft_free),
- * which cfg->sites points to. FT_EPROTO if malformed or outside the limits.
+ * which cfg->sites points to. FT_EEXIST if a site id repeats, FT_EPROTO if
+ * malformed or outside the limits. The header's context is returned in
+ * cfg->ctx unchecked: the caller compares it with the round it expects.
  */
 int ft_secagg_config_decode(const uint8_t *msg, size_t len, ft_secagg_config *cfg,
                             ft_secagg_site **sites) FT_WARN_UNUSED;

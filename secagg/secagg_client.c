@@ -155,7 +155,7 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	ft_secagg_graph *g = NULL;
 	cl_peer *peer = NULL;
 	uint32_t *nb = NULL, *tmp = NULL;
-	uint8_t s_seed[FT_CRYPTO_KEY_BYTES];
+	uint8_t s_seed[FT_CRYPTO_KEY_BYTES], b[FT_CRYPTO_KEY_BYTES];
 	uint8_t stmt[SECAGG_ADV_STMT_BYTES];
 	uint8_t *m = NULL, *body;
 	ft_crypto_kx *c_kx = NULL, *s_kx = NULL;
@@ -203,10 +203,12 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	                      &body);
 	if (rv != FT_OK)
 		goto out;
+	ft_crypto_random(b, sizeof(b));
 	memcpy(body, ft_crypto_kx_pk(c_kx), FT_CRYPTO_KX_PK_BYTES);
 	memcpy(body + 32, ft_crypto_kx_pk(s_kx), FT_CRYPTO_KX_PK_BYTES);
-	secagg_adv_statement(&cfg.ctx, c->self_id, c->cfg_hash, body, body + 32, stmt);
-	rv = ft_crypto_identity_sign(c->id, stmt, sizeof(stmt), body + 64);
+	secagg_b_commit(&cfg.ctx, c->self_id, b, body + 64);
+	secagg_adv_statement(&cfg.ctx, c->self_id, c->cfg_hash, body, stmt);
+	rv = ft_crypto_identity_sign(c->id, stmt, sizeof(stmt), body + SECAGG_ADV_KEYS);
 	if (rv != FT_OK)
 		goto out;
 	rv = secagg_outbox_push(&c->ob, FT_SECAGG_SERVER_ID, m, FT_SECAGG_HDR_BYTES + SECAGG_ADV_BODY);
@@ -228,12 +230,13 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	c_kx = NULL;
 	c->s_kx = s_kx;
 	s_kx = NULL;
-	ft_crypto_random(c->b, sizeof(c->b));
+	memcpy(c->b, b, sizeof(b));
 	memcpy(c->s_seed, s_seed, sizeof(s_seed));
 	c->phase = FT_SECAGG_ADVERTISE;
 	rv = FT_OK;
 out:
 	ft_crypto_wipe(s_seed, sizeof(s_seed));
+	ft_crypto_wipe(b, sizeof(b));
 	ft_free(m);
 	ft_free(nb);
 	ft_free(peer);
@@ -274,8 +277,9 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		    !ft_secagg_graph_adjacent(c->g, c->self_idx, (uint32_t)idx))
 			return FT_EPROTO;
 		prev = id;
-		secagg_adv_statement(&c->ctx, id, c->cfg_hash, p + 4, p + 36, stmt);
-		if (ft_crypto_verify(c->cfg.sites[idx].sign_pk, stmt, sizeof(stmt), p + 68) != FT_OK)
+		secagg_adv_statement(&c->ctx, id, c->cfg_hash, p + 4, stmt);
+		if (ft_crypto_verify(c->cfg.sites[idx].sign_pk, stmt, sizeof(stmt),
+		                     p + 4 + SECAGG_ADV_KEYS) != FT_OK)
 			return FT_ECRYPTO;
 	}
 	if (count < c->cfg.t)

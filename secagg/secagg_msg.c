@@ -10,7 +10,8 @@
 
 /* ---- Outbox ------------------------------------------------------------ */
 
-int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
+static int outbox_add(secagg_outbox *ob, uint32_t to, uint8_t *buf, const uint8_t *shared,
+                      size_t len)
 {
 	if (ob->head > 0 && ob->head == ob->len) {
 		ob->head = 0;
@@ -27,18 +28,38 @@ int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
 	}
 	ob->v[ob->len].to = to;
 	ob->v[ob->len].buf = buf;
+	ob->v[ob->len].shared = shared;
 	ob->v[ob->len].len = len;
 	ob->len++;
 	return FT_OK;
 }
 
+int secagg_outbox_push(secagg_outbox *ob, uint32_t to, uint8_t *buf, size_t len)
+{
+	return outbox_add(ob, to, buf, NULL, len);
+}
+
+int secagg_outbox_push_shared(secagg_outbox *ob, uint32_t to, const uint8_t *shared, size_t len)
+{
+	return outbox_add(ob, to, NULL, shared, len);
+}
+
 int secagg_outbox_pop(secagg_outbox *ob, uint32_t *to, uint8_t **buf, size_t *len)
 {
+	secagg_out *e;
+
 	if (ob->head == ob->len)
 		return FT_ENOTFOUND;
-	*to = ob->v[ob->head].to;
-	*buf = ob->v[ob->head].buf;
-	*len = ob->v[ob->head].len;
+	e = &ob->v[ob->head];
+	if (e->buf == NULL) {
+		e->buf = ft_malloc(e->len);
+		if (e->buf == NULL)
+			return FT_ENOMEM;
+		memcpy(e->buf, e->shared, e->len);
+	}
+	*to = e->to;
+	*buf = e->buf;
+	*len = e->len;
 	ob->v[ob->head].buf = NULL;
 	ob->head++;
 	return FT_OK;
@@ -307,8 +328,7 @@ static uint8_t *ctx_store(uint8_t *p, const ft_crypto_ctx *ctx)
 
 void secagg_adv_statement(const ft_crypto_ctx *ctx, uint32_t sender,
                           const uint8_t cfg_hash[FT_CRYPTO_HASH_BYTES],
-                          const uint8_t c_pk[FT_CRYPTO_KX_PK_BYTES],
-                          const uint8_t s_pk[FT_CRYPTO_KX_PK_BYTES], uint8_t *out)
+                          const uint8_t keys[SECAGG_ADV_KEYS], uint8_t *out)
 {
 	uint8_t *p = out;
 
@@ -319,9 +339,23 @@ void secagg_adv_statement(const ft_crypto_ctx *ctx, uint32_t sender,
 	p += 4;
 	memcpy(p, cfg_hash, FT_CRYPTO_HASH_BYTES);
 	p += FT_CRYPTO_HASH_BYTES;
-	memcpy(p, c_pk, FT_CRYPTO_KX_PK_BYTES);
-	p += FT_CRYPTO_KX_PK_BYTES;
-	memcpy(p, s_pk, FT_CRYPTO_KX_PK_BYTES);
+	memcpy(p, keys, SECAGG_ADV_KEYS);
+}
+
+void secagg_b_commit(const ft_crypto_ctx *ctx, uint32_t site,
+                     const uint8_t b[FT_CRYPTO_KEY_BYTES], uint8_t out[FT_CRYPTO_HASH_BYTES])
+{
+	ft_crypto_hash_state st;
+	uint8_t pre[52 + 4];
+
+	ctx_store(pre, ctx);
+	ft_store_le32(pre + 52, site);
+	ft_crypto_hash_init(&st);
+	ft_crypto_hash_update(&st, SECAGG_BCOMMIT_DOMAIN, sizeof(SECAGG_BCOMMIT_DOMAIN) - 1);
+	ft_crypto_hash_update(&st, pre, sizeof(pre));
+	ft_crypto_hash_update(&st, b, FT_CRYPTO_KEY_BYTES);
+	ft_crypto_hash_final(&st, out);
+	ft_crypto_wipe(&st, sizeof(st));
 }
 
 void secagg_check_statement(const ft_crypto_ctx *ctx, uint32_t signer,

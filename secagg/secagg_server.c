@@ -22,6 +22,7 @@ typedef struct srv_site {
 	uint32_t flags;
 	uint8_t c_pk[FT_CRYPTO_KX_PK_BYTES];
 	uint8_t s_pk[FT_CRYPTO_KX_PK_BYTES];
+	uint8_t b_commit[FT_CRYPTO_HASH_BYTES];
 	uint8_t adv_sig[FT_CRYPTO_SIG_BYTES];
 	uint8_t check_sig[FT_CRYPTO_SIG_BYTES];
 	uint8_t *cts;      /* SHARES entries as received, until forwarded */
@@ -48,6 +49,9 @@ struct ft_secagg_server {
 	uint32_t *surv; /* U3 ids, once done */
 	uint32_t n_surv;
 	secagg_outbox ob;
+	/* CONFIG, CHECK and CHECK_SIGS are the same bytes for every site: one
+	 * copy each, referenced by the outbox entries. */
+	uint8_t *blob_config, *blob_check, *blob_sigs;
 };
 
 static const ft_secagg_timeouts default_timeouts = {
@@ -152,14 +156,15 @@ int ft_secagg_server_alloc(const ft_secagg_config *cfg, const ft_secagg_timeouts
 		rv = FT_ENOMEM;
 		goto out;
 	}
+	rv = ft_secagg_config_encode(cfg, &m, &len);
+	if (rv != FT_OK)
+		goto out;
+	s->blob_config = m;
+	m = NULL;
 	for (i = 0; i < cfg->n; i++) {
-		rv = ft_secagg_config_encode(cfg, &m, &len);
+		rv = secagg_outbox_push_shared(&s->ob, cfg->sites[i].id, s->blob_config, len);
 		if (rv != FT_OK)
 			goto out;
-		rv = secagg_outbox_push(&s->ob, cfg->sites[i].id, m, len);
-		if (rv != FT_OK)
-			goto out;
-		m = NULL;
 	}
 	s->phase = FT_SECAGG_ADVERTISE;
 	s->deadline = now_ms + s->to.advertise_ms;
@@ -184,6 +189,9 @@ void ft_secagg_server_free(ft_secagg_server *s)
 	ft_free(s->sites);
 	ft_secagg_graph_free(s->g);
 	secagg_outbox_clear(&s->ob);
+	ft_free(s->blob_config);
+	ft_free(s->blob_check);
+	ft_free(s->blob_sigs);
 	ft_free(s);
 }
 
@@ -239,7 +247,8 @@ static int close_advertise(ft_secagg_server *s, uint64_t now_ms)
 			ft_store_le32(body, s->cfg.sites[s->nb[j]].id);
 			memcpy(body + 4, q->c_pk, FT_CRYPTO_KX_PK_BYTES);
 			memcpy(body + 36, q->s_pk, FT_CRYPTO_KX_PK_BYTES);
-			memcpy(body + 68, q->adv_sig, FT_CRYPTO_SIG_BYTES);
+			memcpy(body + 68, q->b_commit, FT_CRYPTO_HASH_BYTES);
+			memcpy(body + 4 + SECAGG_ADV_KEYS, q->adv_sig, FT_CRYPTO_SIG_BYTES);
 			body += SECAGG_KEYS_ENTRY;
 		}
 	}
@@ -318,18 +327,21 @@ static int close_upload(ft_secagg_server *s, uint64_t now_ms)
 	}
 	if (m < s->cfg.t)
 		return server_abort(s, FT_EABORT, "too few sites uploaded their masked input");
+	rv = secagg_msg_alloc(FT_SECAGG_MSG_CHECK, &s->cfg.ctx, FT_SECAGG_SERVER_ID, 4 + (size_t)m * 4,
+	                      &s->blob_check, &body);
+	if (rv != FT_OK)
+		return server_abort(s, rv, "out of memory");
+	ft_store_le32(body, m);
+	for (i = 0, w = 0; i < s->cfg.n; i++)
+		if (s->site[i].flags & S_U3)
+			ft_store_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[i].id);
 	for (i = 0; i < s->cfg.n; i++) {
-		uint32_t j;
-
 		if (!(s->site[i].flags & S_U3))
 			continue;
-		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_CHECK, 4 + (size_t)m * 4, &body);
+		rv = secagg_outbox_push_shared(&s->ob, s->cfg.sites[i].id, s->blob_check,
+		                               FT_SECAGG_HDR_BYTES + 4 + (size_t)m * 4);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
-		for (j = 0, w = 0; j < s->cfg.n; j++)
-			if (s->site[j].flags & S_U3)
-				ft_store_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[j].id);
 	}
 	s->phase = FT_SECAGG_CHECK;
 	s->deadline = now_ms + s->to.check_ms;
@@ -346,23 +358,27 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 
 	if (m < s->cfg.t)
 		return server_abort(s, FT_EABORT, "too few survivors signed the survivor set");
+	rv = secagg_msg_alloc(FT_SECAGG_MSG_CHECK_SIGS, &s->cfg.ctx, FT_SECAGG_SERVER_ID,
+	                      4 + (size_t)m * SECAGG_SIGS_ENTRY, &s->blob_sigs, &body);
+	if (rv != FT_OK)
+		return server_abort(s, rv, "out of memory");
+	ft_store_le32(body, m);
+	for (j = 0, w = 0; j < s->cfg.n; j++) {
+		uint8_t *p;
+
+		if (!(s->site[j].flags & S_U4))
+			continue;
+		p = body + 4 + (size_t)w++ * SECAGG_SIGS_ENTRY;
+		ft_store_le32(p, s->cfg.sites[j].id);
+		memcpy(p + 4, s->site[j].check_sig, FT_CRYPTO_SIG_BYTES);
+	}
 	for (i = 0; i < s->cfg.n; i++) {
 		if (!(s->site[i].flags & S_U4))
 			continue;
-		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_CHECK_SIGS,
-		           4 + (size_t)m * SECAGG_SIGS_ENTRY, &body);
+		rv = secagg_outbox_push_shared(&s->ob, s->cfg.sites[i].id, s->blob_sigs,
+		                               FT_SECAGG_HDR_BYTES + 4 + (size_t)m * SECAGG_SIGS_ENTRY);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
-		for (j = 0, w = 0; j < s->cfg.n; j++) {
-			uint8_t *p;
-
-			if (!(s->site[j].flags & S_U4))
-				continue;
-			p = body + 4 + (size_t)w++ * SECAGG_SIGS_ENTRY;
-			ft_store_le32(p, s->cfg.sites[j].id);
-			memcpy(p + 4, s->site[j].check_sig, FT_CRYPTO_SIG_BYTES);
-		}
 		w = live_neighbours(s, i, S_U2);
 		rv = queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_UNMASK_REQ,
 		           4 + (size_t)w * SECAGG_REQ_ENTRY, &body);
@@ -423,6 +439,17 @@ static int close_unmask(ft_secagg_server *s)
 			goto out;
 		}
 		if (q->flags & S_U3) {
+			uint8_t commit[FT_CRYPTO_HASH_BYTES];
+
+			/* A shifted b would silently give a wrong sum: check it. */
+			secagg_b_commit(&s->cfg.ctx, jid, secret, commit);
+			if (!ft_crypto_equal(commit, q->b_commit, sizeof(commit))) {
+				snprintf(why, sizeof(why),
+				         "the shares of site %u do not give its committed self-mask seed",
+				         jid);
+				rv = server_abort(s, FT_ECRYPTO, why);
+				goto out;
+			}
 			rv = ft_crypto_mask_apply(secret, s->acc, s->cfg.d, 0, s->cfg.bits, -1);
 			if (rv != FT_OK)
 				goto out_abort;
@@ -521,12 +548,14 @@ static int on_advertise(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 		return FT_EPROTO;
 	if (q->flags & S_ADV)
 		return FT_EEXIST;
-	secagg_adv_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, body, body + 32, stmt);
-	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, stmt, sizeof(stmt), body + 64) != FT_OK)
+	secagg_adv_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, body, stmt);
+	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, stmt, sizeof(stmt), body + SECAGG_ADV_KEYS) !=
+	    FT_OK)
 		return FT_ECRYPTO;
 	memcpy(q->c_pk, body, FT_CRYPTO_KX_PK_BYTES);
 	memcpy(q->s_pk, body + 32, FT_CRYPTO_KX_PK_BYTES);
-	memcpy(q->adv_sig, body + 64, FT_CRYPTO_SIG_BYTES);
+	memcpy(q->b_commit, body + 64, FT_CRYPTO_HASH_BYTES);
+	memcpy(q->adv_sig, body + SECAGG_ADV_KEYS, FT_CRYPTO_SIG_BYTES);
 	q->flags |= S_ADV | S_U1;
 	if (count_flag(s, S_ADV) == s->cfg.n)
 		close_phase(s, now_ms);
@@ -607,8 +636,7 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 {
 	srv_site *q = &s->site[i];
 	uint8_t h[FT_CRYPTO_HASH_BYTES];
-	uint8_t *ids = NULL;
-	uint32_t j, m = count_flag(s, S_U3), w;
+	const uint8_t *u3 = s->blob_check + FT_SECAGG_HDR_BYTES;
 
 	if (!(q->flags & S_U3))
 		return FT_ESTATE;
@@ -616,14 +644,9 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 		return FT_EEXIST;
 	if (blen != FT_CRYPTO_SIG_BYTES)
 		return FT_EPROTO;
-	ids = ft_mallocarray(m, 4);
-	if (ids == NULL)
-		return FT_ENOMEM;
-	for (j = 0, w = 0; j < s->cfg.n; j++)
-		if (s->site[j].flags & S_U3)
-			ft_store_le32(ids + 4 * (size_t)w++, s->cfg.sites[j].id);
-	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, m, ids, h);
-	ft_free(ids);
+	/* The CHECK message the server sent holds U3 as signed. */
+	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, ft_load_le32(u3), u3 + 4,
+	                       h);
 	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, h, sizeof(h), body) != FT_OK)
 		return FT_ECRYPTO;
 	memcpy(q->check_sig, body, FT_CRYPTO_SIG_BYTES);

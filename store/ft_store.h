@@ -183,7 +183,10 @@ typedef struct ft_store_import_opts {
 	size_t max_rows;         /* 0: FT_STORE_CSV_MAX_ROWS */
 } ft_store_import_opts;
 
+#define FT_STORE_DATASET_MAX 128 /* longest dataset name, bytes */
+
 typedef struct ft_store_import_result {
+	char dataset[FT_STORE_DATASET_MAX + 1]; /* the dataset imported into */
 	size_t rows;          /* records imported */
 	size_t patients;      /* distinct patients among them */
 	size_t new_patients;  /* of which were not yet in the store */
@@ -318,7 +321,8 @@ int ft_store_ledger_append(ft_store *store, const ft_store_ledger_event *ev, int
 /*
  * Calls fn(ctx, ev) for every ledger event in seq order, or only those of
  * `run_id` if it is non-NULL. `ev` is valid during the call only. A non-zero
- * return from fn stops the walk and is returned. One read transaction.
+ * return from fn stops the walk and is returned (err is not set then). One
+ * read transaction.
  */
 typedef int (*ft_store_ledger_fn)(void *ctx, const ft_store_ledger_event *ev);
 int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger_fn fn,
@@ -332,7 +336,8 @@ int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger
  * run's own events plus the plan, *eps_total for every event plus the plan.
  * FAILS CLOSED: FT_EPERM if no policy is set (the message says how to set
  * one), FT_EBUDGET if either epsilon would exceed its limit (the message
- * gives both values), FT_EDB / FT_ENOMEM / FT_EINVAL on any other failure;
+ * gives that epsilon and the limit), FT_EDB / FT_ENOMEM / FT_EINVAL on any
+ * other failure, including a ledger row the accountant rejects;
  * only FT_OK permits training. *eps_run and *eps_total are written on
  * FT_OK and on FT_EBUDGET.
  */
@@ -367,6 +372,7 @@ int ft_store_privacy_spent(ft_store *store, const char *run_id, double *eps,
  *   consent grant|revoke PATIENT [--actor NAME]
  *   policy set --max-epsilon-run E --max-epsilon-total E --delta D
  *   policy show
+ *   ledger show [--run ID]     (one event per line, then the epsilon spent)
  *   status
  * Every command takes --store PATH (default FT_STORE_DEFAULT_PATH). Output
  * is plain line-oriented text on stdout; errors go to stderr. Returns the

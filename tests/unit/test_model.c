@@ -518,6 +518,7 @@ static void test_training_deterministic_and_optimisers(void **state)
 		c.epochs = 5;
 		c.batch_units = 16;
 		c.shuffle_seed[0] = 3;
+		c.eval_loss = 1;
 		assert_int_equal(ft_model_loss(a, ds, &before, NULL), FT_OK);
 		assert_int_equal(ft_model_train(a, ds, &c, &rep, NULL), FT_OK);
 		assert_int_equal(ft_model_train(b, ds, &c, NULL, NULL), FT_OK);
@@ -600,6 +601,119 @@ static void test_mlp_xor(void **state)
 	ft_model_dataset_free(ds);
 }
 
+/* With q = 1 the only randomness of a DP step is the noise: its
+ * empirical standard deviation per coordinate must be sigma * C. */
+static void test_dp_noise_scale(void **state)
+{
+	uint32_t h[1] = { 64 };
+	ft_model *m = make_model(FT_MODEL_MLP, 4, 2, 1, h, FT_MODEL_ACT_TANH), *ref = NULL;
+	ft_model_dataset *ds = make_ds(12, 4, 2, 21);
+	ft_model_train_config c;
+	size_t n = ft_model_n_params(m);
+	float *g = calloc(n, sizeof(float)), *sum = calloc(n, sizeof(float));
+	double s1 = 0, s2 = 0, sd;
+	const double clip = 0.5, sigma = 2.0;
+
+	(void)state;
+	assert_int_equal(ft_model_clone(m, &ref), FT_OK);
+	for (size_t u = 0; u < ds->n_units; u++) {
+		double norm = 0;
+
+		assert_int_equal(ft_model_grad_unit(ref, ds, u, g, NULL), FT_OK);
+		for (size_t i = 0; i < n; i++)
+			norm += (double)g[i] * g[i];
+		norm = sqrt(norm);
+		for (size_t i = 0; i < n; i++)
+			sum[i] += (float)(g[i] * fmin(1.0, clip / (norm + 1e-6)));
+	}
+	ft_model_train_config_default(&c);
+	c.lr = 1.0;
+	c.steps = 1;
+	c.batch_units = (uint32_t)ds->n_units;
+	c.dp.enabled = 1;
+	c.dp.clip = clip;
+	c.dp.sigma = sigma;
+	assert_int_equal(ft_model_train(m, ds, &c, NULL, NULL), FT_OK);
+	/* w' = w - (sum + noise) / n_units, so noise = (w - w') n_units - sum. */
+	for (size_t i = 0; i < n; i++) {
+		double z = ((double)ft_model_params(ref)[i] - ft_model_params(m)[i]) *
+		           (double)ds->n_units - sum[i];
+
+		s1 += z;
+		s2 += z * z;
+	}
+	sd = sqrt(s2 / (double)n - (s1 / (double)n) * (s1 / (double)n));
+	/* n = 385 coordinates: the sd estimate has ~3.6% relative error, the
+	 * bound is 6 of those. */
+	assert_true(fabs(sd - sigma * clip) < 0.22 * sigma * clip);
+	assert_true(fabs(s1 / (double)n) < 6 * sigma * clip / sqrt((double)n));
+	free(g);
+	free(sum);
+	ft_model_free(m);
+	ft_model_free(ref);
+	ft_model_dataset_free(ds);
+}
+
+/* Softmax regression separates three shifted clusters. */
+static void test_softmax_training(void **state)
+{
+	ft_model *m = make_model(FT_MODEL_SOFTMAX, 2, 3, 0, NULL, 0);
+	ft_model_dataset *ds = NULL;
+	ft_model_train_config c;
+	ft_model_eval ev;
+	const float cx[3] = { -2, 0, 2 }, cy[3] = { 0, 2, 0 };
+
+	(void)state;
+	assert_int_equal(ft_model_dataset_alloc(300, 2, &ds), FT_OK);
+	sm_state = 5;
+	for (size_t r = 0; r < 300; r++) {
+		size_t k = r % 3;
+
+		ds->x[2 * r] = cx[k] + (float)(sm_uniform() - 0.5);
+		ds->x[2 * r + 1] = cy[k] + (float)(sm_uniform() - 0.5);
+		ds->y[r] = (float)k;
+	}
+	ft_model_train_config_default(&c);
+	c.epochs = 20;
+	c.lr = 0.5;
+	assert_int_equal(ft_model_train(m, ds, &c, NULL, NULL), FT_OK);
+	assert_int_equal(ft_model_evaluate(m, ds, &ev, NULL), FT_OK);
+	assert_true(ev.accuracy >= 0.98);
+	assert_true(ev.logloss < 0.2);
+	assert_true(isnan(ev.auc)); /* AUC is for binary heads only */
+	ft_model_free(m);
+	ft_model_dataset_free(ds);
+}
+
+/* Every allocation of a training call fails in turn: FT_ENOMEM each time,
+ * no leak (ASan build), and then the call succeeds. */
+static void test_train_alloc_failure(void **state)
+{
+	uint32_t h[1] = { 4 };
+	ft_model *m = make_model(FT_MODEL_MLP, 4, 2, 1, h, FT_MODEL_ACT_RELU);
+	ft_model_dataset *ds = make_ds(20, 4, 2, 23);
+	ft_model_train_config c;
+	int rv = -1;
+
+	(void)state;
+	ft_model_train_config_default(&c);
+	c.optimizer = FT_MODEL_OPT_ADAM;
+	c.dp.enabled = 1;
+	c.dp.clip = 1;
+	c.dp.sigma = 1;
+	for (long n = 0; n < 100; n++) {
+		ft_alloc_fail_after(n);
+		rv = ft_model_train(m, ds, &c, NULL, NULL);
+		ft_alloc_fail_after(-1);
+		if (rv == FT_OK)
+			break;
+		assert_int_equal(rv, FT_ENOMEM);
+	}
+	assert_int_equal(rv, FT_OK);
+	ft_model_free(m);
+	ft_model_dataset_free(ds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +730,9 @@ int main(void)
 		cmocka_unit_test(test_training_deterministic_and_optimisers),
 		cmocka_unit_test(test_fedprox),
 		cmocka_unit_test(test_mlp_xor),
+		cmocka_unit_test(test_dp_noise_scale),
+		cmocka_unit_test(test_softmax_training),
+		cmocka_unit_test(test_train_alloc_failure),
 	};
 
 	if (ft_crypto_init() != FT_OK)

@@ -311,6 +311,52 @@ static void test_noise_add_refusals(void **state)
 	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_OK);
 }
 
+/* The multiplier to account for: z / (1 + z sqrt(n) 2^-20), rounded down. */
+static void test_noise_multiplier_effective(void **state)
+{
+	double z = 0;
+
+	(void)state;
+	assert_int_equal(ft_privacy_noise_multiplier_effective(1.1, 100000, &z), FT_OK);
+	assert_true(z < 1.1 && fabs(z - 1.1 / (1 + 1.1 * sqrt(1e5) / 1048576.0)) < 1e-12);
+	assert_true(z > 1.0996 && z < 1.0997);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(2.0, 0, &z), FT_OK);
+	assert_true(z < 2.0 && z > 2.0 * (1 - 1e-15));
+	assert_int_equal(ft_privacy_noise_multiplier_effective(0, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(NAN, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(INFINITY, 10, &z), FT_EINVAL);
+}
+
+/* Adding with the required multiplier accounts for at least the target. */
+static void test_noise_multiplier_required(void **state)
+{
+	const double zs[] = {0.3, 1.0, 1.1, 4.0, 25.0};
+	const size_t ns[] = {1, 1000, 100000, 10000000};
+
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			double add = 0, eff = 0;
+
+			assert_int_equal(ft_privacy_noise_multiplier_required(zs[i], ns[j], &add),
+			                 FT_OK);
+			assert_int_equal(ft_privacy_noise_multiplier_effective(add, ns[j], &eff),
+			                 FT_OK);
+			assert_true(add > zs[i]);
+			assert_true(eff >= zs[i]);
+			assert_true(eff < zs[i] * (1 + 1e-12));
+		}
+	}
+	{
+		double add = 0;
+
+		assert_int_equal(ft_privacy_noise_multiplier_required(1.0, (size_t)1 << 40, &add),
+		                 FT_ERANGE);
+		assert_int_equal(ft_privacy_noise_multiplier_required(-1.0, 10, &add), FT_EINVAL);
+		assert_true(add == 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +369,8 @@ int main(void)
 		cmocka_unit_test(test_noise_add_moments),
 		cmocka_unit_test(test_noise_add_on_grid),
 		cmocka_unit_test(test_noise_add_refusals),
+		cmocka_unit_test(test_noise_multiplier_effective),
+		cmocka_unit_test(test_noise_multiplier_required),
 	};
 
 	if (ft_crypto_init() != FT_OK)

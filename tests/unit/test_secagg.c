@@ -131,6 +131,113 @@ static void test_random_dropouts_full_graph(void **state)
 	assert_true(aborted > 2);
 }
 
+/* The protocol's set rules (PROTOCOL.md, "Phases and survivor sets") on the
+ * public graph: the expected outcome and survivor set of a round. */
+static int predict_graph(const sim *s, int *in_u3)
+{
+	ft_secagg_graph *g = NULL;
+	uint32_t n = s->n, t = s->cfg.t, cnt[8] = {0};
+	int *u1 = calloc(n, sizeof(int)), changed = 1, outcome = FT_SECAGG_DONE;
+
+	assert_int_equal(ft_secagg_graph_alloc(s->cfg.seed, n, s->cfg.k, &g), FT_OK);
+	for (uint32_t i = 0; i < n; i++)
+		u1[i] = s->drop_at[i] >= 2;
+	while (changed) {
+		changed = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t live = 0;
+
+			for (uint32_t j = 0; j < n; j++)
+				live += u1[i] && u1[j] && ft_secagg_graph_adjacent(g, i, j);
+			if (u1[i] && live < t) {
+				u1[i] = 0;
+				changed = 1;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		in_u3[i] = u1[i] && s->drop_at[i] >= 4;
+		cnt[1] += (uint32_t)u1[i];
+		cnt[2] += u1[i] && s->drop_at[i] >= 3;
+		cnt[3] += (uint32_t)in_u3[i];
+		cnt[4] += u1[i] && s->drop_at[i] >= 5;
+	}
+	if (cnt[1] < t + 1 || cnt[2] < t + 1 || cnt[3] < t || cnt[4] < t)
+		outcome = FT_SECAGG_ABORTED;
+	for (uint32_t j = 0; j < n && outcome == FT_SECAGG_DONE; j++) {
+		uint32_t holders = 0, surv_nb = 0;
+
+		if (!u1[j] || s->drop_at[j] < 3)
+			continue;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!ft_secagg_graph_adjacent(g, i, j) || !u1[i])
+				continue;
+			holders += s->drop_at[i] > FT_SECAGG_DONE;
+			surv_nb += (uint32_t)in_u3[i];
+		}
+		if ((in_u3[j] || surv_nb > 0) && holders < t)
+			outcome = FT_SECAGG_ABORTED;
+	}
+	ft_secagg_graph_free(g);
+	free(u1);
+	return outcome;
+}
+
+/* SecAgg+ on sparse graphs, drop-outs at random phases, many seeds: the
+ * outcome and the survivors are what the rules say, the sum is exact. */
+static void test_random_dropouts_sparse_graph(void **state)
+{
+	int done = 0, aborted = 0;
+
+	(void)state;
+	for (uint64_t seed = 1000; seed < 1012; seed++) {
+		sim s;
+		uint32_t n, k, t;
+		int pdrop, *in_u3;
+
+		rng_state = seed;
+		n = 25 + rng_below(36);
+		assert_int_equal(ft_secagg_params(n, 0.15, 0.05, 40, 30, &k, &t), FT_OK);
+		pdrop = 5 + (int)rng_below(40);
+		sim_init(&s, n, k, t, 64 + rng_below(64), 24, 1 + rng_below(64), 0);
+		for (uint32_t i = 0; i < n; i++)
+			if ((int)rng_below(100) < pdrop)
+				s.drop_at[i] = 1 + (int)rng_below(6);
+		in_u3 = calloc(n, sizeof(int));
+		sim_start(&s);
+		sim_run(&s);
+		if ((int)ft_secagg_server_phase(s.srv) != predict_graph(&s, in_u3))
+			fail_msg("seed %llu: n=%u k=%u t=%u: unexpected outcome %d", (unsigned long long)seed,
+			         n, k, t, (int)ft_secagg_server_phase(s.srv));
+		if (ft_secagg_server_phase(s.srv) == FT_SECAGG_DONE) {
+			const uint32_t *sum, *surv;
+			size_t d;
+			uint32_t ns, w = 0;
+
+			assert_int_equal(ft_secagg_server_result(s.srv, &sum, &d, &surv, &ns), FT_OK);
+			for (uint32_t i = 0; i < n; i++)
+				if (in_u3[i])
+					assert_int_equal(surv[w++], s.sites[i].id);
+			assert_int_equal(w, ns);
+			for (uint32_t j = 0; j < d; j++) {
+				uint32_t want = 0;
+
+				for (uint32_t i = 0; i < n; i++)
+					if (in_u3[i])
+						want += s.x[i][j];
+				assert_int_equal(sum[j], want & sim_mask(24));
+			}
+			done++;
+		} else {
+			aborted++;
+		}
+		free(in_u3);
+		sim_free(&s);
+	}
+	assert_true(done >= 3);
+	assert_true(aborted >= 1);
+}
+
 /* SecAgg+ with 100 sites on a sparse graph chosen for 10% drop-outs. */
 static void test_sparse_graph_100_sites(void **state)
 {
@@ -263,7 +370,7 @@ static int liar_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, siz
 		uint32_t m = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
 
 		for (uint32_t e = 0; e < m; e++) {
-			const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + e * (4 + 64 + 64);
+			const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + e * 164;
 
 			memcpy(L->s_pk[sim_index(s, ft_load_le32(p))], p + 36, 32);
 		}
@@ -388,6 +495,136 @@ static void test_lying_server(void **state)
 	ft_crypto_kx_free(kx);
 	free(z);
 	free(L.y);
+	sim_free(&s);
+}
+
+/* A server that tells two groups different survivor sets cannot pass the
+ * consistency check with either: signatures on the other group's set do
+ * not verify, and one group alone has fewer than t signers. */
+static void test_split_survivor_views(void **state)
+{
+	enum { N = 6, D = 16 };
+	sim s;
+	liar L;
+	uint8_t *m, *b, *out;
+	size_t len;
+	uint32_t full[N], part[N], nfull = 0, npart = 0;
+	uint8_t sigs_full[N][68], sigs_part[N][68];
+	uint32_t nsf = 0, nsp = 0;
+
+	(void)state;
+	memset(&L, 0, sizeof(L));
+	sim_init(&s, N, N - 1, 4, D, 32, 16, 0);
+	L.victim = 0;
+	L.y = calloc(D, sizeof(uint32_t));
+	s.user = &L;
+	s.hook = liar_hook;
+	sim_start(&s);
+	sim_run(&s);
+	for (uint32_t i = 0; i < N; i++) {
+		full[nfull++] = s.sites[i].id;
+		if (i != L.victim)
+			part[npart++] = s.sites[i].id;
+	}
+	/* Sites 1-3 hear "everyone survived", sites 4-5 "the victim dropped". */
+	for (uint32_t i = 1; i < N; i++) {
+		const uint32_t *ids = i <= 3 ? full : part;
+		uint32_t nid = i <= 3 ? nfull : npart;
+
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK, FT_SECAGG_SERVER_ID, 4 + 4 * nid, &b);
+		ft_store_le32(b, nid);
+		for (uint32_t j = 0; j < nid; j++)
+			ft_store_le32(b + 4 + 4 * j, ids[j]);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 4 * nid, 0),
+		                 FT_OK);
+		free(m);
+		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_OK);
+		if (i <= 3) {
+			ft_store_le32(sigs_full[nsf], s.sites[i].id);
+			memcpy(sigs_full[nsf++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
+		} else {
+			ft_store_le32(sigs_part[nsp], s.sites[i].id);
+			memcpy(sigs_part[nsp++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
+		}
+		ft_free(out);
+	}
+	/* Group 2 shown group 1's signatures (valid ones, on another set). */
+	for (uint32_t i = 4; i < N; i++) {
+		uint8_t both[N][68];
+		uint32_t nb = 0;
+
+		memcpy(both[nb++], sigs_full[0], 68);
+		memcpy(both[nb++], sigs_full[1], 68);
+		memcpy(both[nb++], sigs_full[2], 68);
+		memcpy(both[nb++], sigs_part[0], 68);
+		memcpy(both[nb++], sigs_part[1], 68);
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nb, &b);
+		ft_store_le32(b, nb);
+		memcpy(b + 4, both, 68 * nb);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nb, 0),
+		                 FT_ECRYPTO);
+		free(m);
+		/* Its own group's signatures only: 2 < t. */
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nsp, &b);
+		ft_store_le32(b, nsp);
+		memcpy(b + 4, sigs_part, 68 * nsp);
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nsp, 0),
+		                 FT_ECRYPTO);
+		free(m);
+		/* Without a passed check, no share is released. */
+		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_UNMASK_REQ, FT_SECAGG_SERVER_ID, 9, &b);
+		ft_store_le32(b, 1);
+		ft_store_le32(b + 4, s.sites[L.victim].id);
+		b[8] = 2;
+		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 9, 0), FT_ESTATE);
+		free(m);
+		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_ENOTFOUND);
+	}
+	free(L.y);
+	sim_free(&s);
+}
+
+/* Share holders who all add 1 to their shares of a survivor's b shift the
+ * reconstructed b by 1 (still a valid secret): without the signed
+ * commitment to b the server would publish a wrong sum. It aborts instead. */
+static int shift_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+	uint8_t *m = (uint8_t *)msg; /* the loop's own buffer: edited in place */
+
+	(void)from;
+	(void)to;
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (h.type == FT_SECAGG_MSG_UNMASK) {
+		uint32_t cnt = ft_load_le32(m + FT_SECAGG_HDR_BYTES);
+
+		for (uint32_t e = 0; e < cnt; e++) {
+			uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
+
+			if (ft_load_le32(p) != s->sites[0].id || p[4] != 1)
+				continue;
+			/* +1 to the low-half scalar (little-endian, < L: no wrap in
+			 * practice). */
+			for (int i = 9; i < 9 + 32 && ++p[i] == 0; i++)
+				;
+		}
+	}
+	return 0;
+}
+
+static void test_shifted_shares_detected(void **state)
+{
+	sim s;
+	const char *why;
+
+	(void)state;
+	sim_init(&s, 5, 4, 3, 32, 32, 32, 0);
+	s.hook = shift_hook;
+	sim_start(&s);
+	sim_run(&s);
+	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_ABORTED);
+	assert_int_equal(ft_secagg_server_abort_reason(s.srv, &why), FT_ECRYPTO);
+	assert_non_null(strstr(why, "committed"));
 	sim_free(&s);
 }
 
@@ -526,7 +763,10 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		uint32_t m = ft_load_le32(c + B);
 		uint8_t *big;
 
-		c[B + 4 + 70] ^= 1; /* forged signature on a neighbour's keys */
+		c[B + 4 + 110] ^= 1; /* forged signature on a neighbour's keys */
+		EXPECT_CL(cl, c, len, FT_ECRYPTO);
+		c[B + 4 + 110] ^= 1;
+		c[B + 4 + 70] ^= 1; /* a neighbour's b commitment replaced */
 		EXPECT_CL(cl, c, len, FT_ECRYPTO);
 		c[B + 4 + 70] ^= 1;
 		c[B + 4 + 40] ^= 1; /* a neighbour's s key replaced */
@@ -535,7 +775,7 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		/* The first neighbour twice. */
 		assert_true(m >= 2);
 		big = dup_msg(c, len);
-		memcpy(big + B + 4 + 132, big + B + 4, 132);
+		memcpy(big + B + 4 + 164, big + B + 4, 164);
 		EXPECT_CL(cl, big, len, FT_EEXIST);
 		free(big);
 		EXPECT_CL(cl, c, len - 1, FT_EPROTO);
@@ -606,7 +846,7 @@ static void test_hostile_messages(void **state)
 	/* Nothing above disturbed the honest round. */
 	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_DONE);
 	sim_check_sum(&s);
-	assert_int_equal(H.checks, 39); /* every injection above ran */
+	assert_int_equal(H.checks, 40); /* every injection above ran */
 	free(H.adv0);
 	free(H.cfg0);
 	sim_free(&s);
@@ -682,8 +922,11 @@ static void test_timeouts(void **state)
  * leak (the sanitizer build checks the latter). */
 static void test_allocation_failures(void **state)
 {
+	int done = 0;
+
 	(void)state;
-	for (long k = 0; k < 400; k += 7) {
+	/* Every 7th failure point, until rounds finish without hitting one. */
+	for (long k = 0; k < 5000 && done < 3; k += 7) {
 		sim s;
 
 		sim_init(&s, 3, 2, 2, 16, 32, 8, 0);
@@ -697,10 +940,12 @@ static void test_allocation_failures(void **state)
 				uint32_t to;
 				uint8_t *buf;
 				size_t len;
+				int moved = 0;
 
 				while (ft_secagg_server_next(s.srv, &to, &buf, &len) == FT_OK) {
 					long i = sim_index(&s, to);
 
+					moved = 1;
 					if (!s.dead[i])
 						SIM_IGNORE(ft_secagg_client_recv(s.cl[i], buf, len, 0));
 					ft_free(buf);
@@ -710,18 +955,39 @@ static void test_allocation_failures(void **state)
 						continue;
 					SIM_IGNORE(ft_secagg_client_set_input(s.cl[i], s.x[i], s.cfg.d));
 					while (ft_secagg_client_next(s.cl[i], &buf, &len) == FT_OK) {
+						moved = 1;
 						SIM_IGNORE(ft_secagg_server_recv(s.srv, s.sites[i].id, buf, len, 0));
 						ft_free(buf);
 					}
 				}
 				if (ft_secagg_server_phase(s.srv) >= FT_SECAGG_DONE)
 					break;
-				(void)ft_secagg_server_tick(s.srv, ft_secagg_server_deadline(s.srv));
+				if (!moved)
+					(void)ft_secagg_server_tick(s.srv, ft_secagg_server_deadline(s.srv));
 			}
 		}
 		ft_alloc_fail_after(-1);
+		/* Whatever failed, a finished round has the exact sum of the sites
+		 * it names. */
+		if (s.srv != NULL && ft_secagg_server_phase(s.srv) == FT_SECAGG_DONE) {
+			const uint32_t *sum, *surv;
+			size_t d;
+			uint32_t ns;
+
+			assert_int_equal(ft_secagg_server_result(s.srv, &sum, &d, &surv, &ns), FT_OK);
+			for (uint32_t j = 0; j < d; j++) {
+				uint32_t want = 0;
+
+				for (uint32_t v = 0; v < ns; v++)
+					want += s.x[sim_index(&s, surv[v])][j];
+				assert_int_equal(sum[j], want);
+			}
+			done++;
+		}
 		sim_free(&s);
 	}
+	/* The late failure points let some rounds finish. */
+	assert_true(done > 0);
 }
 
 int main(void)
@@ -730,10 +996,13 @@ int main(void)
 		cmocka_unit_test(test_full_graph_no_dropout),
 		cmocka_unit_test(test_tiny_vectors),
 		cmocka_unit_test(test_random_dropouts_full_graph),
+		cmocka_unit_test(test_random_dropouts_sparse_graph),
 		cmocka_unit_test(test_sparse_graph_100_sites),
 		cmocka_unit_test(test_too_many_dropouts_abort),
 		cmocka_unit_test(test_partial_upload_aborts),
 		cmocka_unit_test(test_lying_server),
+		cmocka_unit_test(test_split_survivor_views),
+		cmocka_unit_test(test_shifted_shares_detected),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
 		cmocka_unit_test(test_timeouts),

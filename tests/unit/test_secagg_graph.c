@@ -1,12 +1,13 @@
 /*
  * test_secagg_graph.c - the secure-aggregation neighbour graph, the (k, t)
- * choice and the CONFIG encoding. Known answers are recomputed independently
+ * choice, the CONFIG encoding and the hashed statements. Known answers are recomputed independently
  * by tests/vectors/gen_secagg_vectors.py.
  */
 #include "ft_test.h"
 
 #include "ft_crypto.h"
 #include "ft_secagg.h"
+#include "secagg_int.h"
 
 static void seed_fill(uint8_t seed[32], uint8_t start)
 {
@@ -203,6 +204,40 @@ static void test_config_roundtrip_and_rejects(void **state)
 	assert_null(buf);
 }
 
+/* The encodings every signature and hash covers, against
+ * tests/vectors/gen_secagg_vectors.py (wire_vectors). */
+static void test_wire_known_answers(void **state)
+{
+	ft_secagg_site sites[5];
+	ft_secagg_config cfg;
+	uint8_t *buf = NULL, h[32], h2[32], b[32], ids[12];
+	char hex[65];
+	size_t len;
+
+	(void)state;
+	make_cfg(&cfg, sites, 5);
+	assert_int_equal(ft_secagg_config_encode(&cfg, &buf, &len), FT_OK);
+	ft_crypto_hash(h, buf, len);
+	ft_crypto_hex(hex, h, 32);
+	assert_string_equal(hex, "6bc421f61d2c9f7470f2350cbff1b998ceb0154ccb2b2b3f9e31fac70dff865f");
+	ft_free(buf);
+	assert_int_equal(secagg_config_hash(&cfg, h), FT_OK);
+	ft_crypto_hex(hex, h, 32);
+	assert_string_equal(hex, "a74cd2e2b79e12fef0740f42543f96fa8206b18b377c2c96269db1c9318c9e3a");
+	for (int i = 0; i < 32; i++)
+		b[i] = (uint8_t)(100 + i);
+	secagg_b_commit(&cfg.ctx, 13, b, h);
+	ft_crypto_hex(hex, h, 32);
+	assert_string_equal(hex, "2f631470ba0661dac9fa98633c63e2d99876cb9f768cfdf8e884b8d464c82683");
+	assert_int_equal(secagg_config_hash(&cfg, h), FT_OK);
+	ft_store_le32(ids, 10);
+	ft_store_le32(ids + 4, 13);
+	ft_store_le32(ids + 8, 19);
+	secagg_check_statement(&cfg.ctx, 13, h, 3, ids, h2);
+	ft_crypto_hex(hex, h2, 32);
+	assert_string_equal(hex, "9fca4a714f66a91ab5ad7ad2ad78a39456c44eed995cc38920ef792f67d5cf6e");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_graph_rejects),
 		cmocka_unit_test(test_params_known_answers),
 		cmocka_unit_test(test_config_roundtrip_and_rejects),
+		cmocka_unit_test(test_wire_known_answers),
 	};
 
 	if (ft_crypto_init() != FT_OK)

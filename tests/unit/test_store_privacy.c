@@ -4,10 +4,11 @@
  * accountant, and refuses training that would exceed either limit.
  *
  * Expected epsilons come from tests/vectors/store_budget_reference.py, an
- * independent Python 3 (standard library) implementation of the subsampled-Gaussian RDP bound (Mironov, Talwar and
- * Zhang 2019; integer and fractional orders, Opacus's default orders) with
- * the conversion of Balle et al. 2020, and are also checked against the
- * privacy module's one-shot ft_privacy_epsilon.
+ * independent Python 3 (standard library) implementation of the
+ * subsampled-Gaussian RDP bound (Mironov, Talwar and Zhang 2019; integer and
+ * fractional orders, Opacus's default orders) with the conversion of Balle
+ * et al. 2020, and are also checked against the privacy module's one-shot
+ * ft_privacy_epsilon.
  */
 #include "ft_test.h"
 #include "ft_store.h"

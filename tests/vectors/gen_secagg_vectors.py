@@ -89,3 +89,45 @@ if __name__ == "__main__":
     for args in [(10, 0.1, 0.05), (20, 0.2, 0.1), (100, 0.1, 0.05), (500, 0.1, 0.05),
                  (1000, 0.05, 0.05), (1000, 0.1, 0.1), (200, 0.3, 0.0)]:
         print("params%s:" % (args,), params(*args, 40, 30))
+
+
+# ---- Wire format known answers (PROTOCOL.md, "Secure aggregation") -------
+
+def ctx_bytes(consortium, run, rnd, attempt):
+    return consortium + struct.pack("<QQI", run, rnd, attempt)
+
+
+def header(mtype, ctx, sender):
+    return bytes([1, mtype]) + ctx + struct.pack("<I", sender)
+
+
+def config_body(n, t, k, d, bits, chunk, seed, sites):
+    body = struct.pack("<IIII", n, t, k, d) + bytes([bits]) + struct.pack("<I", chunk) + seed
+    for sid, pk in sites:
+        body += struct.pack("<I", sid) + pk
+    return body
+
+
+def b2b(data):
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def wire_vectors():
+    ctx = ctx_bytes(bytes([0xC5] * 32), 7, 3, 1)
+    sites = [(10 + 3 * i, bytes([i] * 32)) for i in range(5)]
+    seed = bytes(range(9, 41))
+    body = config_body(5, 4, 4, 1000, 24, 128, seed, sites)
+    msg = header(1, ctx, 0xFFFFFFFF) + body
+    b = bytes(range(100, 132))
+    bcommit = hashlib.blake2b(b"fedtwin-secagg-v1-bcommit" + ctx + struct.pack("<I", 13) + b,
+                              digest_size=32).hexdigest()
+    ids = struct.pack("<III", 10, 13, 19)
+    check = hashlib.blake2b(b"fedtwin-secagg-v1-survivors" + ctx + struct.pack("<II", 13, 3)
+                            + bytes.fromhex(b2b(body)) + ids, digest_size=32).hexdigest()
+    return {"config_msg": b2b(msg), "config_hash": b2b(body), "b_commit": bcommit,
+            "check_stmt": check}
+
+
+if __name__ == "__main__":
+    for name, val in wire_vectors().items():
+        print(name, val)
