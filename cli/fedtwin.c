@@ -13,6 +13,7 @@
 #include "ft_node.h"
 #include "ft_privacy.h"
 #include "ft_wire.h"
+#include "ft_sim.h"
 #include "cli_int.h"
 
 static const struct ft_cli_cmd {
@@ -21,6 +22,7 @@ static const struct ft_cli_cmd {
 	const char *summary;
 } ft_cli_cmds[] = {
 	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train"},
+	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
 	{"consortium", ft_wire_cli_main, "consortium manifest: init, add-site, show"},
 	{"keygen", ft_cli_keygen_main, "create an Ed25519 identity key pair"},
