@@ -23,7 +23,7 @@ static const struct ft_cli_cmd {
 	const char *summary;
 } ft_cli_cmds[] = {
 	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train, run"},
-	{"coordinator", ft_coord_cli_main, "consortium commands: run create|start|status, manifest, serve"},
+	{"coordinator", ft_coord_cli_main, "consortium operator: run create|start|pause|stop|status, serve"},
 	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
 	{"consortium", ft_wire_cli_main, "consortium manifest: init, add-site, show"},

@@ -22,8 +22,6 @@ static void coord_usage(FILE *f)
 	        "             [--server-lr LR]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
 	        "  run status [ID] --db PATH\n"
-	        "  manifest --consortium-key KEY --coordinator-pk PKFILE\n"
-	        "           --site ID:NAME:PKFILE [--site ...] --out FILE\n"
 	        "  serve --config FILE\n");
 }
 
@@ -108,7 +106,7 @@ static int run_create(int argc, char **argv)
 		else if (strcmp(a, "--rounds") == 0)
 			bad = opt_u32(a, v, 1, 100000, &r.rounds);
 		else if (strcmp(a, "--min-sites") == 0)
-			bad = opt_u32(a, v, 2, FT_TRANSPORT_MAX_SITES, &r.min_sites);
+			bad = opt_u32(a, v, 2, FT_WIRE_MAX_SITES, &r.min_sites);
 		else if (strcmp(a, "--lr") == 0)
 			bad = opt_pos(a, v, &r.lr);
 		else if (strcmp(a, "--epochs") == 0)
@@ -314,73 +312,6 @@ static int run_status(int argc, char **argv)
 	return 0;
 }
 
-static int manifest_cmd(int argc, char **argv)
-{
-	const char *ckey = NULL, *cpk_path = NULL, *out = NULL;
-	ft_transport_manifest_site sites[FT_TRANSPORT_MAX_SITES];
-	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
-	uint32_t n = 0;
-	ft_crypto_identity *cid = NULL;
-	ft_errmsg err = {{0}};
-	int rv;
-
-	for (int i = 0; i + 1 < argc; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
-
-		if (strcmp(a, "--consortium-key") == 0) {
-			ckey = v;
-		} else if (strcmp(a, "--coordinator-pk") == 0) {
-			cpk_path = v;
-		} else if (strcmp(a, "--out") == 0) {
-			out = v;
-		} else if (strcmp(a, "--site") == 0 && n < FT_TRANSPORT_MAX_SITES) {
-			char buf[600], *c1, *c2;
-			uint64_t id;
-
-			if (strlen(v) >= sizeof(buf))
-				return coord_usage(stderr), 2;
-			memcpy(buf, v, strlen(v) + 1);
-			c1 = strchr(buf, ':');
-			c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
-			if (c2 == NULL)
-				return coord_usage(stderr), 2;
-			*c1 = '\0';
-			*c2 = '\0';
-			if (ft_parse_u64(buf, FT_TRANSPORT_COORD_ID - 1, &id) != FT_OK ||
-			    strlen(c1 + 1) >= sizeof(sites[n].name)) {
-				fprintf(stderr, "fedtwin coordinator manifest: bad --site %s\n", v);
-				return 2;
-			}
-			memset(&sites[n], 0, sizeof(sites[n]));
-			sites[n].id = (uint32_t)id;
-			memcpy(sites[n].name, c1 + 1, strlen(c1 + 1) + 1);
-			if (ft_crypto_pk_load(c2 + 1, sites[n].pk, &err) != FT_OK) {
-				fprintf(stderr, "fedtwin coordinator manifest: %s\n", err.msg);
-				return 1;
-			}
-			n++;
-		} else {
-			return coord_usage(stderr), 2;
-		}
-	}
-	if (ckey == NULL || cpk_path == NULL || out == NULL) {
-		coord_usage(stderr);
-		return 2;
-	}
-	rv = ft_crypto_pk_load(cpk_path, cpk, &err);
-	if (rv == FT_OK)
-		rv = ft_crypto_identity_load(ckey, getenv("FEDTWIN_PASSPHRASE"), &cid, &err);
-	if (rv == FT_OK)
-		rv = ft_transport_manifest_write(out, cid, cpk, sites, n, &err);
-	ft_crypto_identity_free(cid);
-	if (rv != FT_OK) {
-		fprintf(stderr, "fedtwin coordinator manifest: %s\n", err.msg[0] ? err.msg : ft_strerror(rv));
-		return 1;
-	}
-	printf("%s: %u sites\n", out, n);
-	return 0;
-}
-
 int ft_coord_cli_main(int argc, char **argv)
 {
 	if (ft_crypto_init() != FT_OK) {
@@ -400,8 +331,6 @@ int ft_coord_cli_main(int argc, char **argv)
 		    strcmp(argv[2], "resume") == 0 || strcmp(argv[2], "stop") == 0)
 			return run_set(argv[2], argc - 3, argv + 3);
 	}
-	if (strcmp(argv[1], "manifest") == 0)
-		return manifest_cmd(argc - 2, argv + 2);
 	if (strcmp(argv[1], "serve") == 0 && argc == 4 && strcmp(argv[2], "--config") == 0)
 		return coord_serve_main(argv[3]);
 	coord_usage(stderr);

@@ -72,51 +72,60 @@ static eng_site *site_find(ft_coord_engine *e, uint32_t id)
 
 static void queue_model(ft_coord_engine *e, eng_site *s)
 {
-	for (size_t off = 0; off < e->model_len; off += FT_TRANSPORT_CHUNK_BYTES) {
-		ft_transport_chunk c;
-		uint8_t *p;
-		size_t n = e->model_len - off;
+	ft_wire_chunker c;
+	uint8_t *body;
+	size_t len;
 
-		if (n > FT_TRANSPORT_CHUNK_BYTES)
-			n = FT_TRANSPORT_CHUNK_BYTES;
-		p = ft_malloc(FT_TRANSPORT_CHUNK_HDR_BYTES + n);
-		if (p == NULL)
-			return;
-		c.model_version = e->version;
-		memcpy(c.model_hash, e->hash, sizeof(c.model_hash));
-		c.total = (uint32_t)e->model_len;
-		c.offset = (uint32_t)off;
-		c.data = e->model_bytes + off;
-		c.len = (uint32_t)n;
-		ft_transport_chunk_encode(&c, p);
-		queue(e, s->id, FT_TRANSPORT_MODEL_CHUNK, p, FT_TRANSPORT_CHUNK_HDR_BYTES + n);
-	}
+	if (ft_wire_chunker_init(&c, e->model_bytes, e->model_len, e->version,
+	                         FT_WIRE_CHUNK_DEFAULT) != FT_OK)
+		return;
+	while (ft_wire_chunker_next(&c, &body, &len) == FT_OK)
+		queue(e, s->id, FT_WIRE_MODEL_CHUNK, body, len);
 	s->have_version = e->version;
 }
 
 static void queue_result(ft_coord_engine *e, eng_site *s)
 {
-	ft_transport_result r;
-	uint8_t *p = ft_malloc(FT_TRANSPORT_RESULT_BYTES);
+	ft_wire_result *r = ft_calloc(1, sizeof(*r));
+	uint8_t *body = NULL;
+	size_t len;
 
-	if (p == NULL)
+	if (r == NULL)
 		return;
-	r.model_version = e->version;
-	memcpy(r.model_hash, e->hash, sizeof(r.model_hash));
-	memcpy(r.model_sig, e->sig, sizeof(r.model_sig));
-	r.n_survivors = e->n_survivors;
-	r.run_complete = e->state == ENG_DONE;
-	ft_transport_result_encode(&r, p);
-	queue(e, s->id, FT_TRANSPORT_ROUND_RESULT, p, FT_TRANSPORT_RESULT_BYTES);
+	r->model_version = e->version;
+	memcpy(r->model_hash, e->hash, sizeof(r->model_hash));
+	r->model_len = e->model_len;
+	r->n_survivors = e->n_survivors;
+	if (e->n_survivors > 0)
+		memcpy(r->survivors, e->survivors, e->n_survivors * sizeof(uint32_t));
+	r->n_metrics = 2;
+	snprintf(r->metrics[0].name, sizeof(r->metrics[0].name), "round");
+	r->metrics[0].value = (double)e->version;
+	snprintf(r->metrics[1].name, sizeof(r->metrics[1].name), "run_complete");
+	r->metrics[1].value = e->state == ENG_DONE ? 1.0 : 0.0;
+	if (ft_wire_result_encode(r, &body, &len) == FT_OK)
+		queue(e, s->id, FT_WIRE_ROUND_RESULT, body, len);
+	ft_free(r);
+}
+
+/* What the coordinator signs for a model version (kept with the model in
+ * its database): "fedtwin-model-v1" || consortium || run || version || hash. */
+static void model_tbs(const ft_coord_engine *e, uint8_t out[16 + 32 + 16 + 32])
+{
+	memcpy(out, "fedtwin-model-v1", 16);
+	memcpy(out + 16, e->consortium, FT_CRYPTO_ID_BYTES);
+	ft_store_le64(out + 48, e->run.id);
+	ft_store_le64(out + 56, e->version);
+	memcpy(out + 64, e->hash, FT_CRYPTO_HASH_BYTES);
 }
 
 /* Sets hash and signature for the current model bytes. */
 static int model_seal(ft_coord_engine *e)
 {
-	uint8_t tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
+	uint8_t tbs[16 + 32 + 16 + 32];
 
 	ft_crypto_hash(e->hash, e->model_bytes, e->model_len);
-	ft_transport_model_tbs(e->consortium, e->run.id, e->version, e->hash, tbs);
+	model_tbs(e, tbs);
 	return ft_crypto_identity_sign(e->id, tbs, sizeof(tbs), e->sig);
 }
 
@@ -180,7 +189,7 @@ static void drop_attempt_frames(ft_coord_engine *e)
 
 	e->out_tail = NULL;
 	while ((o = *pp) != NULL) {
-		if ((o->type == FT_TRANSPORT_ROUND_ANNOUNCE || o->type == FT_TRANSPORT_SECAGG) &&
+		if ((o->type == FT_WIRE_ROUND_ANNOUNCE || o->type == FT_WIRE_SECAGG) &&
 		    o->round == e->round && o->attempt == e->attempt) {
 			*pp = o->next;
 			ft_free(o->payload);
@@ -215,44 +224,102 @@ static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char
 	e->retry_at = now + e->to.retry_ms;
 }
 
+static const char *kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case FT_MODEL_LOGREG:
+		return "logreg";
+	case FT_MODEL_SOFTMAX:
+		return "softmax";
+	case FT_MODEL_LINREG:
+		return "linreg";
+	default:
+		return "mlp";
+	}
+}
+
+/* k and t for n sites: tolerate a quarter of them dropping where the graph
+ * allows it, else none (small consortia). */
+static int choose_kt(uint32_t n, uint32_t *k, uint32_t *t)
+{
+	if (ft_secagg_params(n, 0.25, 0.0, 40, 30, k, t) == FT_OK)
+		return FT_OK;
+	return ft_secagg_params(n, 0.0, 0.0, 40, 30, k, t);
+}
+
 static void attempt_start(ft_coord_engine *e, uint64_t now)
 {
-	ft_transport_announce a;
+	ft_wire_announce *a = ft_calloc(1, sizeof(*a));
+	const ft_model_spec *spec = ft_model_get_spec(e->model);
 	ft_coord_event *ev;
-	uint32_t n_up = 0;
+	uint32_t n_up = 0, k = 0, t = 0;
 
+	if (a == NULL)
+		return; /* tried again at the next tick */
 	for (uint32_t i = 0; i < e->n_sites; i++)
-		n_up += e->sites[i].up != 0;
+		if (e->sites[i].up)
+			a->sites[n_up++] = e->sites[i].id;
+	if (choose_kt(n_up, &k, &t) != FT_OK) {
+		ft_free(a);
+		e->retry_at = now + e->to.retry_ms;
+		return;
+	}
 	e->attempt = e->next_attempt++;
 	e->n_announced = 0;
-	memset(&a, 0, sizeof(a));
-	a.model_version = e->version;
-	memcpy(a.model_hash, e->hash, sizeof(a.model_hash));
-	a.lr = e->run.lr;
-	a.epochs = e->run.epochs;
-	a.batch = e->run.batch;
-	a.dp_clip = e->run.dp_clip;
-	a.epsilon = e->run.epsilon;
-	a.update_clip = e->run.update_clip;
-	a.bits = e->run.bits;
-	a.max_summands = n_up;
-	a.standardise = e->run.standardise;
+	snprintf(a->run_id, sizeof(a->run_id), "run-%llu", (unsigned long long)e->run.id);
+	a->round = e->round;
+	a->attempt = e->attempt;
+	a->model_version = e->version;
+	memcpy(a->model_hash, e->hash, sizeof(a->model_hash));
+	a->model_len = e->model_len;
+	snprintf(a->kind, sizeof(a->kind), "%s", kind_name(spec->kind));
+	a->n_features = spec->n_features;
+	a->n_classes = spec->n_classes;
+	a->n_hidden = spec->n_hidden;
+	for (uint32_t i = 0; i < spec->n_hidden && i < FT_WIRE_MAX_HIDDEN; i++)
+		a->hidden[i] = spec->hidden[i];
+	snprintf(a->activation, sizeof(a->activation), "%s",
+	         spec->activation == FT_MODEL_ACT_RELU   ? "relu"
+	         : spec->activation == FT_MODEL_ACT_TANH ? "tanh"
+	                                                 : "none");
+	a->lr = e->run.lr;
+	a->epochs = e->run.epochs;
+	a->batch = e->run.batch;
+	snprintf(a->optimiser, sizeof(a->optimiser), "sgd");
+	a->dp_clip = e->run.dp_clip;
+	a->dp_noise = 0; /* 0: each site calibrates its noise to dp_max_epsilon */
+	a->dp_delta = e->run.delta > 0 && e->run.delta < 1 ? e->run.delta : 1e-5;
+	a->dp_max_epsilon = e->run.epsilon;
+	a->n_sites = n_up;
+	a->t = t;
+	a->k = k;
+	a->bits = e->run.bits;
+	a->fxp_clip = e->run.update_clip;
+	ft_crypto_random(a->seed, sizeof(a->seed));
+	a->d = (uint32_t)ft_model_n_params(e->model);
+	a->chunk = a->d < 65536 ? a->d : 65536;
+	a->train_ms = e->to.accept_ms;
+	a->advertise_ms = e->to.phase_ms;
+	a->shares_ms = e->to.phase_ms;
+	a->upload_ms = e->to.upload_ms;
+	a->check_ms = e->to.phase_ms;
+	a->unmask_ms = e->to.phase_ms;
 	for (uint32_t i = 0; i < e->n_sites; i++) {
 		eng_site *s = &e->sites[i];
-		uint8_t *p;
+		uint8_t *body = NULL;
+		size_t len;
 
 		if (!s->up)
 			continue;
 		if (s->have_version != e->version)
 			queue_model(e, s);
-		p = ft_malloc(FT_TRANSPORT_ANNOUNCE_BYTES);
-		if (p == NULL)
+		if (ft_wire_announce_encode(a, &body, &len) != FT_OK)
 			continue;
-		ft_transport_announce_encode(&a, p);
-		queue(e, s->id, FT_TRANSPORT_ROUND_ANNOUNCE, p, FT_TRANSPORT_ANNOUNCE_BYTES);
+		queue(e, s->id, FT_WIRE_ROUND_ANNOUNCE, body, len);
 		s->rstate = RS_ANNOUNCED;
 		e->n_announced++;
 	}
+	ft_free(a);
 	ev = event_new(e, FT_COORD_EV_ATTEMPT_START);
 	if (ev != NULL)
 		ev->n_sites = e->n_announced;
@@ -266,8 +333,15 @@ static void drain_secagg(ft_coord_engine *e)
 	uint8_t *buf;
 	size_t len;
 
-	while (e->sa != NULL && ft_secagg_server_next(e->sa, &to, &buf, &len) == FT_OK)
-		queue(e, to, FT_TRANSPORT_SECAGG, buf, len);
+	while (e->sa != NULL && ft_secagg_server_next(e->sa, &to, &buf, &len) == FT_OK) {
+		ft_wire_secagg w = {buf, len};
+		uint8_t *body = NULL;
+		size_t blen;
+
+		if (ft_wire_secagg_encode(&w, &body, &blen) == FT_OK)
+			queue(e, to, FT_WIRE_SECAGG, body, blen);
+		ft_free(buf);
+	}
 }
 
 static void close_accept(ft_coord_engine *e, uint64_t now)
@@ -298,10 +372,7 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 		memcpy(e->sa_sites[n_acc].sign_pk, e->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
 		n_acc++;
 	}
-	/* Tolerate a quarter of the sites dropping where the graph allows it,
-	 * else none (small consortia). */
-	if (ft_secagg_params(n_acc, 0.25, 0.0, 40, 30, &k, &t) != FT_OK &&
-	    ft_secagg_params(n_acc, 0.0, 0.0, 40, 30, &k, &t) != FT_OK) {
+	if (choose_kt(n_acc, &k, &t) != FT_OK) {
 		attempt_close(e, FT_ERANGE, now, "no secure-aggregation parameters");
 		return;
 	}
@@ -515,7 +586,7 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	for (uint32_t i = 0; i < n_sites; i++) {
 		e->sites[i].id = sites[i].id;
 		e->sites[i].pk = sites[i].pk;
-		e->sites[i].have_version = FT_TRANSPORT_NO_VERSION;
+		e->sites[i].have_version = FT_COORD_NO_VERSION;
 	}
 	e->n_sites = n_sites;
 	memcpy(e->model_bytes, model_bytes, model_len);
@@ -600,8 +671,11 @@ void ft_coord_engine_site_up(ft_coord_engine *e, uint32_t site, uint64_t have_ve
 	 * previous connection's state is gone. */
 	if (s->rstate == RS_ANNOUNCED)
 		s->rstate = RS_NONE;
-	if (have_version != e->version)
+	if (have_version != e->version) {
 		queue_model(e, s);
+		if (e->version > 0 && e->n_survivors > 0)
+			queue_result(e, s);
+	}
 }
 
 void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_ms)
@@ -612,7 +686,7 @@ void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_m
 	if (s == NULL)
 		return;
 	s->up = 0;
-	s->have_version = FT_TRANSPORT_NO_VERSION;
+	s->have_version = FT_COORD_NO_VERSION;
 	if (s->rstate == RS_ANNOUNCED)
 		s->rstate = RS_NONE;
 }
@@ -640,23 +714,31 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 	if (round != e->round || attempt != e->attempt)
 		return FT_EREPLAY;
 	switch (type) {
-	case FT_TRANSPORT_ROUND_ACCEPT:
-	case FT_TRANSPORT_ROUND_REFUSE:
+	case FT_WIRE_ROUND_ACCEPT:
+	case FT_WIRE_ROUND_REFUSE:
 		if (e->state != ENG_ACCEPT || s->rstate != RS_ANNOUNCED)
 			return FT_ESTATE;
-		if (type == FT_TRANSPORT_ROUND_ACCEPT) {
+		if (type == FT_WIRE_ROUND_ACCEPT) {
+			ft_wire_accept acc;
+
+			if (ft_wire_accept_decode(payload, len, &acc) != FT_OK)
+				return FT_EPROTO;
+			/* The site must have trained from the model announced. */
+			if (!ft_crypto_equal(acc.model_hash, e->hash, FT_CRYPTO_HASH_BYTES))
+				return FT_EPROTO;
 			s->rstate = RS_ACCEPTED;
 		} else {
+			ft_wire_notice nt;
 			ft_coord_event *ev;
 
-			if (len < 4)
+			if (ft_wire_notice_decode(payload, len, &nt) != FT_OK)
 				return FT_EPROTO;
 			s->rstate = RS_REFUSED;
 			ev = event_new(e, FT_COORD_EV_REFUSED);
 			if (ev != NULL) {
 				ev->site = site;
-				ev->code = (int)ft_load_le32(payload);
-				sanitize(ev->text, sizeof(ev->text), payload + 4, len - 4);
+				ev->code = (int)nt.code;
+				sanitize(ev->text, sizeof(ev->text), (const uint8_t *)nt.text, strlen(nt.text));
 			}
 		}
 		for (uint32_t i = 0; i < e->n_sites; i++)
@@ -664,12 +746,17 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 				return FT_OK;
 		close_accept(e, now_ms);
 		return FT_OK;
-	case FT_TRANSPORT_SECAGG:
+	case FT_WIRE_SECAGG: {
+		ft_wire_secagg w;
+
 		if (e->state != ENG_SECAGG)
 			return FT_ESTATE;
-		rv = ft_secagg_server_recv(e->sa, site, payload, len, now_ms);
+		if (ft_wire_secagg_decode(payload, len, &w) != FT_OK)
+			return FT_EPROTO;
+		rv = ft_secagg_server_recv(e->sa, site, w.msg, w.len, now_ms);
 		after_secagg(e, now_ms);
 		return rv;
+	}
 	default:
 		return FT_EPROTO;
 	}

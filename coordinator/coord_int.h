@@ -8,6 +8,7 @@
 #include "ft_model.h"
 #include "ft_secagg.h"
 #include "ft_transport.h"
+#include "ft_wire.h"
 
 enum { ENG_IDLE = 0, ENG_ACCEPT = 1, ENG_SECAGG = 2, ENG_DONE = 3 };
 enum { RS_NONE = 0, RS_ANNOUNCED = 1, RS_ACCEPTED = 2, RS_REFUSED = 3 };

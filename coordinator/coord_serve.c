@@ -41,31 +41,22 @@ typedef struct csite {
 	const uint8_t *pk;
 	int bound;
 	uint32_t pipe;
-	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
-	uint64_t seq_in, seq_out;
-	uint64_t have_run, have_version;
 	ft_transport_req *held;
 	uint64_t held_since;
 	out_frame *q_head, *q_tail;
 } csite;
 
-#define MAX_PENDING 256
-typedef struct pending {
-	uint32_t pipe;
-	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
-} pending;
-
 typedef struct serve {
 	serve_cfg cfg;
 	sqlite3 *db;
 	ft_crypto_identity *id;
-	ft_transport_manifest *man;
+	ft_wire_manifest *man;
+	ft_wire_replay *replay;
+	uint64_t seq_out;           /* starts at the wall clock in microseconds */
 	ft_transport_server *srv;
 	ft_coord_site *esites;
 	csite *sites;
 	uint32_t n_sites;
-	pending pend[MAX_PENDING];
-	uint32_t n_pend;
 	ft_coord_engine *eng;
 	uint64_t run_id;
 	int run_paused;
@@ -222,28 +213,37 @@ static void queue_clear(csite *c)
 	c->q_tail = NULL;
 }
 
-/* Seals a frame for site c and queues it; takes payload's ownership. */
+/* Seals an envelope (ft_wire.h) for `recipient`. On FT_OK the caller owns
+ * *buf (ft_free). */
+static int seal(serve *s, uint32_t recipient, unsigned type, uint64_t round, uint32_t attempt,
+                const uint8_t *body, size_t len, uint8_t **buf, size_t *blen)
+{
+	ft_wire_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.type = (uint16_t)type;
+	memcpy(h.consortium, s->man->id, FT_CRYPTO_ID_BYTES);
+	h.run = s->run_id;
+	h.round = round;
+	h.attempt = attempt;
+	h.sender = FT_WIRE_COORDINATOR_ID;
+	h.recipient = recipient;
+	h.seq = ++s->seq_out;
+	h.sent_at_ms = ft_wire_time_ms();
+	return ft_wire_envelope_encode(&h, body, len, s->id, buf, blen);
+}
+
+/* Seals a message for site c and queues it; takes body's ownership. */
 static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32_t attempt,
                        uint8_t *payload, size_t len)
 {
-	ft_transport_frame f;
 	out_frame *o = NULL;
 	uint8_t *buf = NULL;
 	size_t blen;
 
 	if (!c->bound)
 		goto out;
-	memset(&f, 0, sizeof(f));
-	f.type = (uint8_t)type;
-	f.sender = FT_TRANSPORT_COORD_ID;
-	memcpy(f.session, c->session, sizeof(f.session));
-	f.run = s->run_id;
-	f.round = round;
-	f.attempt = attempt;
-	f.seq = ++c->seq_out;
-	f.payload = payload;
-	f.payload_len = (uint32_t)len;
-	if (ft_transport_frame_seal(&f, s->id, &buf, &blen) != FT_OK)
+	if (seal(s, c->id, type, round, attempt, payload, len, &buf, &blen) != FT_OK)
 		goto out;
 	o = ft_calloc(1, sizeof(*o));
 	if (o == NULL)
@@ -299,6 +299,26 @@ static void site_unbind(serve *s, csite *c, const char *why)
 		ft_coord_engine_site_down(s->eng, c->id, ft_now_ms());
 }
 
+static const char *refusal_name(int code)
+{
+	switch (code) {
+	case FT_WIRE_REFUSE_POLICY:
+		return "privacy policy";
+	case FT_WIRE_REFUSE_BUDGET:
+		return "privacy budget";
+	case FT_WIRE_REFUSE_CONSENT:
+		return "consent";
+	case FT_WIRE_REFUSE_CONFIG:
+		return "configuration";
+	case FT_WIRE_REFUSE_BUSY:
+		return "busy";
+	case FT_WIRE_REFUSE_MODEL:
+		return "model";
+	default:
+		return "other";
+	}
+}
+
 /* Persists every engine event, then moves every queued frame to its site. */
 static void pump(serve *s)
 {
@@ -328,7 +348,7 @@ static void pump(serve *s)
 		case FT_COORD_EV_REFUSED:
 			logf_("run %llu round %llu attempt %u: site %u refused (%s): %s",
 			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
-			      ev.site, ft_strerror(ev.code), ev.text);
+			      ev.site, refusal_name(ev.code), ev.text);
 			break;
 		case FT_COORD_EV_ATTEMPT_END:
 			logf_("run %llu round %llu attempt %u: aborted (%s): %s",
@@ -389,7 +409,7 @@ static void engine_load(serve *s, uint64_t now)
 	if (rv == FT_OK)
 		rv = coord_db_next_attempt(s->db, id, version + 1, &attempt, &err);
 	if (rv == FT_OK)
-		rv = ft_coord_engine_alloc(&run, &s->cfg.to, s->id, s->man->consortium, s->esites,
+		rv = ft_coord_engine_alloc(&run, &s->cfg.to, s->id, s->man->id, s->esites,
 		                           s->n_sites, model, mlen, version, opt, opt_len, version + 1,
 		                           attempt, &s->eng, &err);
 	if (rv != FT_OK) {
@@ -405,10 +425,7 @@ static void engine_load(serve *s, uint64_t now)
 	      (unsigned long long)(version + 1), attempt, s->run_paused ? " (paused)" : "");
 	for (uint32_t i = 0; i < s->n_sites; i++)
 		if (s->sites[i].bound)
-			ft_coord_engine_site_up(s->eng, s->sites[i].id,
-			                        s->sites[i].have_run == id ? s->sites[i].have_version
-			                                                   : FT_TRANSPORT_NO_VERSION,
-			                        now);
+			ft_coord_engine_site_up(s->eng, s->sites[i].id, FT_COORD_NO_VERSION, now);
 out:
 	ft_free(opt);
 	ft_free(model);
@@ -452,124 +469,55 @@ static void follow_db(serve *s, uint64_t now)
 
 /* ---- Requests ---------------------------------------------------------------- */
 
-static pending *pending_for(serve *s, uint32_t pipe, int create)
+/* Replies at once, on a connection not (or no longer) bound to a site, with
+ * one signed ERROR telling the node why, so that it says HELLO again. */
+static void reply_error(serve *s, ft_transport_req *r, uint32_t recipient, int code,
+                        const char *text)
 {
-	for (uint32_t i = 0; i < s->n_pend; i++)
-		if (s->pend[i].pipe == pipe)
-			return &s->pend[i];
-	if (!create)
-		return NULL;
-	if (s->n_pend == MAX_PENDING) {
-		/* Forget the oldest challenge; that node simply re-authenticates. */
-		memmove(&s->pend[0], &s->pend[1], (MAX_PENDING - 1) * sizeof(s->pend[0]));
-		s->n_pend--;
-	}
-	s->pend[s->n_pend].pipe = pipe;
-	ft_crypto_random(s->pend[s->n_pend].session, FT_TRANSPORT_SESSION_BYTES);
-	return &s->pend[s->n_pend++];
-}
-
-static void pending_remove(serve *s, uint32_t pipe)
-{
-	for (uint32_t i = 0; i < s->n_pend; i++) {
-		if (s->pend[i].pipe == pipe) {
-			memmove(&s->pend[i], &s->pend[i + 1], (s->n_pend - i - 1) * sizeof(s->pend[0]));
-			s->n_pend--;
-			return;
-		}
-	}
-}
-
-/* Replies at once with one frame sealed for an unbound pipe. */
-static void reply_unbound(serve *s, ft_transport_req *r, unsigned type,
-                          const uint8_t session[FT_TRANSPORT_SESSION_BYTES], const uint8_t *payload,
-                          size_t len)
-{
-	ft_transport_frame f;
+	ft_wire_notice nt;
 	ft_transport_body b;
-	uint8_t *buf = NULL;
-	size_t blen;
+	uint8_t *body = NULL, *buf = NULL;
+	size_t len, blen;
 
-	memset(&f, 0, sizeof(f));
+	memset(&nt, 0, sizeof(nt));
 	memset(&b, 0, sizeof(b));
-	f.type = (uint8_t)type;
-	f.sender = FT_TRANSPORT_COORD_ID;
-	memcpy(f.session, session, sizeof(f.session));
-	f.payload = payload;
-	f.payload_len = (uint32_t)len;
-	if (ft_transport_frame_seal(&f, s->id, &buf, &blen) == FT_OK &&
+	nt.code = (uint32_t)code;
+	snprintf(nt.text, sizeof(nt.text), "%s", text);
+	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK &&
+	    seal(s, recipient, FT_WIRE_ERROR, 0, 0, body, len, &buf, &blen) == FT_OK &&
 	    ft_transport_body_add(&b, buf, blen) != FT_OK)
 		ft_transport_body_reset(&b); /* an empty reply: the node asks again */
 	(void)ft_transport_server_reply(s->srv, r, b.buf, b.len);
+	ft_free(body);
 	ft_free(buf);
 	ft_transport_body_free(&b);
 }
 
-static void challenge(serve *s, ft_transport_req *r, uint32_t pipe, const char *error)
+/* A verified HELLO binds this connection to the site that signed it. */
+static int hello(serve *s, uint32_t pipe, const ft_wire_hdr *h, const uint8_t *body, size_t len,
+                 uint64_t now)
 {
-	pending *p = pending_for(s, pipe, 1);
-	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
+	ft_wire_hello hb;
+	ft_wire_welcome w;
+	csite *c = site_by_id(s, h->sender);
+	uint8_t *wb = NULL;
+	size_t wlen;
 
-	memcpy(session, p->session, sizeof(session));
-	if (error != NULL) {
-		/* An ERROR, with the fresh challenge's session so the node can
-		 * try again (it reads the session from any frame). */
-		size_t n = strlen(error);
-		uint8_t buf[4 + 200];
-
-		if (n > 200)
-			n = 200;
-		ft_store_le32(buf, FT_EPERM);
-		memcpy(buf + 4, error, n);
-		reply_unbound(s, r, FT_TRANSPORT_ERROR, session, buf, 4 + n);
-		return;
-	}
-	reply_unbound(s, r, FT_TRANSPORT_CHALLENGE, session, NULL, 0);
-}
-
-/* A HELLO on an unbound pipe: the session must be this pipe's challenge and
- * the signature the manifest key of the claimed site. */
-static int hello(serve *s, uint32_t pipe, const uint8_t *raw, size_t rlen,
-                 const ft_transport_frame *f, uint64_t now, char *why, size_t why_cap)
-{
-	pending *p = pending_for(s, pipe, 0);
-	csite *c = site_by_id(s, f->sender);
-
-	if (c == NULL) {
-		snprintf(why, why_cap, "site %u is not in the manifest", f->sender);
-		return FT_EPERM;
-	}
-	if (p == NULL || !ft_crypto_equal(p->session, f->session, FT_TRANSPORT_SESSION_BYTES)) {
-		snprintf(why, why_cap, "site %u answered a stale challenge", f->sender);
-		return FT_EREPLAY;
-	}
-	if (ft_transport_frame_verify(raw, rlen, c->pk) != FT_OK) {
-		snprintf(why, why_cap,
-		         "site %u: the HELLO signature does not verify with the manifest key",
-		         f->sender);
-		return FT_ECRYPTO;
-	}
-	if (f->payload_len != 8) {
-		snprintf(why, why_cap, "site %u: malformed HELLO", f->sender);
+	if (c == NULL || ft_wire_hello_decode(body, len, &hb) != FT_OK || hb.site_id != h->sender)
 		return FT_EPROTO;
-	}
 	if (c->bound)
 		site_unbind(s, c, "reconnected");
 	c->bound = 1;
 	c->pipe = pipe;
-	memcpy(c->session, f->session, sizeof(c->session));
-	c->seq_in = f->seq;
-	c->seq_out = 0;
-	c->have_run = f->run;
-	c->have_version = ft_load_le64(f->payload);
-	pending_remove(s, pipe);
-	logf_("site %u connected (pipe %u)", c->id, pipe);
-	send_frame(s, c, FT_TRANSPORT_WELCOME, 0, 0, NULL, 0);
+	logf_("site %u connected (pipe %u, %s)", c->id, pipe, hb.software);
+	memset(&w, 0, sizeof(w));
+	w.manifest_serial = s->man->serial;
+	w.server_time_ms = ft_wire_time_ms();
+	if (ft_wire_welcome_encode(&w, &wb, &wlen) == FT_OK)
+		send_frame(s, c, FT_WIRE_WELCOME, 0, 0, wb, wlen);
+	/* HELLO does not say which model the site holds: send the current one. */
 	if (s->eng != NULL)
-		ft_coord_engine_site_up(s->eng, c->id,
-		                        c->have_run == s->run_id ? c->have_version
-		                                                 : FT_TRANSPORT_NO_VERSION,
-		                        now);
+		ft_coord_engine_site_up(s->eng, c->id, FT_COORD_NO_VERSION, now);
 	return FT_OK;
 }
 
@@ -579,68 +527,95 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 	size_t blen, off = 0, flen;
 	const uint8_t *body = ft_transport_req_body(r, &blen), *raw;
 	csite *c = site_by_pipe(s, pipe);
-	char why[160];
 	int rv;
 
-	why[0] = '\0';
 	for (;;) {
-		ft_transport_frame f;
+		ft_wire_hdr h;
+		const uint8_t *mb;
+		size_t mlen;
 
 		rv = ft_transport_body_next(body, blen, &off, &raw, &flen);
 		if (rv == FT_ENOTFOUND)
 			break;
-		if (rv != FT_OK || ft_transport_frame_parse(raw, flen, &f) != FT_OK) {
-			snprintf(why, sizeof(why), "malformed request on pipe %u", pipe);
+		if (rv != FT_OK) {
+			logf_("malformed request on pipe %u", pipe);
 			break;
 		}
-		if (f.type == FT_TRANSPORT_HELLO) {
-			rv = hello(s, pipe, raw, flen, &f, now, why, sizeof(why));
-			if (rv != FT_OK) {
-				logf_("refused HELLO on pipe %u: %s", pipe, why);
-				break;
+		rv = ft_wire_envelope_decode(raw, flen, FT_WIRE_ENVELOPE_MAX, s->man->id,
+		                             ft_wire_manifest_lookup, s->man, &h, &mb, &mlen);
+		if (rv != FT_OK) {
+			/* Say it once in the log and to the peer: an unknown site, or a
+			 * key that is not the manifest's for the site it claims. */
+			logf_("refused a message on pipe %u: %s", pipe,
+			      rv == FT_ECRYPTO   ? "the signature does not verify with the manifest key"
+			      : rv == FT_ENOTFOUND ? "the sender is not in the manifest"
+			                          : ft_strerror(rv));
+			if (c == NULL) {
+				reply_error(s, r, FT_WIRE_ALL_SITES, rv,
+				            rv == FT_ECRYPTO ? "the signature does not verify with the"
+				                               " manifest key for the site you claim"
+				                             : "refused: not a consortium member");
+				return;
 			}
+			continue;
+		}
+		if (h.sender == FT_WIRE_COORDINATOR_ID || h.recipient != FT_WIRE_COORDINATOR_ID ||
+		    ft_wire_replay_check(s->replay, &h, ft_wire_time_ms()) != FT_OK) {
+			logf_("site %u: refused a %s (replayed, stale or misaddressed)", h.sender,
+			      ft_wire_type_name(h.type));
+			continue;
+		}
+		if (h.type == FT_WIRE_HELLO) {
+			if (hello(s, pipe, &h, mb, mlen, now) != FT_OK)
+				logf_("site %u: malformed HELLO", h.sender);
 			c = site_by_pipe(s, pipe);
 			continue;
 		}
-		if (c == NULL)
-			break; /* not authenticated: challenge below */
-		if (f.sender != c->id ||
-		    !ft_crypto_equal(f.session, c->session, FT_TRANSPORT_SESSION_BYTES) ||
-		    f.seq <= c->seq_in || ft_transport_frame_verify(raw, flen, c->pk) != FT_OK) {
-			logf_("site %u: refused a %s frame (wrong sender, session, sequence or signature)",
-			      c->id, ft_transport_type_name(f.type));
+		if (c == NULL || c->id != h.sender) {
+			/* Signed by a site, but this connection was not opened by it
+			 * (or the coordinator restarted since): start over. */
+			if (c == NULL) {
+				reply_error(s, r, h.sender, FT_EPERM, "say HELLO first");
+				return;
+			}
+			logf_("site %u: a %s from site %u on its connection: refused", c->id,
+			      ft_wire_type_name(h.type), h.sender);
 			continue;
 		}
-		c->seq_in = f.seq;
-		switch (f.type) {
-		case FT_TRANSPORT_ROUND_ACCEPT:
-		case FT_TRANSPORT_ROUND_REFUSE:
-		case FT_TRANSPORT_SECAGG:
-			if (s->eng == NULL || f.run != s->run_id)
+		switch (h.type) {
+		case FT_WIRE_ROUND_ACCEPT:
+		case FT_WIRE_ROUND_REFUSE:
+		case FT_WIRE_SECAGG:
+			if (s->eng == NULL || h.run != s->run_id)
 				break;
-			rv = ft_coord_engine_recv(s->eng, c->id, f.type, f.round, f.attempt, f.payload,
-			                          f.payload_len, now);
+			rv = ft_coord_engine_recv(s->eng, c->id, h.type, h.round, h.attempt, mb, mlen, now);
 			if (rv != FT_OK && rv != FT_EREPLAY)
-				logf_("site %u: %s frame for round %llu attempt %u not used: %s", c->id,
-				      ft_transport_type_name(f.type), (unsigned long long)f.round, f.attempt,
+				logf_("site %u: %s for round %llu attempt %u not used: %s", c->id,
+				      ft_wire_type_name(h.type), (unsigned long long)h.round, h.attempt,
 				      ft_strerror(rv));
 			break;
-		case FT_TRANSPORT_BYE:
+		case FT_WIRE_BYE:
 			site_unbind(s, c, "said goodbye");
 			c = NULL;
 			break;
-		case FT_TRANSPORT_ERROR:
-			logf_("site %u reports an error", c->id);
+		case FT_WIRE_ERROR: {
+			ft_wire_notice nt;
+
+			if (ft_wire_notice_decode(mb, mlen, &nt) == FT_OK)
+				logf_("site %u reports an error (%s): %s", c->id, ft_strerror((int)nt.code),
+				      nt.text);
 			break;
+		}
 		default:
-			logf_("site %u: unexpected %s frame", c->id, ft_transport_type_name(f.type));
+			logf_("site %u: unexpected %s", c->id, ft_wire_type_name(h.type));
 			break;
 		}
 		if (c == NULL)
 			break;
 	}
 	if (c == NULL) {
-		challenge(s, r, pipe, why[0] ? why : NULL);
+		/* Nothing bound (an empty poll after a restart, or a BYE). */
+		(void)ft_transport_server_reply(s->srv, r, NULL, 0);
 		return;
 	}
 	pump(s);
@@ -672,9 +647,13 @@ static int serve_open(serve *s, ft_errmsg *err)
 	rv = ft_crypto_pk_load(s->cfg.consortium_pk, cpk, err);
 	if (rv != FT_OK)
 		return rv;
-	rv = ft_transport_manifest_load(s->cfg.manifest, cpk, &s->man, err);
+	rv = ft_wire_manifest_load(s->cfg.manifest, cpk, &s->man, err);
 	if (rv != FT_OK)
 		return rv;
+	rv = ft_wire_replay_alloc(4 * (size_t)FT_WIRE_MAX_SITES, 300000, &s->replay);
+	if (rv != FT_OK)
+		return rv;
+	s->seq_out = ft_wire_time_ms() * 1000;
 	if (!ft_crypto_equal(s->man->coord_pk, ft_crypto_identity_pk(s->id), FT_CRYPTO_SIGN_PK_BYTES))
 		return ft_errmsg_set(err, FT_ECRYPTO,
 		                     "%s: the manifest names another coordinator key than %s",
@@ -714,7 +693,8 @@ static void serve_close(serve *s)
 	ft_coord_engine_free(s->eng);
 	ft_free(s->sites);
 	ft_free(s->esites);
-	ft_transport_manifest_free(s->man);
+	ft_wire_manifest_free(s->man);
+	ft_wire_replay_free(s->replay);
 	ft_crypto_identity_free(s->id);
 	coord_db_close(s->db);
 }
@@ -761,7 +741,6 @@ int coord_serve_main(const char *config_path)
 			} else {
 				csite *c = site_by_pipe(&s, closed);
 
-				pending_remove(&s, closed);
 				if (c != NULL)
 					site_unbind(&s, c, "connection closed");
 			}

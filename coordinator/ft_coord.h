@@ -22,6 +22,9 @@
 extern "C" {
 #endif
 
+/* "No model version held" in ft_coord_engine_site_up(). */
+#define FT_COORD_NO_VERSION UINT64_MAX
+
 /* Server optimisers. Values are stored in the database: append only. */
 typedef enum ft_coord_optimizer {
 	FT_COORD_OPT_FEDAVG = 1, /* w += server_lr * mean(delta) */
@@ -44,6 +47,8 @@ typedef struct ft_coord_run {
 	uint32_t optimizer;     /* ft_coord_optimizer */
 	double server_lr;
 	double beta1, beta2, tau; /* FedAdam */
+	double delta;           /* the delta announced with epsilon (each site
+	                           states its spending at its own policy delta) */
 } ft_coord_run;
 
 /* Per-phase deadlines (milliseconds). */
@@ -94,8 +99,9 @@ void ft_coord_engine_site_up(ft_coord_engine *e, uint32_t site, uint64_t have_ve
 void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_ms);
 
 /*
- * A frame's payload from an authenticated site: ROUND_ACCEPT, ROUND_REFUSE or
- * SECAGG, with the round and attempt of its header. FT_OK if used;
+ * A message body from an authenticated site: FT_WIRE_ROUND_ACCEPT,
+ * FT_WIRE_ROUND_REFUSE or FT_WIRE_SECAGG, with the round and attempt of its
+ * envelope. FT_OK if used;
  * FT_EREPLAY for another round/attempt, FT_ESTATE out of phase, FT_EPROTO
  * malformed, or the secure-aggregation server's reason.
  */
@@ -111,8 +117,8 @@ uint64_t ft_coord_engine_deadline(const ft_coord_engine *e);
 /* Pauses (abandons an attempt in flight) or resumes the engine. */
 void ft_coord_engine_pause(ft_coord_engine *e, int paused, uint64_t now_ms);
 
-/* An outgoing frame: destination site, type, round/attempt for the header
- * and payload. On FT_OK the caller owns *payload (ft_free). FT_ENOTFOUND if
+/* An outgoing message: destination site, wire type, round/attempt for the
+ * envelope and the encoded body (ft_wire.h). On FT_OK the caller owns *payload (ft_free). FT_ENOTFOUND if
  * none is queued. */
 int ft_coord_engine_next(ft_coord_engine *e, uint32_t *site, unsigned *type, uint64_t *round,
                          uint32_t *attempt, uint8_t **payload, size_t *len) FT_WARN_UNUSED;
@@ -120,7 +126,7 @@ int ft_coord_engine_next(ft_coord_engine *e, uint32_t *site, unsigned *type, uin
 /* Events to persist, in order. */
 typedef enum ft_coord_event_type {
 	FT_COORD_EV_ATTEMPT_START = 1, /* round, attempt, n_sites announced */
-	FT_COORD_EV_REFUSED = 2,       /* round, attempt, site, code, text */
+	FT_COORD_EV_REFUSED = 2,       /* round, attempt, site, code (ft_wire_refusal), text */
 	FT_COORD_EV_ATTEMPT_END = 3,   /* round, attempt, code, text (aborted) */
 	FT_COORD_EV_MODEL = 4          /* round done: model, survivors, opt state */
 } ft_coord_event_type;

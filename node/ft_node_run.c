@@ -30,6 +30,7 @@
 #include "ft_node.h"
 #include "ft_secagg.h"
 #include "ft_transport.h"
+#include "ft_wire.h"
 #include "node_int.h"
 
 typedef struct node_cfg {
@@ -51,21 +52,18 @@ typedef struct node_cfg {
 typedef struct node_d {
 	node_cfg cfg;
 	ft_crypto_identity *id;
-	ft_transport_manifest *man;
+	ft_wire_manifest *man;
+	ft_wire_replay *replay;
 	ft_store *store;
 	ft_transport_client *tc;
 	/* session */
 	int bound;
-	uint8_t session[FT_TRANSPORT_SESSION_BYTES];
-	uint64_t seq_out, seq_in;
+	uint64_t seq_out;             /* starts at the wall clock in microseconds */
 	ft_transport_body out;
 	/* models */
 	uint64_t run;                 /* run of the newest model held */
 	uint64_t have_version;
-	uint8_t *asm_buf;             /* chunk reassembly */
-	uint64_t asm_version;
-	uint8_t asm_hash[FT_CRYPTO_HASH_BYTES];
-	uint32_t asm_total, asm_got;
+	ft_wire_reasm *reasm;         /* MODEL_CHUNK reassembly */
 	/* round */
 	ft_secagg_client *sa;
 	uint64_t sa_run, sa_round;
@@ -121,7 +119,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 		if (strcmp(name, "site_id") == 0) {
 			uint64_t x;
 
-			if (ft_parse_u64(value, FT_TRANSPORT_COORD_ID - 1, &x) != FT_OK)
+			if (ft_parse_u64(value, FT_WIRE_SITE_ID_MAX, &x) != FT_OK || x == 0 ||
+			    ft_parse_u64(value, FT_WIRE_SITE_ID_MAX, &x) != FT_OK)
 				return 0;
 			c->site_id = (uint32_t)x;
 			c->have_site = 1;
@@ -275,7 +274,7 @@ static void models_scan(node_d *n)
 	struct dirent *e;
 
 	n->run = 0;
-	n->have_version = FT_TRANSPORT_NO_VERSION;
+	n->have_version = UINT64_MAX;
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
@@ -285,7 +284,7 @@ static void models_scan(node_d *n)
 		if (sscanf(e->d_name, "run-%llu-v%llu.ftm%n", &r, &v, &used) != 2 ||
 		    e->d_name[used] != '\0')
 			continue;
-		if (r > n->run || (r == n->run && (n->have_version == FT_TRANSPORT_NO_VERSION ||
+		if (r > n->run || (r == n->run && (n->have_version == UINT64_MAX ||
 		                                   v > n->have_version))) {
 			n->run = r;
 			n->have_version = v;
@@ -297,41 +296,50 @@ static void models_scan(node_d *n)
 /* ---- Frames out ---------------------------------------------------------------------- */
 
 static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, uint32_t attempt,
-                       const uint8_t *payload, size_t len)
+                       const uint8_t *body, size_t len)
 {
-	ft_transport_frame f;
+	ft_wire_hdr h;
 	uint8_t *buf = NULL;
 	size_t blen;
 
-	memset(&f, 0, sizeof(f));
-	f.type = (uint8_t)type;
-	f.sender = n->cfg.site_id;
-	memcpy(f.session, n->session, sizeof(f.session));
-	f.run = run;
-	f.round = round;
-	f.attempt = attempt;
-	f.seq = ++n->seq_out;
-	f.payload = payload;
-	f.payload_len = (uint32_t)len;
-	if (ft_transport_frame_seal(&f, n->id, &buf, &blen) != FT_OK)
+	memset(&h, 0, sizeof(h));
+	h.type = (uint16_t)type;
+	memcpy(h.consortium, n->man->id, FT_CRYPTO_ID_BYTES);
+	h.run = run;
+	h.round = round;
+	h.attempt = attempt;
+	h.sender = n->cfg.site_id;
+	h.recipient = FT_WIRE_COORDINATOR_ID;
+	h.seq = ++n->seq_out;
+	h.sent_at_ms = ft_wire_time_ms();
+	if (ft_wire_envelope_encode(&h, body, len, n->id, &buf, &blen) != FT_OK)
 		return;
 	if (ft_transport_body_add(&n->out, buf, blen) != FT_OK)
-		nlog("a %s frame did not fit in the request: dropped", ft_transport_type_name(type));
+		nlog("a %s did not fit in the request: dropped", ft_wire_type_name(type));
 	ft_free(buf);
 }
 
-static void refuse(node_d *n, const ft_transport_frame *f, int code, const char *why)
+static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
 {
-	uint8_t buf[4 + 240];
-	size_t m = strlen(why);
+	ft_wire_notice nt;
+	uint8_t *body = NULL;
+	size_t len;
 
-	if (m > 240)
-		m = 240;
-	ft_store_le32(buf, (uint32_t)code);
-	memcpy(buf + 4, why, m);
+	memset(&nt, 0, sizeof(nt));
+	nt.code = code == FT_EBUDGET     ? FT_WIRE_REFUSE_BUDGET
+	          : code == FT_EPERM     ? FT_WIRE_REFUSE_POLICY
+	          : code == FT_ENOTFOUND ? FT_WIRE_REFUSE_CONSENT
+	          : code == FT_ECRYPTO   ? FT_WIRE_REFUSE_MODEL
+	          : code == FT_EINVAL    ? FT_WIRE_REFUSE_CONFIG
+	                                 : FT_WIRE_REFUSE_OTHER;
+	/* Printable ASCII only: the wire refuses control characters. */
+	for (size_t i = 0, j = 0; why[i] != '\0' && j < FT_WIRE_TEXT_MAX; i++)
+		nt.text[j++] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
 	nlog("refusing run %llu round %llu attempt %u: %s", (unsigned long long)f->run,
 	     (unsigned long long)f->round, f->attempt, why);
-	send_frame(n, FT_TRANSPORT_ROUND_REFUSE, f->run, f->round, f->attempt, buf, 4 + m);
+	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK)
+		send_frame(n, FT_WIRE_ROUND_REFUSE, f->run, f->round, f->attempt, body, len);
+	ft_free(body);
 }
 
 static void secagg_drain(node_d *n)
@@ -347,7 +355,13 @@ static void secagg_drain(node_d *n)
 			n->input_set = 1;
 	}
 	while (ft_secagg_client_next(n->sa, &buf, &len) == FT_OK) {
-		send_frame(n, FT_TRANSPORT_SECAGG, n->sa_run, n->sa_round, n->sa_attempt, buf, len);
+		ft_wire_secagg w = {buf, len};
+		uint8_t *body = NULL;
+		size_t blen;
+
+		if (ft_wire_secagg_encode(&w, &body, &blen) == FT_OK)
+			send_frame(n, FT_WIRE_SECAGG, n->sa_run, n->sa_round, n->sa_attempt, body, blen);
+		ft_free(body);
 		ft_free(buf);
 	}
 	if (ft_secagg_client_phase(n->sa) == FT_SECAGG_ABORTED) {
@@ -374,7 +388,7 @@ static void secagg_drain(node_d *n)
  * re-sends the same noisy update rather than spending privacy again.
  * File: "FTU1" || base hash (32) || d (u32) || delta[d] (float32 LE).
  */
-static int update_get(node_d *n, const ft_transport_frame *f, const ft_transport_announce *a,
+static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
                       float **delta, size_t *d, char *why, size_t why_cap)
 {
 	char name[96], path[1200], run_id[32];
@@ -421,14 +435,24 @@ static int update_get(node_d *n, const ft_transport_frame *f, const ft_transport
 	req.dataset = n->cfg.dataset;
 	req.run_id = run_id;
 	req.initial = global;
-	req.round = f->round;
+	/* Each training is charged under its own ledger key, (round, attempt):
+	 * a retried attempt that trains again (its earlier update lost) spends
+	 * privacy again and the ledger must say so. */
+	if (f->attempt >= 1000) {
+		snprintf(why, why_cap, "attempt %u: more than 999 attempts of one round", f->attempt);
+		rv = FT_ERANGE;
+		goto out;
+	}
+	req.round = f->round * 1000 + f->attempt;
 	ft_model_train_config_default(&req.cfg);
 	req.cfg.lr = a->lr;
 	req.cfg.epochs = a->epochs;
 	req.cfg.batch_units = a->batch;
 	req.cfg.dp.clip = a->dp_clip;
-	req.target_epsilon = a->epsilon;
-	req.standardise = (int)a->standardise;
+	req.target_epsilon = a->dp_max_epsilon;
+	/* Features standardised with this site's own moments (federated
+	 * standardisation is not in the daemons yet). */
+	req.standardise = 1;
 	rv = ft_node_train_local(n->store, &req, &trained, NULL, &res, &err);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
@@ -445,12 +469,26 @@ static int update_get(node_d *n, const ft_transport_frame *f, const ft_transport
 		rv = FT_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < np; i++) {
-		uint32_t u;
+	{
+		/* The update clip (L2, post-processing: no privacy cost) bounds
+		 * this site's influence on the sum and keeps every coordinate
+		 * inside the fixed-point range. */
+		double norm = 0, scale = 1;
 
-		dl[i] = ft_model_params_const(trained)[i] - ft_model_params_const(global)[i];
-		memcpy(&u, &dl[i], 4);
-		ft_store_le32(buf + 4 * i, u);
+		for (size_t i = 0; i < np; i++) {
+			dl[i] = ft_model_params_const(trained)[i] - ft_model_params_const(global)[i];
+			norm += (double)dl[i] * dl[i];
+		}
+		norm = sqrt(norm);
+		if (norm > a->fxp_clip)
+			scale = a->fxp_clip / norm;
+		for (size_t i = 0; i < np; i++) {
+			uint32_t u;
+
+			dl[i] = (float)(dl[i] * scale);
+			memcpy(&u, &dl[i], 4);
+			ft_store_le32(buf + 4 * i, u);
+		}
 	}
 	memcpy(hdr, "FTU1", 4);
 	memcpy(hdr + 4, a->model_hash, 32);
@@ -473,15 +511,16 @@ out:
 	return rv;
 }
 
-static void on_announce(node_d *n, const ft_transport_frame *f)
+static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_t blen)
 {
-	ft_transport_announce a;
+	ft_wire_announce *a = NULL;
 	ft_crypto_fxp fxp;
 	ft_crypto_ctx ctx;
+	ft_wire_accept acc;
 	float *delta = NULL;
-	size_t d = 0;
+	size_t d = 0, alen;
+	uint8_t *ab = NULL;
 	char why[FT_ERRMSG_MAX + 64];
-	uint8_t acc[16];
 	int rv;
 
 	ft_secagg_client_free(n->sa);
@@ -489,212 +528,225 @@ static void on_announce(node_d *n, const ft_transport_frame *f)
 	ft_free(n->x);
 	n->x = NULL;
 	n->input_set = 0;
-	if (ft_transport_announce_decode(f->payload, f->payload_len, &a) != FT_OK) {
-		refuse(n, f, FT_EPROTO, "malformed announcement");
+	a = ft_calloc(1, sizeof(*a));
+	if (a == NULL)
 		return;
+	if (ft_wire_announce_decode(body, blen, a) != FT_OK || a->round != f->round ||
+	    a->attempt != f->attempt) {
+		refuse(n, f, FT_EPROTO, "malformed announcement");
+		goto out;
 	}
 	nlog("run %llu round %llu attempt %u announced (model v%llu, epsilon %g)",
 	     (unsigned long long)f->run, (unsigned long long)f->round, f->attempt,
-	     (unsigned long long)a.model_version, a.epsilon);
+	     (unsigned long long)a->model_version, a->dp_max_epsilon);
 	why[0] = '\0';
-	rv = update_get(n, f, &a, &delta, &d, why, sizeof(why));
+	rv = update_get(n, f, a, &delta, &d, why, sizeof(why));
 	if (rv != FT_OK) {
 		refuse(n, f, rv, why);
-		return;
+		goto out;
 	}
-	rv = ft_crypto_fxp_init(&fxp, a.update_clip, a.bits, a.max_summands);
+	if (d != a->d) {
+		refuse(n, f, FT_EINVAL, "the announced vector length is not the model's");
+		goto out;
+	}
+	rv = ft_node_update_fxp_init(&fxp, a->fxp_clip, 0, a->bits, a->n_sites);
 	if (rv == FT_OK) {
 		n->x = ft_mallocarray(d, sizeof(uint32_t));
 		rv = n->x == NULL ? FT_ENOMEM : ft_crypto_fxp_encode(&fxp, delta, d, n->x);
 	}
-	ft_free(delta);
 	if (rv != FT_OK) {
 		refuse(n, f, rv, "the update cannot be encoded with the announced parameters");
-		return;
+		goto out;
 	}
 	n->d = d;
 	memset(&ctx, 0, sizeof(ctx));
-	memcpy(ctx.consortium, n->man->consortium, FT_CRYPTO_ID_BYTES);
+	memcpy(ctx.consortium, n->man->id, FT_CRYPTO_ID_BYTES);
 	ctx.run = f->run;
 	ctx.round = f->round;
 	ctx.attempt = f->attempt;
 	rv = ft_secagg_client_alloc(n->id, n->cfg.site_id, &ctx, NULL, ft_now_ms(), &n->sa);
 	if (rv != FT_OK) {
 		refuse(n, f, rv, "secure aggregation could not start");
-		return;
+		goto out;
 	}
 	n->sa_run = f->run;
 	n->sa_round = f->round;
 	n->sa_attempt = f->attempt;
-	memset(acc, 0, sizeof(acc));
-	send_frame(n, FT_TRANSPORT_ROUND_ACCEPT, f->run, f->round, f->attempt, acc, sizeof(acc));
+	memcpy(acc.model_hash, a->model_hash, sizeof(acc.model_hash));
+	if (ft_wire_accept_encode(&acc, &ab, &alen) == FT_OK)
+		send_frame(n, FT_WIRE_ROUND_ACCEPT, f->run, f->round, f->attempt, ab, alen);
+out:
+	ft_free(ab);
+	ft_free(delta);
+	ft_free(a);
 }
 
-static void on_chunk(node_d *n, const ft_transport_frame *f)
+static void on_chunk(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_t blen)
 {
-	ft_transport_chunk c;
-	uint8_t h[FT_CRYPTO_HASH_BYTES];
-	char name[96];
+	ft_wire_chunk c;
+	uint8_t *file = NULL, h[FT_CRYPTO_HASH_BYTES];
+	size_t flen;
+	uint64_t version;
+	char name[96], hex[2 * FT_CRYPTO_HASH_BYTES + 1];
 	ft_model *m = NULL;
+	int rv;
 
-	if (ft_transport_chunk_decode(f->payload, f->payload_len, &c) != FT_OK) {
+	if (ft_wire_chunk_decode(body, blen, &c) != FT_OK) {
 		nlog("malformed model chunk ignored");
 		return;
 	}
 	if (c.offset == 0) {
-		ft_free(n->asm_buf);
-		n->asm_buf = ft_malloc(c.total);
-		if (n->asm_buf == NULL)
-			return;
-		n->asm_version = c.model_version;
-		memcpy(n->asm_hash, c.model_hash, sizeof(h));
-		n->asm_total = c.total;
-		n->asm_got = 0;
+		/* A new transfer starts: drop any half-received one. */
+		ft_wire_reasm_free(n->reasm);
+		n->reasm = NULL;
 	}
-	if (n->asm_buf == NULL || c.model_version != n->asm_version || c.total != n->asm_total ||
-	    c.offset != n->asm_got || memcmp(c.model_hash, n->asm_hash, sizeof(h)) != 0) {
-		ft_free(n->asm_buf);
-		n->asm_buf = NULL;
+	if (n->reasm == NULL && ft_wire_reasm_alloc(FT_MODEL_FILE_MAX_BYTES, &n->reasm) != FT_OK)
+		return;
+	rv = ft_wire_reasm_add(n->reasm, &c);
+	if (rv != FT_OK) {
+		nlog("model chunk refused: %s", ft_strerror(rv));
+		ft_wire_reasm_free(n->reasm);
+		n->reasm = NULL;
 		return;
 	}
-	memcpy(n->asm_buf + c.offset, c.data, c.len);
-	n->asm_got += c.len;
-	if (n->asm_got < n->asm_total)
+	if (!ft_wire_reasm_complete(n->reasm))
 		return;
-	ft_crypto_hash(h, n->asm_buf, n->asm_total);
-	if (!ft_crypto_equal(h, n->asm_hash, sizeof(h)) ||
-	    ft_model_decode(n->asm_buf, n->asm_total, &m, NULL, NULL) != FT_OK) {
-		nlog("model v%llu: hash or contents wrong: discarded",
-		     (unsigned long long)n->asm_version);
-	} else {
-		snprintf(name, sizeof(name), "run-%llu-v%llu.ftm", (unsigned long long)f->run,
-		         (unsigned long long)n->asm_version);
-		if (write_atomic(n->cfg.models_dir, name, n->asm_buf, n->asm_total, NULL, 0) == FT_OK) {
-			char hex[2 * FT_CRYPTO_HASH_BYTES + 1];
-
-			ft_crypto_hex(hex, h, sizeof(h));
-			nlog("stored model run %llu v%llu hash %s", (unsigned long long)f->run,
-			     (unsigned long long)n->asm_version, hex);
-			n->run = f->run;
-			n->have_version = n->asm_version;
-		} else {
-			nlog("cannot write %s/%s", n->cfg.models_dir, name);
-		}
+	rv = ft_wire_reasm_finish(n->reasm, &file, &flen, &version);
+	if (rv != FT_OK || ft_model_decode(file, flen, &m, NULL, NULL) != FT_OK) {
+		nlog("model v%llu: hash or contents wrong: discarded", (unsigned long long)c.model_version);
+		goto out;
 	}
+	ft_crypto_hash(h, file, flen);
+	snprintf(name, sizeof(name), "run-%llu-v%llu.ftm", (unsigned long long)f->run,
+	         (unsigned long long)version);
+	if (write_atomic(n->cfg.models_dir, name, file, flen, NULL, 0) != FT_OK) {
+		nlog("cannot write %s/%s", n->cfg.models_dir, name);
+		goto out;
+	}
+	ft_crypto_hex(hex, h, sizeof(h));
+	nlog("stored model run %llu v%llu hash %s", (unsigned long long)f->run,
+	     (unsigned long long)version, hex);
+	n->run = f->run;
+	n->have_version = version;
+out:
 	ft_model_free(m);
-	ft_free(n->asm_buf);
-	n->asm_buf = NULL;
+	ft_free(file);
 }
 
-static void on_result(node_d *n, const ft_transport_frame *f)
+/* The new global model: kept only if it is the file received (hash), and
+ * the signed ROUND_RESULT envelope itself is kept beside it as the
+ * coordinator's statement. */
+static void on_result(node_d *n, const ft_wire_hdr *f, const uint8_t *raw, size_t rlen,
+                      const uint8_t *body, size_t blen)
 {
-	ft_transport_result r;
-	uint8_t tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
-	char hex[2 * FT_CRYPTO_SIG_BYTES + 2], name[96];
+	ft_wire_result *r = ft_calloc(1, sizeof(*r));
+	char hex[2 * FT_CRYPTO_HASH_BYTES + 1], name[96];
 	ft_model *m = NULL;
+	int complete = 0;
 
-	if (ft_transport_result_decode(f->payload, f->payload_len, &r) != FT_OK)
-		return;
-	ft_transport_model_tbs(n->man->consortium, f->run, r.model_version, r.model_hash, tbs);
-	if (ft_crypto_verify(n->man->coord_pk, tbs, sizeof(tbs), r.model_sig) != FT_OK) {
-		nlog("model v%llu: the coordinator's signature does not verify: ignored",
-		     (unsigned long long)r.model_version);
-		return;
+	if (r == NULL || ft_wire_result_decode(body, blen, r) != FT_OK)
+		goto out;
+	if (model_load(n, f->run, r->model_version, r->model_hash, &m) != FT_OK) {
+		nlog("model v%llu announced but not held", (unsigned long long)r->model_version);
+		goto out;
 	}
-	if (model_load(n, f->run, r.model_version, r.model_hash, &m) != FT_OK) {
-		nlog("model v%llu announced but not held", (unsigned long long)r.model_version);
-		return;
-	}
-	ft_model_free(m);
-	ft_crypto_hex(hex, r.model_sig, sizeof(r.model_sig));
-	hex[2 * FT_CRYPTO_SIG_BYTES] = '\n';
-	snprintf(name, sizeof(name), "run-%llu-v%llu.sig", (unsigned long long)f->run,
-	         (unsigned long long)r.model_version);
-	(void)write_atomic(n->cfg.models_dir, name, (const uint8_t *)hex, sizeof(hex) - 1, NULL, 0);
-	ft_crypto_hex(hex, r.model_hash, sizeof(r.model_hash));
+	for (uint32_t i = 0; i < r->n_metrics; i++)
+		if (strcmp(r->metrics[i].name, "run_complete") == 0 && r->metrics[i].value == 1.0)
+			complete = 1;
+	snprintf(name, sizeof(name), "run-%llu-v%llu.result", (unsigned long long)f->run,
+	         (unsigned long long)r->model_version);
+	(void)write_atomic(n->cfg.models_dir, name, raw, rlen, NULL, 0);
+	ft_crypto_hex(hex, r->model_hash, sizeof(r->model_hash));
 	nlog("run %llu: global model v%llu (%u sites) verified: %s%s", (unsigned long long)f->run,
-	     (unsigned long long)r.model_version, r.n_survivors, hex,
-	     r.run_complete ? "; run complete" : "");
+	     (unsigned long long)r->model_version, r->n_survivors, hex,
+	     complete ? "; run complete" : "");
+out:
+	ft_model_free(m);
+	ft_free(r);
 }
 
-/* ---- Frames in ------------------------------------------------------------------------ */
+/* ---- Messages in ------------------------------------------------------------------------ */
 
 static void hello(node_d *n)
 {
-	uint8_t p[8];
+	ft_wire_hello h;
+	uint8_t *body = NULL;
+	size_t len;
 
-	n->seq_out = 0;
-	n->seq_in = 0;
+	memset(&h, 0, sizeof(h));
+	h.site_id = n->cfg.site_id;
+	snprintf(h.software, sizeof(h.software), "fedtwin node");
+	h.caps = FT_WIRE_CAP_SECAGG | FT_WIRE_CAP_DP | FT_WIRE_CAP_CHUNKS;
+	h.recv_max = FT_TRANSPORT_MAX_MSG;
+	n->bound = 0;
 	ft_transport_body_reset(&n->out);
-	ft_store_le64(p, n->have_version);
-	send_frame(n, FT_TRANSPORT_HELLO, n->run, 0, 0, p, sizeof(p));
+	if (ft_wire_hello_encode(&h, &body, &len) == FT_OK)
+		send_frame(n, FT_WIRE_HELLO, n->run, 0, 0, body, len);
+	ft_free(body);
 }
 
-static void handle_reply(node_d *n, const uint8_t *body, size_t len)
+static void handle_reply(node_d *n, const uint8_t *rbody, size_t len)
 {
 	size_t off = 0, flen;
 	const uint8_t *raw;
 
 	for (;;) {
-		ft_transport_frame f;
-		int rv = ft_transport_body_next(body, len, &off, &raw, &flen);
+		ft_wire_hdr f;
+		const uint8_t *body;
+		size_t blen;
+		int rv = ft_transport_body_next(rbody, len, &off, &raw, &flen);
 
 		if (rv != FT_OK)
 			break;
-		if (ft_transport_frame_parse(raw, flen, &f) != FT_OK ||
-		    f.sender != FT_TRANSPORT_COORD_ID ||
-		    ft_transport_frame_verify(raw, flen, n->man->coord_pk) != FT_OK) {
-			nlog("refused a frame not signed by the manifest's coordinator key");
+		rv = ft_wire_envelope_decode(raw, flen, FT_WIRE_ENVELOPE_MAX, n->man->id,
+		                             ft_wire_manifest_lookup, n->man, &f, &body, &blen);
+		if (rv != FT_OK || f.sender != FT_WIRE_COORDINATOR_ID ||
+		    (f.recipient != n->cfg.site_id && f.recipient != FT_WIRE_ALL_SITES)) {
+			nlog("refused a message not signed by the manifest's coordinator key");
 			continue;
 		}
-		if (f.type == FT_TRANSPORT_CHALLENGE || (f.type == FT_TRANSPORT_ERROR && !n->bound)) {
-			if (f.type == FT_TRANSPORT_ERROR) {
-				char text[240];
-				size_t m = f.payload_len > 4 ? f.payload_len - 4 : 0, j = 0;
-
-				for (size_t i = 0; i < m && j + 1 < sizeof(text); i++)
-					text[j++] = (f.payload[4 + i] >= 0x20 && f.payload[4 + i] < 0x7f)
-					                    ? (char)f.payload[4 + i]
-					                    : '?';
-				text[j] = '\0';
-				nlog("the coordinator refused us: %s", text);
-				sleep(1);
-			}
-			n->bound = 0;
-			memcpy(n->session, f.session, sizeof(n->session));
-			hello(n);
+		if (ft_wire_replay_check(n->replay, &f, ft_wire_time_ms()) != FT_OK) {
+			nlog("refused a replayed or stale %s", ft_wire_type_name(f.type));
 			continue;
 		}
-		if (!ft_crypto_equal(f.session, n->session, sizeof(n->session)) || f.seq <= n->seq_in)
-			continue; /* another session's frame, or a replay */
-		n->seq_in = f.seq;
 		switch (f.type) {
-		case FT_TRANSPORT_WELCOME:
+		case FT_WIRE_WELCOME:
 			n->bound = 1;
 			nlog("connected to the coordinator");
 			break;
-		case FT_TRANSPORT_MODEL_CHUNK:
-			on_chunk(n, &f);
+		case FT_WIRE_MODEL_CHUNK:
+			on_chunk(n, &f, body, blen);
 			break;
-		case FT_TRANSPORT_ROUND_RESULT:
-			on_result(n, &f);
+		case FT_WIRE_ROUND_RESULT:
+			on_result(n, &f, raw, flen, body, blen);
 			break;
-		case FT_TRANSPORT_ROUND_ANNOUNCE:
-			on_announce(n, &f);
+		case FT_WIRE_ROUND_ANNOUNCE:
+			on_announce(n, &f, body, blen);
 			break;
-		case FT_TRANSPORT_SECAGG:
+		case FT_WIRE_SECAGG: {
+			ft_wire_secagg w;
+
 			if (n->sa != NULL && f.run == n->sa_run && f.round == n->sa_round &&
-			    f.attempt == n->sa_attempt) {
-				rv = ft_secagg_client_recv(n->sa, f.payload, f.payload_len, ft_now_ms());
+			    f.attempt == n->sa_attempt && ft_wire_secagg_decode(body, blen, &w) == FT_OK) {
+				rv = ft_secagg_client_recv(n->sa, w.msg, w.len, ft_now_ms());
 				if (rv != FT_OK)
 					nlog("round %llu: secure-aggregation message rejected: %s",
 					     (unsigned long long)f.round, ft_strerror(rv));
 				secagg_drain(n);
 			}
 			break;
-		case FT_TRANSPORT_ERROR:
-			nlog("the coordinator reports an error");
-			break;
+		}
+		case FT_WIRE_ERROR: {
+			ft_wire_notice nt;
+
+			if (ft_wire_notice_decode(body, blen, &nt) != FT_OK)
+				break;
+			nlog("the coordinator refused us: %s", nt.text);
+			if (nt.code != FT_EPERM)
+				sleep(1); /* a key or membership problem: do not hammer */
+			hello(n);
+			return; /* the rest of this reply belongs to a dead session */
+		}
 		default:
 			break;
 		}
@@ -706,7 +758,7 @@ static void handle_reply(node_d *n, const uint8_t *body, size_t len)
 static int node_open(node_d *n, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
-	const ft_transport_manifest_site *me;
+	const ft_wire_site *me;
 	ft_transport_tls tls;
 	int rv;
 
@@ -716,10 +768,14 @@ static int node_open(node_d *n, ft_errmsg *err)
 	rv = ft_crypto_pk_load(n->cfg.consortium_pk, cpk, err);
 	if (rv != FT_OK)
 		return rv;
-	rv = ft_transport_manifest_load(n->cfg.manifest, cpk, &n->man, err);
+	rv = ft_wire_manifest_load(n->cfg.manifest, cpk, &n->man, err);
 	if (rv != FT_OK)
 		return rv;
-	me = ft_transport_manifest_site_get(n->man, n->cfg.site_id);
+	rv = ft_wire_replay_alloc(16, 300000, &n->replay);
+	if (rv != FT_OK)
+		return rv;
+	n->seq_out = ft_wire_time_ms() * 1000;
+	me = ft_wire_manifest_site(n->man, n->cfg.site_id);
 	if (me == NULL || !ft_crypto_equal(me->pk, ft_crypto_identity_pk(n->id), FT_CRYPTO_SIGN_PK_BYTES))
 		nlog("warning: %s is not the manifest's key for site %u: the coordinator will refuse"
 		     " this site",
@@ -745,10 +801,11 @@ static void node_close(node_d *n)
 	ft_transport_client_close(n->tc);
 	ft_secagg_client_free(n->sa);
 	ft_free(n->x);
-	ft_free(n->asm_buf);
+	ft_wire_reasm_free(n->reasm);
 	ft_transport_body_free(&n->out);
 	ft_store_close(n->store);
-	ft_transport_manifest_free(n->man);
+	ft_wire_manifest_free(n->man);
+	ft_wire_replay_free(n->replay);
 	ft_crypto_identity_free(n->id);
 }
 
@@ -781,7 +838,8 @@ static int node_run_main(const char *config)
 	signal(SIGPIPE, SIG_IGN);
 	nlog("dialling %s (newest model held: run %llu v%lld)", n.cfg.coordinator,
 	     (unsigned long long)n.run,
-	     n.have_version == FT_TRANSPORT_NO_VERSION ? -1LL : (long long)n.have_version);
+	     n.have_version == UINT64_MAX ? -1LL : (long long)n.have_version);
+	hello(&n);
 	while (!node_stop) {
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
@@ -808,6 +866,8 @@ static int node_run_main(const char *config)
 					n.tc = fresh;
 				}
 			}
+			/* A new connection is a new session: introduce ourselves. */
+			hello(&n);
 			continue;
 		}
 		failures = 0;
@@ -822,7 +882,15 @@ static int node_run_main(const char *config)
 		uint8_t *reply = NULL;
 		size_t rlen;
 
-		send_frame(&n, FT_TRANSPORT_BYE, n.run, 0, 0, NULL, 0);
+		ft_wire_notice bye;
+		uint8_t *bb = NULL;
+		size_t blen;
+
+		memset(&bye, 0, sizeof(bye));
+		snprintf(bye.text, sizeof(bye.text), "stopping");
+		if (ft_wire_notice_encode(&bye, &bb, &blen) == FT_OK)
+			send_frame(&n, FT_WIRE_BYE, n.run, 0, 0, bb, blen);
+		ft_free(bb);
 		if (ft_transport_client_call(n.tc, n.out.buf, n.out.len, 1000, &reply, &rlen) == FT_OK)
 			ft_free(reply);
 	}

@@ -179,7 +179,7 @@ int ft_transport_server_open(const char *url, const ft_transport_tls *tls, uint3
 	ft_transport_server *s = NULL;
 	int rv = FT_OK, nrv;
 
-	if (url == NULL || out == NULL || slots == 0 || slots > 4 * FT_TRANSPORT_MAX_SITES)
+	if (url == NULL || out == NULL || slots == 0 || slots > 4096)
 		return FT_EINVAL;
 	s = ft_calloc(1, sizeof(*s));
 	if (s == NULL)

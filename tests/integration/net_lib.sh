@@ -21,12 +21,10 @@ net_setup() {
 	"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" ${COORD_NAMES:-} >/dev/null
 	ft keygen --out "$WORK/keys/consortium.key" --no-passphrase >/dev/null
 	ft keygen --out "$WORK/keys/coordinator.key" --no-passphrase >/dev/null
-	args=""
 	csv="$FT_DATA_DIR/heart_disease_uci/heart_disease_flamby_split.csv"
 	for i in $(seq 1 "$nsites"); do
 		"$FT_SOURCE_DIR/deploy/pki" site "$WORK/pki" "$i" >/dev/null
 		ft keygen --out "$WORK/keys/site-$i.key" --no-passphrase >/dev/null
-		args="$args --site $i:hospital-$i:$WORK/keys/site-$i.key.pub"
 		mkdir -p "$WORK/site-$i"
 		# FLamby site i-1, training split; the site and split columns and
 		# the raw 'num' label are not features.
@@ -39,10 +37,13 @@ net_setup() {
 		ft node policy set --store "$WORK/site-$i/store.db" --max-epsilon-run "$eps" \
 			--max-epsilon-total 1000 --delta 1e-5 >/dev/null
 	done
-	# shellcheck disable=SC2086
-	ft coordinator manifest --consortium-key "$WORK/keys/consortium.key" \
-		--coordinator-pk "$WORK/keys/coordinator.key.pub" $args \
-		--out "$WORK/manifest" >/dev/null
+	ft consortium init --name test-consortium --key "$WORK/keys/consortium.key" \
+		--coordinator-key "$WORK/keys/coordinator.key.pub" \
+		--endpoint "tls+tcp://coordinator.test:7443" --out "$WORK/manifest" >/dev/null
+	for i in $(seq 1 "$nsites"); do
+		ft consortium add-site --manifest "$WORK/manifest" --key "$WORK/keys/consortium.key" \
+			--id "$i" --name "hospital-$i" --site-key "$WORK/keys/site-$i.key.pub" >/dev/null
+	done
 	PORT=${PORT:-$(free_port)}
 	URL=${URL:-tls+tcp://127.0.0.1:$PORT}
 	LISTEN=${LISTEN:-$URL}

@@ -14,7 +14,7 @@
 #include "ft_coord.h"
 #include "ft_model.h"
 #include "ft_secagg.h"
-#include "ft_transport.h"
+#include "ft_wire.h"
 
 #define MAXS 5
 
@@ -114,7 +114,7 @@ static void sim_init(sim *m, uint32_t n, uint32_t optimizer)
 	                 FT_OK);
 	m->now = 1000;
 	for (uint32_t i = 0; i < n; i++)
-		ft_coord_engine_site_up(m->e, m->s[i].id, FT_TRANSPORT_NO_VERSION, m->now);
+		ft_coord_engine_site_up(m->e, m->s[i].id, FT_COORD_NO_VERSION, m->now);
 }
 
 static void sim_free(sim *m)
@@ -152,14 +152,20 @@ static void client_out(sim *m, ssite *s)
 	    ft_secagg_client_set_input(s->sa, s->x, m->d) == FT_OK)
 		s->input_set = 1;
 	while (!s->dead && ft_secagg_client_next(s->sa, &buf, &len) == FT_OK) {
+		ft_wire_secagg w = {buf, len};
+		uint8_t *body;
+		size_t blen;
+
 		if (s->die_phase != 0 && (int)ft_secagg_client_phase(s->sa) >= s->die_phase) {
 			s->dead = 1;
 			ft_free(buf);
 			break;
 		}
-		assert_int_equal(ft_coord_engine_recv(m->e, s->id, FT_TRANSPORT_SECAGG, s->round,
-		                                      s->attempt, buf, len, m->now),
+		assert_int_equal(ft_wire_secagg_encode(&w, &body, &blen), FT_OK);
+		assert_int_equal(ft_coord_engine_recv(m->e, s->id, FT_WIRE_SECAGG, s->round,
+		                                      s->attempt, body, blen, m->now),
 		                 FT_OK);
+		ft_free(body);
 		ft_free(buf);
 		collect(m);
 	}
@@ -170,10 +176,10 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 {
 	ssite *s = site_of(m, to);
 
-	if (type == FT_TRANSPORT_MODEL_CHUNK) {
-		ft_transport_chunk c;
+	if (type == FT_WIRE_MODEL_CHUNK) {
+		ft_wire_chunk c;
 
-		assert_int_equal(ft_transport_chunk_decode(p, len, &c), FT_OK);
+		assert_int_equal(ft_wire_chunk_decode(p, len, &c), FT_OK);
 		if (c.offset == 0) {
 			free(s->model);
 			s->model = malloc(c.total);
@@ -182,29 +188,40 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		assert_int_equal(c.offset, s->model_len);
 		memcpy(s->model + c.offset, c.data, c.len);
 		s->model_len += c.len;
-	} else if (type == FT_TRANSPORT_ROUND_ANNOUNCE) {
-		ft_transport_announce a;
+	} else if (type == FT_WIRE_ROUND_ANNOUNCE) {
+		static ft_wire_announce a;
+		ft_wire_accept acc;
 		ft_crypto_fxp fxp;
 		ft_crypto_ctx ctx;
-		uint8_t h[32];
+		uint8_t h[32], *ab;
+		size_t alen;
 		float *delta;
 
-		assert_int_equal(ft_transport_announce_decode(p, len, &a), FT_OK);
+		assert_int_equal(ft_wire_announce_decode(p, len, &a), FT_OK);
+		assert_true(a.round == round && a.attempt == attempt);
 		/* The model the announcement names was delivered before it. */
 		ft_crypto_hash(h, s->model, s->model_len);
 		assert_memory_equal(h, a.model_hash, 32);
+		assert_int_equal(a.model_len, s->model_len);
+		assert_int_equal(a.d, m->d);
+		assert_true(a.dp_max_epsilon == m->run.epsilon);
 		if (s->dead)
 			return;
 		s->round = round;
 		s->attempt = attempt;
 		if (s->refuse) {
-			uint8_t r[4 + 14];
+			ft_wire_notice nt;
+			uint8_t *nb;
+			size_t nlen;
 
-			ft_store_le32(r, FT_EBUDGET);
-			memcpy(r + 4, "budget reached", 14);
-			assert_int_equal(ft_coord_engine_recv(m->e, to, FT_TRANSPORT_ROUND_REFUSE, round,
-			                                      attempt, r, sizeof(r), m->now),
+			memset(&nt, 0, sizeof(nt));
+			nt.code = FT_WIRE_REFUSE_BUDGET;
+			snprintf(nt.text, sizeof(nt.text), "budget reached");
+			assert_int_equal(ft_wire_notice_encode(&nt, &nb, &nlen), FT_OK);
+			assert_int_equal(ft_coord_engine_recv(m->e, to, FT_WIRE_ROUND_REFUSE, round,
+			                                      attempt, nb, nlen, m->now),
 			                 FT_OK);
+			ft_free(nb);
 			return;
 		}
 		ft_secagg_client_free(s->sa);
@@ -216,27 +233,48 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		ctx.round = round;
 		ctx.attempt = attempt;
 		assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa), FT_OK);
-		assert_int_equal(ft_crypto_fxp_init(&fxp, a.update_clip, a.bits, a.max_summands), FT_OK);
+		assert_int_equal(ft_crypto_fxp_init(&fxp, a.fxp_clip, a.bits, a.n_sites), FT_OK);
 		delta = malloc(m->d * sizeof(float));
 		s->x = malloc(m->d * sizeof(uint32_t));
 		for (size_t i = 0; i < m->d; i++)
 			delta[i] = s->value;
 		assert_int_equal(ft_crypto_fxp_encode(&fxp, delta, m->d, s->x), FT_OK);
 		free(delta);
-		assert_int_equal(ft_coord_engine_recv(m->e, to, FT_TRANSPORT_ROUND_ACCEPT, round, attempt,
-		                                      NULL, 0, m->now),
+		/* An accept must echo the announced model's hash. */
+		memset(acc.model_hash, 0, 32);
+		assert_int_equal(ft_wire_accept_encode(&acc, &ab, &alen), FT_OK);
+		assert_int_equal(ft_coord_engine_recv(m->e, to, FT_WIRE_ROUND_ACCEPT, round, attempt, ab,
+		                                      alen, m->now),
+		                 FT_EPROTO);
+		ft_free(ab);
+		memcpy(acc.model_hash, a.model_hash, 32);
+		assert_int_equal(ft_wire_accept_encode(&acc, &ab, &alen), FT_OK);
+		assert_int_equal(ft_coord_engine_recv(m->e, to, FT_WIRE_ROUND_ACCEPT, round, attempt, ab,
+		                                      alen, m->now),
 		                 FT_OK);
-	} else if (type == FT_TRANSPORT_SECAGG) {
+		ft_free(ab);
+	} else if (type == FT_WIRE_SECAGG) {
 		if (s->dead || s->sa == NULL)
 			return;
 		{
 			/* The abort notice of a finished round may be refused. */
-			int rv = ft_secagg_client_recv(s->sa, p, len, m->now);
+			ft_wire_secagg w;
+			int rv;
 
+			assert_int_equal(ft_wire_secagg_decode(p, len, &w), FT_OK);
+			rv = ft_secagg_client_recv(s->sa, w.msg, w.len, m->now);
 			(void)rv;
 		}
 		client_out(m, s);
-	} else if (type == FT_TRANSPORT_ROUND_RESULT) {
+	} else if (type == FT_WIRE_ROUND_RESULT) {
+		static ft_wire_result r;
+		uint8_t h[32];
+
+		assert_int_equal(ft_wire_result_decode(p, len, &r), FT_OK);
+		/* The result names the model just delivered. */
+		ft_crypto_hash(h, s->model, s->model_len);
+		assert_memory_equal(h, r.model_hash, 32);
+		assert_true(r.n_survivors >= 2);
 		s->results++;
 	}
 }
@@ -296,7 +334,7 @@ static void check_model(sim *m, const uint8_t *old_bytes, size_t old_len, const 
 	ft_model *a = NULL, *b = NULL;
 	ft_errmsg err;
 	ft_crypto_fxp fxp;
-	uint8_t h[32], tbs[FT_TRANSPORT_MODEL_TBS_BYTES];
+	uint8_t h[32], tbs[16 + 32 + 16 + 32];
 
 	assert_int_equal(ft_model_decode(old_bytes, old_len, &a, NULL, &err), FT_OK);
 	assert_int_equal(ft_model_decode(new_bytes, ev->model_len, &b, NULL, &err), FT_OK);
@@ -306,7 +344,12 @@ static void check_model(sim *m, const uint8_t *old_bytes, size_t old_len, const 
 		            (double)m->n / fxp.scale + 1e-6);
 	ft_crypto_hash(h, new_bytes, ev->model_len);
 	assert_memory_equal(h, ev->hash, 32);
-	ft_transport_model_tbs(m->consortium, m->run.id, ev->version, ev->hash, tbs);
+	/* "fedtwin-model-v1" || consortium || run || version || hash */
+	memcpy(tbs, "fedtwin-model-v1", 16);
+	memcpy(tbs + 16, m->consortium, 32);
+	ft_store_le64(tbs + 48, m->run.id);
+	ft_store_le64(tbs + 56, ev->version);
+	memcpy(tbs + 64, ev->hash, 32);
 	assert_int_equal(ft_crypto_verify(ft_crypto_identity_pk(m->coord), tbs, sizeof(tbs), ev->sig),
 	                 FT_OK);
 	ft_model_free(a);
@@ -355,7 +398,7 @@ static void test_refusal_and_stale_frames(void **state)
 	sim_run(&m, FT_COORD_EV_MODEL, 1);
 	ev = find_ev(&m, FT_COORD_EV_REFUSED, 0, NULL);
 	assert_int_equal(ev->site, 12);
-	assert_int_equal(ev->code, FT_EBUDGET);
+	assert_int_equal(ev->code, FT_WIRE_REFUSE_BUDGET);
 	assert_string_equal(ev->text, "budget reached");
 	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
 	assert_int_equal(ev->n_survivors, 2);
@@ -363,9 +406,9 @@ static void test_refusal_and_stale_frames(void **state)
 	assert_int_equal(ev->survivors[1], 11);
 	check_model(&m, m.model0, m.model0_len, ev, b, 0.15f);
 	/* Frames of a finished round or attempt are not used. */
-	assert_int_equal(ft_coord_engine_recv(m.e, 10, FT_TRANSPORT_ROUND_ACCEPT, 1, 1, NULL, 0, m.now),
+	assert_int_equal(ft_coord_engine_recv(m.e, 10, FT_WIRE_ROUND_ACCEPT, 1, 1, NULL, 0, m.now),
 	                 FT_EREPLAY);
-	assert_int_equal(ft_coord_engine_recv(m.e, 99, FT_TRANSPORT_ROUND_ACCEPT, 2, 1, NULL, 0, m.now),
+	assert_int_equal(ft_coord_engine_recv(m.e, 99, FT_WIRE_ROUND_ACCEPT, 2, 1, NULL, 0, m.now),
 	                 FT_EPROTO);
 	sim_free(&m);
 }
