@@ -12,6 +12,7 @@
 #include "ft_crypto.h"
 #include "ft_node.h"
 #include "ft_privacy.h"
+#include "ft_wire.h"
 #include "ft_sim.h"
 #include "cli_int.h"
 
@@ -23,6 +24,7 @@ static const struct ft_cli_cmd {
 	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train"},
 	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
+	{"consortium", ft_wire_cli_main, "consortium manifest: init, add-site, show"},
 	{"keygen", ft_cli_keygen_main, "create an Ed25519 identity key pair"},
 	{"fingerprint", ft_cli_fingerprint_main, "print the fingerprint of a public key file"},
 	{"selfcheck", ft_cli_selfcheck_main, "run the cryptographic self-check"},

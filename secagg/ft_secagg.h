@@ -11,9 +11,13 @@
  *
  * The server learns the sum, modulo 2^bits, of the input vectors of the sites
  * that survived the upload, and nothing else about any single input, as long
- * as fewer than t of every site's neighbours collude with it (see
+ * as fewer than 2t - k of every site's neighbours collude with it (see
  * docs/PROTOCOL.md, "Secure aggregation", for the message formats, the phase
  * rules and how k and t are chosen).
+ *
+ * Each site uses two X25519 round key pairs (Bonawitz): c for encrypting
+ * shares, s (built from a Shamir-shared seed) for the pairwise masks, so
+ * rebuilding a dropped site's s reveals no encryption key.
  *
  * Error codes for rejected messages: FT_EPROTO malformed (or from a sender
  * that is not the transport-authenticated peer), FT_EREPLAY bound to another
@@ -166,8 +170,10 @@ int ft_secagg_server_recv(ft_secagg_server *s, uint32_t from, const uint8_t *msg
                           uint64_t now_ms) FT_WARN_UNUSED;
 
 /* Closes the current phase if its deadline has passed (sites that have not
- * answered count as dropped). Returns FT_OK, or the abort code if the round
- * aborted now. */
+ * answered count as dropped). A site cut off in the middle of its upload
+ * aborts the round (FT_EABORT, retry with a new attempt): its partial input
+ * is already in the accumulator and cannot be taken out. Returns FT_OK, or
+ * the abort code if the round aborted now. */
 int ft_secagg_server_tick(ft_secagg_server *s, uint64_t now_ms);
 
 /* The time (ms) at which _tick() must next be called; UINT64_MAX if none. */

@@ -31,6 +31,10 @@ int sim_secagg_setup(sim_fed *f, ft_errmsg *err)
 	if (drop < 0.999) {
 		double plan = drop > 0 ? drop + 0.1 : 0;
 
+		/* With few sites, floor(plan * n) can be 0: plan for at least
+		 * one drop-out whenever drop-outs are simulated. */
+		if (drop > 0 && plan * f->n_sites < 1.0)
+			plan = 1.0 / f->n_sites + 1e-9;
 		if (plan > 0.9)
 			plan = 0.9;
 		rv = ft_secagg_params(f->n_sites, plan, 0.0, 40, 30, &k, &t);

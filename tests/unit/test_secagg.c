@@ -200,6 +200,9 @@ static void test_random_dropouts_sparse_graph(void **state)
 		assert_int_equal(ft_secagg_params(n, 0.15, 0.05, 40, 30, &k, &t), FT_OK);
 		pdrop = 5 + (int)rng_below(40);
 		sim_init(&s, n, k, t, 64 + rng_below(64), 24, 1 + rng_below(64), 0);
+		/* The graph follows from the test seed, so a failure can be replayed. */
+		for (int i = 0; i < 32; i++)
+			s.cfg.seed[i] = (uint8_t)rng_next();
 		for (uint32_t i = 0; i < n; i++)
 			if ((int)rng_below(100) < pdrop)
 				s.drop_at[i] = 1 + (int)rng_below(6);
@@ -251,6 +254,8 @@ static void test_sparse_graph_100_sites(void **state)
 
 		rng_state = seed;
 		sim_init(&s, 100, k, t, 64 + rng_below(100), 24, 50, 0);
+		for (int i = 0; i < 32; i++)
+			s.cfg.seed[i] = (uint8_t)rng_next();
 		for (uint32_t m = 0; m < 10; m++)
 			s.drop_at[rng_below(100)] = 1 + (int)rng_below(6);
 		sim_start(&s);
