@@ -82,7 +82,7 @@ static inline void fx_build(fx_consortium *c, unsigned rounds, int hostile)
 		                 FT_OK);
 		assert_int_equal(ft_audit_log_policy(site[s], 3.0, 8.0, 1e-5, NULL, NULL), FT_OK);
 		assert_int_equal(ft_audit_log_consent(site[s], "patient-17", 0,
-		                                      hostile ? "operator <i>bob</i>" : "operator", NULL,
+		                                      hostile ? "operator<i>bob</i>" : "operator", NULL,
 		                                      NULL),
 		                 FT_OK);
 		assert_int_equal(ft_audit_log_consent(site[s], "patient-17", 1, "operator", NULL, NULL),
