@@ -320,6 +320,12 @@ static void test_report_screenshot(void **state)
 		assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
 	}
 	fclose(f);
+	/* FT_AUDIT_SCREENSHOT=DIR keeps the page and its picture for a look. */
+	if (getenv("FT_AUDIT_SCREENSHOT") != NULL) {
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s' '%s'", html_path, png,
+		         getenv("FT_AUDIT_SCREENSHOT"));
+		assert_int_equal(system(cmd), 0);
+	}
 	fx_free(&c);
 }
 
