@@ -593,7 +593,8 @@ static int jp_number(jparse *p, char **out)
 	uint64_t u64;
 	double d;
 
-	while (p->i < p->n && strchr("0123456789+-.eE", p->s[p->i]) != NULL)
+	/* strchr() would also match the terminating NUL: exclude it. */
+	while (p->i < p->n && p->s[p->i] != '\0' && strchr("0123456789+-.eE", p->s[p->i]) != NULL)
 		p->i++;
 	len = p->i - start;
 	if (len == 0 || len >= sizeof(text))

@@ -111,11 +111,15 @@ static void test_json_rejects(void **state)
 		"{\"a\":{\"b\":1}}", "{\"a\":[[1]]}", "{\"a\":[1,]}", "{\"a\":tru}", "{\"a\":null}",
 		"{\"A\":1}", "{\"\":1}", "{\"a\":\"x\"}x", "{\"a\":\"\t\"}", "{\"a\":1,}",
 	};
+	/* Found by fuzz_audit_payload: NUL bytes inside a number. */
+	static const char nul_in_number[] = "{\"a\":1.5\0\0005}";
 	ft_audit_json *j = NULL;
 	audit_jobj o;
 	ft_errmsg err;
 
 	(void)state;
+	assert_int_equal(audit_json_parse(nul_in_number, sizeof(nul_in_number) - 1, &o, &err),
+	                 FT_EFORMAT);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rv = audit_json_parse(bad[i], strlen(bad[i]), &o, &err);
 
