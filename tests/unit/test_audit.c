@@ -417,81 +417,111 @@ static void test_open_detects_tampered_tail(void **state)
 	ft_crypto_identity_free(id);
 }
 
-/* Every allocation of open, the typed events, verify and the report fails
- * in turn: each call fails cleanly with FT_ENOMEM (ASan checks for leaks)
- * and a log that was appended to still verifies. */
+/* Every allocation of open, the typed events, verify and the reports fails
+ * in turn: each call fails cleanly with FT_ENOMEM (ASan checks for leaks),
+ * and what was committed still verifies. Three sweeps, so that only
+ * successful commits pay for an fsync. */
 static void test_alloc_failures(void **state)
 {
 	ft_crypto_identity *id = fx_identity(1);
 	static const char *sites[] = { "site:1", "site:2" };
-	int done = 0;
+	ft_audit_privacy p = { .run = "r", .round = 1, .q = 0.1, .sigma = 1, .clip = 1,
+	                       .steps = 3, .eps_round = 0.5, .eps_run = 0.5, .eps_total = 1,
+	                       .delta = 1e-5, .max_eps_run = 1, .max_eps_total = 2 };
+	ft_audit_verify_result vr;
+	ft_audit_log *log = NULL;
+	uint8_t d[32] = { 1 };
+	char path[200];
+	const char *paths[1] = { path };
+	ft_errmsg err;
+	long n;
+	int rv;
 
 	(void)state;
-	for (long n = 0; n < 2000 && !done; n++) {
-		ft_audit_log *log = NULL;
-		ft_audit_privacy p = { .run = "r", .round = 1, .q = 0.1, .sigma = 1, .clip = 1,
-		                       .steps = 3, .eps_round = 0.5, .eps_run = 0.5, .eps_total = 1,
-		                       .delta = 1e-5, .max_eps_run = 1, .max_eps_total = 2 };
-		ft_audit_verify_result vr;
-		ft_errmsg err, verr = { { 0 } };
-		uint8_t d[32] = { 1 };
-		char path[200], *buf = NULL;
-		size_t nbuf = 0;
-		const char *paths[1];
-		int rv, vrv = FT_OK, failed = 0, opened;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/alloc%ld.audit", g_dir, n);
-		paths[0] = path;
+	/* Opening (creating) a log. */
+	for (n = 0; n < 1000; n++) {
+		snprintf(path, sizeof(path), "%s/open%ld.audit", g_dir, n);
 		ft_alloc_fail_after(n);
 		rv = ft_audit_open(path, id, "site:1", &log, &err);
-		opened = rv == FT_OK;
-		if (opened) {
-			int r1 = ft_audit_log_privacy(log, &p, NULL, NULL);
-			int r2 = ft_audit_log_round_end(log, "r", 1, "aggregated", sites, 2, NULL, 0,
-			                                NULL, NULL);
-			int r3 = ft_audit_log_message(log, FT_AUDIT_SENT, "coordinator", "update", 10, d,
-			                              "r", 1, NULL, NULL);
-
-			assert_true(r1 == FT_OK || r1 == FT_ENOMEM);
-			assert_true(r2 == FT_OK || r2 == FT_ENOMEM);
-			assert_true(r3 == FT_OK || r3 == FT_ENOMEM);
-			failed = r1 != FT_OK || r2 != FT_OK || r3 != FT_OK;
-			ft_audit_close(log);
-			vrv = ft_audit_verify(path, NULL, &vr, &verr);
-			assert_true(vrv == FT_OK || vrv == FT_ENOMEM);
-			failed |= vrv != FT_OK;
-			f = open_memstream(&buf, &nbuf);
-			assert_non_null(f);
-			rv = audit_report_html(f, paths, 1, &vr, &vrv, &verr, &err);
-			fclose(f);
-			free(buf);
-			buf = NULL;
-			assert_true(rv == FT_OK || rv == FT_ENOMEM);
-			failed |= rv != FT_OK;
-			f = open_memstream(&buf, &nbuf);
-			rv = audit_report_json(f, paths, 1, &vr, &vrv, &verr, &err);
-			fclose(f);
-			free(buf);
-			assert_true(rv == FT_OK || rv == FT_ENOMEM);
-			failed |= rv != FT_OK;
-		} else {
-			assert_int_equal(rv, FT_ENOMEM);
-			assert_null(log);
-			failed = 1;
-		}
 		ft_alloc_fail_after(-1);
-		/* Whatever was committed is a valid log. */
-		if (opened)
-			assert_int_equal(ft_audit_verify(path, NULL, NULL, &err), FT_OK);
-		if (!failed) {
-			assert_int_equal(ft_audit_verify(path, NULL, &vr, &err), FT_OK);
-			assert_int_equal(vr.entries, 4);
-			done = 1;
-		}
-		unlink(path);
+		if (rv == FT_OK)
+			break;
+		assert_int_equal(rv, FT_ENOMEM);
+		assert_null(log);
 	}
-	assert_true(done);
+	assert_int_equal(rv, FT_OK);
+	ft_audit_close(log);
+	log = NULL;
+	assert_int_equal(ft_audit_verify(path, NULL, NULL, &err), FT_OK);
+
+	/* Typed events on an open log. */
+	assert_int_equal(ft_audit_open(g_path, id, "site:1", &log, &err), FT_OK);
+	for (n = 0; n < 1000; n++) {
+		int r1, r2, r3;
+
+		ft_alloc_fail_after(n);
+		r1 = ft_audit_log_privacy(log, &p, NULL, NULL);
+		r2 = ft_audit_log_round_end(log, "r", 1, "aggregated", sites, 2, NULL, 0, NULL, NULL);
+		r3 = ft_audit_log_message(log, FT_AUDIT_SENT, "coordinator", "update", 10, d, "r", 1,
+		                          NULL, NULL);
+		ft_alloc_fail_after(-1);
+		assert_true(r1 == FT_OK || r1 == FT_ENOMEM);
+		assert_true(r2 == FT_OK || r2 == FT_ENOMEM);
+		assert_true(r3 == FT_OK || r3 == FT_ENOMEM);
+		if (r1 == FT_OK && r2 == FT_OK && r3 == FT_OK)
+			break;
+	}
+	assert_true(n < 1000);
+	ft_audit_close(log);
+	assert_int_equal(ft_audit_verify(g_path, NULL, &vr, &err), FT_OK);
+	assert_true(vr.entries >= 4);
+
+	/* Verify and the reports on a small log with every table filled. */
+	assert_int_equal(ft_audit_open(path, id, "site:1", &log, &err), FT_OK);
+	assert_int_equal(ft_audit_log_privacy(log, &p, NULL, NULL), FT_OK);
+	assert_int_equal(ft_audit_log_round_end(log, "r", 1, "aggregated", sites, 2, NULL, 0, NULL,
+	                                        NULL),
+	                 FT_OK);
+	assert_int_equal(ft_audit_log_message(log, FT_AUDIT_SENT, "coordinator", "update", 10, d,
+	                                      "r", 1, NULL, NULL),
+	                 FT_OK);
+	assert_int_equal(ft_audit_log_refusal(log, "r", 2, "budget", 3, 2, NULL, NULL), FT_OK);
+	{
+		ft_audit_training t = { .run = "r", .round = 1, .patients = 5, .records = 9,
+		                        .steps = 2, .q = 0.5, .clip = 1, .sigma = 1 };
+
+		assert_int_equal(ft_audit_log_training(log, &t, NULL, NULL), FT_OK);
+	}
+	ft_audit_close(log);
+	for (n = 0; n < 5000; n++) {
+		ft_errmsg verr = { { 0 } };
+		char *buf = NULL;
+		size_t nbuf = 0;
+		int vrv, r1, r2;
+		FILE *f;
+
+		ft_alloc_fail_after(n);
+		vrv = ft_audit_verify(path, NULL, &vr, &verr);
+		f = open_memstream(&buf, &nbuf);
+		assert_non_null(f);
+		r1 = audit_report_html(f, paths, 1, &vr, &vrv, &verr, &err);
+		fclose(f);
+		free(buf);
+		buf = NULL;
+		f = open_memstream(&buf, &nbuf);
+		assert_non_null(f);
+		r2 = audit_report_json(f, paths, 1, &vr, &vrv, &verr, &err);
+		fclose(f);
+		free(buf);
+		ft_alloc_fail_after(-1);
+		assert_true(vrv == FT_OK || vrv == FT_ENOMEM);
+		assert_true(r1 == FT_OK || r1 == FT_ENOMEM);
+		assert_true(r2 == FT_OK || r2 == FT_ENOMEM);
+		if (vrv == FT_OK && r1 == FT_OK && r2 == FT_OK)
+			break;
+	}
+	assert_true(n < 5000);
+	print_message("allocation sweep: verify and reports survive %ld failure points\n", n);
 	ft_crypto_identity_free(id);
 }
 
