@@ -359,7 +359,7 @@ static int content_digest(const char *path, uint8_t out[32])
 	                       &st, NULL) != SQLITE_OK)
 		goto out;
 	ft_crypto_hash_init(&h);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	for (rc = sqlite3_step(st); rc == SQLITE_ROW; rc = sqlite3_step(st))
 		for (int c = 0; c < 8; c++) {
 			int64_t v = sqlite3_column_int64(st, c);
 			const unsigned char *t = sqlite3_column_text(st, c);
