@@ -305,7 +305,7 @@ static void test_report_screenshot(void **state)
 	free(out);
 	free(err);
 	snprintf(cmd, sizeof(cmd),
-	         "%s --headless --no-sandbox --disable-gpu --disable-background-networking "
+	         "timeout 90 %s --headless --no-sandbox --disable-gpu --disable-background-networking "
 	         "--disable-component-update --disable-sync --no-first-run "
 	         "--user-data-dir=%s/profile --window-size=1200,2400 --screenshot=%s file://%s "
 	         ">/dev/null 2>&1",
