@@ -296,8 +296,43 @@ static void tamper_many(const char *path, unsigned count, unsigned *by_kind)
 	sqlite3_close(db);
 }
 
+/* Number of event types of the registry present in the logs at paths. */
+static int types_present(const char *const *paths, size_t n)
+{
+	static const char *const all[] = {
+		"log.genesis", "key.enrol", "key.rotate", "key.revoke", "run.start", "run.end",
+		"round.start", "round.end", "msg.sent", "msg.received", "train.local",
+		"privacy.spend", "policy.set", "policy.refuse", "consent.change", "model.version",
+		"anchor",
+	};
+	int found = 0;
+
+	for (size_t t = 0; t < sizeof(all) / sizeof(all[0]); t++) {
+		int here = 0;
+
+		for (size_t i = 0; i < n && !here; i++) {
+			sqlite3 *db = NULL;
+			sqlite3_stmt *st = NULL;
+
+			assert_int_equal(sqlite3_open_v2(paths[i], &db, SQLITE_OPEN_READONLY, NULL),
+			                 SQLITE_OK);
+			assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM entries WHERE type = ?", -1,
+			                                    &st, NULL),
+			                 SQLITE_OK);
+			sqlite3_bind_text(st, 1, all[t], -1, SQLITE_STATIC);
+			here = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+			sqlite3_close(db);
+		}
+		found += here;
+	}
+	return found;
+}
+
 static void test_thousand_tamperings(void **state)
 {
+	const char *const tampered[] = { g_c.coord_path, g_c.site_path[0], g_c.site_path[2] };
+
 	const char *seed_env = getenv("FT_TEST_SEED");
 	unsigned by_kind[T_KINDS] = { 0 };
 	uint64_t seed = 20261125;
@@ -307,6 +342,8 @@ static void test_thousand_tamperings(void **state)
 		fail_msg("bad FT_TEST_SEED");
 	g_rng = seed;
 	print_message("tampering seed %" PRIu64 " (set FT_TEST_SEED to vary)\n", seed);
+	/* The tampered logs hold every event type of the registry. */
+	assert_int_equal(types_present(tampered, 3), 17);
 	tamper_many(g_c.coord_path, 500, by_kind);
 	tamper_many(g_c.site_path[0], 250, by_kind);
 	tamper_many(g_c.site_path[2], 250, by_kind);
