@@ -54,6 +54,7 @@ typedef struct train_state {
 	float *ugrad;  /* one unit's gradient (DP, units with several rows) */
 	float *m1, *m2; /* optimiser moments */
 	float *ldelta; /* per-layer deltas of one row */
+	double *xnorm2; /* squared norm of each row's features (DP) */
 	size_t *perm;  /* unit order (non-private) */
 	rng *rand;
 } train_state;
@@ -72,6 +73,7 @@ static void state_free(train_state *s, const ft_model *m)
 	ft_free(s->m1);
 	ft_free(s->m2);
 	ft_free(s->ldelta);
+	ft_free(s->xnorm2);
 	ft_free(s->perm);
 	if (s->rand != NULL)
 		ft_crypto_wipe(s->rand, sizeof(*s->rand));
@@ -134,6 +136,7 @@ static int check_config(const ft_model_train_config *c, ft_errmsg *err)
 typedef struct ghost_ctx {
 	float *ldelta;
 	double norm2;
+	double x_norm2; /* the first layer's ||in||^2, computed once per row */
 } ghost_ctx;
 
 static void ghost_layer(void *vctx, const model_layer *L, const float *in, const float *delta)
@@ -144,8 +147,12 @@ static void ghost_layer(void *vctx, const model_layer *L, const float *in, const
 	memcpy(g->ldelta + L->a_off, delta, L->n_out * sizeof(float));
 	for (size_t j = 0; j < L->n_out; j++)
 		dn += (double)delta[j] * delta[j];
-	for (size_t i = 0; i < L->n_in; i++)
-		an += (double)in[i] * in[i];
+	if (L->w_off == 0) {
+		an += g->x_norm2;
+	} else {
+		for (size_t i = 0; i < L->n_in; i++)
+			an += (double)in[i] * in[i];
+	}
 	g->norm2 += dn * an;
 }
 
@@ -183,7 +190,7 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 		return;
 	if (r1 - r0 == 1) {
 		const float *x = ds->x + r0 * ds->n_features;
-		ghost_ctx g = { st->ldelta, 0 };
+		ghost_ctx g = { st->ldelta, 0, st->xnorm2[r0] };
 		float f;
 
 		model_forward(m, x);
@@ -357,8 +364,17 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		goto nomem;
 	if (cfg->dp.enabled) {
 		st.ugrad = ft_mallocarray(m->n_params, sizeof(float));
-		if (st.ugrad == NULL)
+		st.xnorm2 = ft_mallocarray(ds->n_rows ? ds->n_rows : 1, sizeof(double));
+		if (st.ugrad == NULL || st.xnorm2 == NULL)
 			goto nomem;
+		for (size_t r = 0; r < ds->n_rows; r++) {
+			const float *x = ds->x + r * ds->n_features;
+			double s2 = 0;
+
+			for (size_t j = 0; j < ds->n_features; j++)
+				s2 += (double)x[j] * x[j];
+			st.xnorm2[r] = s2;
+		}
 		ft_crypto_random(st.rand->key, sizeof(st.rand->key));
 	} else {
 		st.perm = ft_mallocarray(ds->n_units, sizeof(size_t));
