@@ -19,6 +19,7 @@
  * bytes from the CSPRNG (libsodium), so the keystream is itself a CSPRNG
  * output without a system call per block. Wiped when training ends. */
 typedef struct rng {
+	int csprng;
 	uint8_t key[32];
 	uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
 	uint32_t counter;
@@ -28,9 +29,18 @@ typedef struct rng {
 
 static void rng_refill(rng *r)
 {
+	/* The 32-bit block counter covers 256 GiB per key and nonce; past
+	 * that, never reuse keystream: a fresh key (DP) or the next nonce
+	 * (shuffling, which must stay reproducible). */
+	if (r->counter > UINT32_MAX - sizeof(r->buf) / 64) {
+		if (r->csprng)
+			ft_crypto_random(r->key, sizeof(r->key));
+		else
+			ft_store_le32(r->nonce + 4, ft_load_le32(r->nonce + 4) + 1);
+		r->counter = 0;
+	}
 	memset(r->buf, 0, sizeof(r->buf));
-	/* Cannot fail for these sizes; the counter only grows (2^32 blocks of
-	 * 64 bytes per key and nonce, far beyond FT_MODEL_MAX_STEPS' needs). */
+	/* Cannot fail for these sizes. */
 	(void)crypto_stream_chacha20_ietf_xor_ic(r->buf, r->buf, sizeof(r->buf), r->nonce,
 	                                         r->counter, r->key);
 	r->counter += sizeof(r->buf) / 64;
@@ -375,6 +385,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 				s2 += (double)x[j] * x[j];
 			st.xnorm2[r] = s2;
 		}
+		st.rand->csprng = 1;
 		ft_crypto_random(st.rand->key, sizeof(st.rand->key));
 	} else {
 		st.perm = ft_mallocarray(ds->n_units, sizeof(size_t));
@@ -424,6 +435,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 					/* Each epoch its own nonce: the same seed
 					 * gives the same sequence of orders. */
 					ft_store_le32(st.rand->nonce, epoch++);
+					ft_store_le32(st.rand->nonce + 4, 0);
 					st.rand->counter = 0;
 					st.rand->pos = sizeof(st.rand->buf);
 					shuffle(st.perm, ds->n_units, st.rand);
