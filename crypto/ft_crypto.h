@@ -81,7 +81,8 @@ typedef struct ft_crypto_identity ft_crypto_identity;
  * (free with ft_crypto_identity_free). */
 int ft_crypto_identity_generate(ft_crypto_identity **out) FT_WARN_UNUSED;
 
-/* Deterministic key pair from a 32-byte seed (tests, known answers). */
+/* Deterministic key pair from a 32-byte seed (tests, known answers; key
+ * files store the seed). On FT_OK the caller owns *out. FT_ENOMEM. */
 int ft_crypto_identity_from_seed(const uint8_t seed[FT_CRYPTO_KEY_BYTES],
                                  ft_crypto_identity **out) FT_WARN_UNUSED;
 
@@ -91,7 +92,8 @@ void ft_crypto_identity_free(ft_crypto_identity *id);
 /* The public key (32 bytes), valid as long as `id`. */
 const uint8_t *ft_crypto_identity_pk(const ft_crypto_identity *id);
 
-/* Detached Ed25519 signature over msg. */
+/* Detached Ed25519 signature over msg (n bytes; msg may be NULL if n is 0)
+ * into the caller's sig. FT_OK, or FT_EINVAL for NULL arguments. */
 int ft_crypto_identity_sign(const ft_crypto_identity *id, const void *msg, size_t n,
                             uint8_t sig[FT_CRYPTO_SIG_BYTES]);
 
@@ -153,11 +155,18 @@ typedef struct ft_crypto_ctx {
 
 /* ---- Key agreement: X25519 round keys ---------------------------------- */
 
+/* Opaque: the secret scalar sits in sodium_malloc memory. */
 typedef struct ft_crypto_kx ft_crypto_kx;
 
+/* A fresh round key, or one rebuilt from a 32-byte seed (deterministic: a
+ * seed recovered with Shamir rebuilds the same key pair; the scalar is
+ * BLAKE2b of the seed, PROTOCOL.md). On FT_OK the caller owns *out (free with
+ * ft_crypto_kx_free). FT_ENOMEM, FT_EINVAL. */
 int ft_crypto_kx_generate(ft_crypto_kx **out) FT_WARN_UNUSED;
 int ft_crypto_kx_from_seed(const uint8_t seed[FT_CRYPTO_KEY_BYTES], ft_crypto_kx **out) FT_WARN_UNUSED;
+/* Wipes and frees; accepts NULL. */
 void ft_crypto_kx_free(ft_crypto_kx *kx);
+/* The X25519 public key (32 bytes), valid as long as `kx`. */
 const uint8_t *ft_crypto_kx_pk(const ft_crypto_kx *kx);
 
 /*
@@ -177,16 +186,18 @@ int ft_crypto_kx_derive(const ft_crypto_kx *kx, uint32_t self_id,
 
 /*
  * Encrypts pt (n bytes) from `sender` to `recipient` with a random nonce.
- * out must hold n + FT_CRYPTO_AEAD_OVERHEAD bytes: nonce || ciphertext || tag.
- * The associated data binds ctx, sender and recipient (PROTOCOL.md).
+ * out (the caller's) must hold n + FT_CRYPTO_AEAD_OVERHEAD bytes:
+ * nonce || ciphertext || tag. The associated data binds ctx, sender and
+ * recipient (PROTOCOL.md). FT_EINVAL for NULL arguments, FT_ERANGE if n is
+ * too large.
  */
 int ft_crypto_seal(const uint8_t key[FT_CRYPTO_KEY_BYTES], const ft_crypto_ctx *ctx,
                    uint32_t sender, uint32_t recipient, const void *pt, size_t n,
                    uint8_t *out) FT_WARN_UNUSED;
 
-/* Opens ct (n bytes, n >= FT_CRYPTO_AEAD_OVERHEAD) into pt
- * (n - FT_CRYPTO_AEAD_OVERHEAD bytes). FT_ECRYPTO on any tampering or
- * misrouting; pt is zeroed then. */
+/* Opens ct (n bytes, n >= FT_CRYPTO_AEAD_OVERHEAD) into the caller's pt
+ * (n - FT_CRYPTO_AEAD_OVERHEAD bytes; NULL allowed when that is 0).
+ * FT_ECRYPTO on any tampering, truncation or misrouting; pt is zeroed then. */
 int ft_crypto_open(const uint8_t key[FT_CRYPTO_KEY_BYTES], const ft_crypto_ctx *ctx,
                    uint32_t sender, uint32_t recipient, const uint8_t *ct, size_t n,
                    void *pt) FT_WARN_UNUSED;
@@ -230,7 +241,9 @@ int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint
  * [offset, offset + n) of the stream. Element i of the stream is the
  * little-endian uint32 at byte 4*i of ChaCha20-IETF(seed, nonce 0), masked to
  * `bits`. Calling it over consecutive chunks equals one call over the whole
- * vector; it never allocates more than a fixed stack block.
+ * vector; it never allocates more than a fixed stack block. acc stays the
+ * caller's. FT_EINVAL for bad bits/sign/NULL, FT_ERANGE if offset + n passes
+ * 2^36 elements (the 32-bit ChaCha20-IETF block counter).
  */
 int ft_crypto_mask_apply(const uint8_t seed[FT_CRYPTO_KEY_BYTES], uint32_t *acc, size_t n,
                          uint64_t offset, unsigned bits, int sign) FT_WARN_UNUSED;

@@ -380,7 +380,9 @@ static int read_small(const char *path, int private_only, uint8_t *buf, size_t c
 	size_t got = 0;
 	int fd, rv;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Symlinks are followed (secret stores mount keys through them); the
+	 * mode that matters is that of the file actually opened. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ft_errmsg_set(err, errno == ENOENT ? FT_ENOTFOUND : FT_EIO, "%s: %s", path,
 		                     strerror(errno));

@@ -377,6 +377,118 @@ int ft_model_save(const ft_model *m, const ft_model_meta *meta, const char *path
 int ft_model_load(const char *path, ft_model **out, ft_model_meta **meta_out,
                   ft_errmsg *err) FT_WARN_UNUSED;
 
+
+/* ---- Server optimisers (models/ft_model_server.c) ----------------------- */
+
+/*
+ * The optimisers a coordinator (or the simulator) applies to the global
+ * parameter vector once per round, given the round's mean client update
+ * Delta_t (the mean of delta_i = local_i - global over the surviving sites).
+ * Reddi et al. 2021, "Adaptive Federated Optimization", Algorithm 2, without
+ * bias correction, as in the paper:
+ *   FEDAVG:     x <- x + eta * Delta
+ *   otherwise:  m <- beta1 m + (1 - beta1) Delta
+ *     FEDADAGRAD: v <- v + Delta^2
+ *     FEDYOGI:    v <- v - (1 - beta2) Delta^2 sign(v - Delta^2)
+ *     FEDADAM:    v <- beta2 v + (1 - beta2) Delta^2
+ *               x <- x + eta * m / (sqrt(v) + tau)
+ * all per coordinate, m starting at 0 and v at tau^2 (the paper's
+ * v_{-1} >= tau^2). The state (m, v) is kept in double precision.
+ * With eta = 1, FEDAVG is plain federated averaging.
+ *
+ * Which mean: the protocol's secure sum carries, per site, the clipped
+ * delta multiplied by the site's weight w_i in [0, 1], plus w_i itself as
+ * one extra element, so the server learns only sum(w_i delta_i) and
+ * sum(w_i) and Delta = sum(w_i delta_i) / sum(w_i) (ft_model_server_mean).
+ * With w_i = n_i / n_cap (n_i the site's training units, n_cap a public
+ * cap) this is FedAvg's sample-weighted mean; without weights (w_i = 1 and
+ * no extra element) it is the unweighted mean over the survivors, whose
+ * number the secure-aggregation server knows anyway.
+ */
+typedef enum ft_model_server_kind {
+	FT_MODEL_SERVER_FEDAVG = 1,
+	FT_MODEL_SERVER_FEDADAM = 2,
+	FT_MODEL_SERVER_FEDYOGI = 3,
+	FT_MODEL_SERVER_FEDADAGRAD = 4
+} ft_model_server_kind;
+
+typedef struct ft_model_server_config {
+	uint32_t kind;  /* ft_model_server_kind */
+	double lr;      /* server learning rate eta, > 0 */
+	double beta1;   /* [0, 1) */
+	double beta2;   /* [0, 1) (FEDADAM, FEDYOGI) */
+	double tau;     /* adaptivity, > 0 (not FEDAVG) */
+} ft_model_server_config;
+
+/* Defaults for `kind`: FEDAVG eta 1; the adaptive ones eta 0.1 (FEDADAGRAD
+ * 0.1 too), beta1 0.9, beta2 0.99, tau 1e-3 (Reddi et al.'s grid centre).
+ * FT_EINVAL for an unknown kind (c untouched). */
+int ft_model_server_config_default(ft_model_server_config *c, uint32_t kind) FT_WARN_UNUSED;
+
+/* Parses "fedavg", "fedadam", "fedyogi", "fedadagrad" into *kind; FT_EINVAL
+ * otherwise. ft_model_server_kind_name gives the name back ("?" if unknown). */
+int ft_model_server_kind_parse(const char *name, uint32_t *kind) FT_WARN_UNUSED;
+const char *ft_model_server_kind_name(uint32_t kind);
+
+/* Opaque: the config, the round count and the moment vectors. */
+typedef struct ft_model_server ft_model_server;
+
+/*
+ * A fresh optimiser over n_params parameters (1..FT_MODEL_MAX_PARAMS, checked
+ * before allocating). FT_EINVAL for a bad config, FT_ERANGE for n_params.
+ * On FT_OK the caller owns *out (free with ft_model_server_free).
+ */
+int ft_model_server_alloc(const ft_model_server_config *cfg, size_t n_params,
+                          ft_model_server **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Frees; accepts NULL. */
+void ft_model_server_free(ft_model_server *s);
+
+const ft_model_server_config *ft_model_server_get_config(const ft_model_server *s);
+size_t ft_model_server_n_params(const ft_model_server *s);
+/* Steps applied so far. */
+uint64_t ft_model_server_rounds(const ft_model_server *s);
+
+/*
+ * One server step: updates params (n floats, n == the optimiser's n_params)
+ * in place with the mean update mean_delta (n floats). FT_EINVAL for a size
+ * mismatch or a non-finite mean_delta (nothing changed); FT_ERANGE if a
+ * parameter would become non-finite (nothing changed: params and the state
+ * are written only when every coordinate is finite). Pure computation, no
+ * I/O; allocates nothing.
+ */
+int ft_model_server_step(ft_model_server *s, float *params, size_t n,
+                         const float *mean_delta) FT_WARN_UNUSED;
+
+/*
+ * The mean update from a decoded secure sum: `sum` has d floats (weighted:
+ * d = n_params + 1, the last being the summed weight; unweighted: d =
+ * n_params). Writes n_params floats to mean: sum[j] / sum[n_params]
+ * (weighted) or sum[j] / n_surv. FT_EINVAL if the divisor is not > 0 (a
+ * weighted sum whose total weight decoded to <= 1e-9 counts as empty) or a
+ * value is not finite.
+ */
+int ft_model_server_mean(const float *sum, size_t d, int weighted, uint32_t n_surv,
+                         float *mean, size_t n_params) FT_WARN_UNUSED;
+
+/*
+ * State serialisation, so a coordinator can persist the optimiser (e.g. in
+ * SQLite) after each round and resume after a crash. Format
+ * (little-endian): "FTSO", version byte 1, kind byte, two zero bytes,
+ * uint64 n_params, uint64 rounds, doubles lr, beta1, beta2, tau, then (not
+ * for FEDAVG) n_params doubles m and n_params doubles v: 64 bytes, plus
+ * 16 n_params for the adaptive kinds.
+ * _encode: on FT_OK the caller owns *buf (ft_free) of *len bytes.
+ * _decode treats the input as hostile: exact length (checked against
+ * n_params before allocating), valid config, finite m, finite v >= 0;
+ * FT_EFORMAT otherwise, with a message. On FT_OK the caller owns *out.
+ */
+#define FT_MODEL_SERVER_STATE_VERSION 1u
+#define FT_MODEL_SERVER_HDR_BYTES 64u
+int ft_model_server_encode(const ft_model_server *s, uint8_t **buf, size_t *len) FT_WARN_UNUSED;
+int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

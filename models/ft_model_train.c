@@ -402,6 +402,19 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		 * q up to 2^-32. */
 		uint64_t thresh = (uint64_t)ldexp(q, 32);
 		double expected = q * (double)ds->n_units;
+		double z_add = 0;
+
+		/* The sampler rounds to a grid, which adds a little sensitivity:
+		 * add slightly more noise so the accounted multiplier still holds
+		 * (docs/PRIVACY.md). */
+		if (cfg->dp.sigma > 0) {
+			rv = ft_privacy_noise_multiplier_required(cfg->dp.sigma, m->n_params, &z_add);
+			if (rv != FT_OK) {
+				ft_errmsg_set(err, rv, "noise multiplier %g is too large for %zu parameters",
+				              cfg->dp.sigma, m->n_params);
+				goto out;
+			}
+		}
 
 		for (uint64_t t = 1; t <= steps; t++) {
 			memset(st.grad, 0, m->n_params * sizeof(float));
@@ -412,7 +425,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 				rep.units_sampled++;
 			}
 			if (cfg->dp.sigma > 0) {
-				rv = ft_privacy_noise_add(st.grad, m->n_params, cfg->dp.sigma * cfg->dp.clip);
+				rv = ft_privacy_noise_add(st.grad, m->n_params, z_add * cfg->dp.clip);
 				if (rv != FT_OK) {
 					ft_errmsg_set(err, rv, "noise sampler failed: %s", ft_strerror(rv));
 					goto out;

@@ -89,6 +89,26 @@ int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units) FT_WARN_U
  */
 int ft_privacy_noise_add(float *v, size_t n, double sigma) FT_WARN_UNUSED;
 
+/*
+ * The noise multiplier to account for when DP-SGD adds
+ * ft_privacy_noise_add(v, n, z * C) to a sum of gradients clipped to L2 norm
+ * C: rounding to the grid raises the sensitivity to at most
+ * C * (1 + z * sqrt(n) * 2^-20), so *z_eff = z / (1 + z * sqrt(n) * 2^-20)
+ * (rounded down), slightly below z (1.1 -> 1.09964 for n = 100000).
+ * FT_EINVAL unless z is finite and > 0.
+ */
+int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff) FT_WARN_UNUSED;
+
+/*
+ * The inverse: the multiplier to pass to ft_privacy_noise_add (times C) so
+ * that the accounted multiplier is at least z, *z_add = z / (1 - z * sqrt(n)
+ * * 2^-20) (rounded up). Use it after ft_privacy_calibrate_sigma. FT_EINVAL
+ * unless z is finite and > 0; FT_ERANGE if z * sqrt(n) * 2^-20 >= 1/2 (the
+ * grid would be too coarse for the vector: more than 2^40 parameters at
+ * z = 1).
+ */
+int ft_privacy_noise_multiplier_required(double z, size_t n, double *z_add) FT_WARN_UNUSED;
+
 /* ---- Renyi-DP accountant of the Poisson-subsampled Gaussian ------------ */
 
 /*
@@ -188,7 +208,7 @@ int ft_privacy_accountant_epsilon(const ft_privacy_accountant *acc, double delta
                                   double *eps, double *order) FT_WARN_UNUSED;
 
 /* The order set and current RDP curve (n entries each), valid until the
- * accountant is next changed or freed. */
+ * accountant is next changed or freed. Returns n (0 for acc == NULL). */
 size_t ft_privacy_accountant_orders(const ft_privacy_accountant *acc, const double **orders,
                                     const double **rdp);
 
@@ -196,7 +216,7 @@ size_t ft_privacy_accountant_orders(const ft_privacy_accountant *acc, const doub
  * Serialisation (docs/PRIVACY.md, "Accountant encoding"): "FTRA", version
  * byte 1, three zero bytes, uint32 n, then n pairs (order, rdp) as
  * little-endian IEEE-754 doubles: 12 + 16 n bytes.
- * _encoded_size gives that size; _encode writes it to buf (cap bytes;
+ * _encoded_size gives that size (0 for NULL); _encode writes it to buf (cap bytes;
  * FT_ERANGE if too small) and sets *len.
  * _decode checks the whole input (exact length, n <= FT_PRIVACY_MAX_ORDERS
  * checked before allocating, valid orders, rdp >= 0 or +INFINITY, no NaN)

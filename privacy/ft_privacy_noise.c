@@ -6,14 +6,18 @@
  * No floating-point number ever decides a random choice here: every
  * Bernoulli trial compares CSPRNG bits with an exact rational probability, so
  * the output distribution is the mathematical one and leaks nothing through
- * rounding (Mironov 2012). Random bits come from the CSPRNG in blocks and are
- * consumed a bit at a time, because a getrandom call per sample would cost
- * more than the sampling itself.
+ * rounding (Mironov 2012). Random bits come from a ChaCha20 keystream keyed
+ * with 32 fresh bytes of libsodium's CSPRNG per call, produced in 4 KiB
+ * blocks and consumed a bit at a time, because a getrandom call per sample
+ * would cost more than the sampling itself; key and buffer are wiped before
+ * returning.
  */
 #include "ft_privacy.h"
 
 #include <math.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "ft_crypto.h"
 
@@ -29,6 +33,8 @@ typedef unsigned __int128 u128;
 
 typedef struct rng {
 	uint64_t buf[RNG_WORDS];
+	uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
+	uint64_t block; /* refills so far: the nonce of the next one */
 	size_t words;   /* words fetched per refill */
 	size_t pos;     /* next unused word in buf */
 	uint64_t cur;   /* bits being consumed, low bit first */
@@ -43,6 +49,8 @@ static void rng_init(rng *r, size_t words)
 	r->cur = 0;
 	r->ncur = 0;
 	r->failed = 0;
+	r->block = 0;
+	ft_crypto_random(r->key, sizeof(r->key));
 }
 
 static void rng_done(rng *r)
@@ -53,7 +61,13 @@ static void rng_done(rng *r)
 static uint64_t rng_word(rng *r)
 {
 	if (r->pos == r->words) {
-		ft_crypto_random(r->buf, r->words * sizeof(r->buf[0]));
+		/* Each refill is its own (key, nonce) stream, so the keystream
+		 * never repeats however many blocks one call needs. */
+		uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+
+		ft_store_le64(nonce, r->block++);
+		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * sizeof(r->buf[0]), nonce,
+		                            r->key);
 		r->pos = 0;
 	}
 	return r->buf[r->pos++];
@@ -148,11 +162,48 @@ static int bern_frac(rng *r, u128 n, u128 d)
 	return 0;
 }
 
+/* bern_frac() for d < 2^63, in 64-bit arithmetic: most trials (all but the
+ * final Gaussian acceptance at large sigma) are this small. */
+static int bern_frac64(rng *r, uint64_t n, uint64_t d)
+{
+	uint64_t rem = n;
+
+	if (n >= d)
+		return 1;
+	if (n == 0)
+		return 0;
+	for (unsigned i = 0; i < CAP_BITS; i++) {
+		unsigned pbit, b;
+
+		rem <<= 1;
+		pbit = rem >= d;
+		if (pbit)
+			rem -= d;
+		b = rng_bit(r);
+		if (b != pbit)
+			return b < pbit;
+		if (rem == 0)
+			return 0;
+	}
+	r->failed = 1;
+	return 0;
+}
+
 /* Bernoulli(exp(-n/d)) for n <= d < 2^120 (CKS20 Algorithm 1, gamma <= 1). */
 static int bern_exp_le1(rng *r, u128 n, u128 d)
 {
 	uint64_t k = 1;
 
+	if (d <= ((u128)1 << 56)) {
+		/* d * k < 2^63 for every k <= CAP_K = 64. */
+		while (bern_frac64(r, (uint64_t)n, (uint64_t)d * k)) {
+			if (++k > CAP_K) {
+				r->failed = 1;
+				return 0;
+			}
+		}
+		return (int)(k & 1u);
+	}
 	while (bern_frac(r, n, d * k)) {
 		if (++k > CAP_K) {
 			r->failed = 1;
@@ -262,7 +313,8 @@ int ft_privacy_noise_grid(double sigma, double *grid, uint64_t *units)
 	int e = 0;
 	double m;
 
-	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX))
+	if (!(sigma >= FT_PRIVACY_SIGMA_MIN && sigma <= FT_PRIVACY_SIGMA_MAX) || grid == NULL ||
+	    units == NULL)
 		return FT_EINVAL; /* also rejects NaN */
 	/* sigma = m * 2^e with m in [0.5, 1): g = 2^(e - 1 - GRID_BITS) puts
 	 * sigma / g = m * 2^(GRID_BITS + 1) in [2^20, 2^21), exactly. */
@@ -322,4 +374,42 @@ out:
 	ft_crypto_wipe(z, sizeof(z));
 	rng_done(&r);
 	return rv;
+}
+
+int ft_privacy_noise_multiplier_effective(double z, size_t n, double *z_eff)
+{
+	double e;
+
+	if (!(z > 0) || isinf(z) || z_eff == NULL)
+		return FT_EINVAL;
+	e = z / (1 + z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS));
+	/* Round down: accounting must never credit more noise than added. */
+	*z_eff = nextafter(e, 0.0);
+	return FT_OK;
+}
+
+int ft_privacy_noise_multiplier_required(double z, size_t n, double *z_add)
+{
+	double a, add;
+
+	if (!(z > 0) || isinf(z) || z_add == NULL)
+		return FT_EINVAL;
+	a = z * sqrt((double)n) * ldexp(1.0, -FT_PRIVACY_GRID_BITS);
+	if (!(a < 0.5))
+		return FT_ERANGE;
+	/* Round up until the effective multiplier, as computed, reaches z:
+	 * never add less noise than the accountant assumes. A few ulps at most. */
+	add = nextafter(z / (1 - a), INFINITY);
+	for (int i = 0; i < 64; i++) {
+		double eff = 0;
+
+		if (ft_privacy_noise_multiplier_effective(add, n, &eff) != FT_OK)
+			return FT_ERANGE;
+		if (eff >= z) {
+			*z_add = add;
+			return FT_OK;
+		}
+		add = nextafter(add, INFINITY);
+	}
+	return FT_EINTERNAL;
 }

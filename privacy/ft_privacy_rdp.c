@@ -165,25 +165,45 @@ static double rdp_one(double q, double sigma, double alpha)
 	return log_a_frac(q, sigma, alpha) / (alpha - 1);
 }
 
-static double default_orders[FT_PRIVACY_DEFAULT_ORDERS];
-static const double *default_orders_init(void)
-{
-	/* Same floating-point operations as Opacus's list comprehension, so
-	 * the orders are bit-identical: 2.0 comes out as 1 + 10/10.0, an
-	 * integer, and takes the integer formula there too. Idempotent, so a
-	 * race between first callers writes the same values. */
-	size_t k = 0;
-
-	for (int x = 1; x < 100; x++)
-		default_orders[k++] = 1 + (double)x / 10.0;
-	for (int x = 12; x < 64; x++)
-		default_orders[k++] = (double)x;
-	return default_orders;
-}
+/*
+ * Opacus's DEFAULT_ALPHAS, [1 + x / 10.0 for x in range(1, 100)] +
+ * list(range(12, 64)), written as the same floating-point expressions (the
+ * compiler folds them with the same IEEE rounding) so that the orders are
+ * bit-identical: 1 + 10 / 10.0 is exactly 2.0 and takes the integer formula,
+ * as in Opacus. A constant table: no initialisation race between threads.
+ */
+static const double default_orders[FT_PRIVACY_DEFAULT_ORDERS] = {
+	1 + 1 / 10.0, 1 + 2 / 10.0, 1 + 3 / 10.0, 1 + 4 / 10.0, 1 + 5 / 10.0, 1 + 6 / 10.0,
+	1 + 7 / 10.0, 1 + 8 / 10.0, 1 + 9 / 10.0, 1 + 10 / 10.0, 1 + 11 / 10.0, 1 + 12 / 10.0,
+	1 + 13 / 10.0, 1 + 14 / 10.0, 1 + 15 / 10.0, 1 + 16 / 10.0, 1 + 17 / 10.0, 1 + 18 / 10.0,
+	1 + 19 / 10.0, 1 + 20 / 10.0, 1 + 21 / 10.0, 1 + 22 / 10.0, 1 + 23 / 10.0, 1 + 24 / 10.0,
+	1 + 25 / 10.0, 1 + 26 / 10.0, 1 + 27 / 10.0, 1 + 28 / 10.0, 1 + 29 / 10.0, 1 + 30 / 10.0,
+	1 + 31 / 10.0, 1 + 32 / 10.0, 1 + 33 / 10.0, 1 + 34 / 10.0, 1 + 35 / 10.0, 1 + 36 / 10.0,
+	1 + 37 / 10.0, 1 + 38 / 10.0, 1 + 39 / 10.0, 1 + 40 / 10.0, 1 + 41 / 10.0, 1 + 42 / 10.0,
+	1 + 43 / 10.0, 1 + 44 / 10.0, 1 + 45 / 10.0, 1 + 46 / 10.0, 1 + 47 / 10.0, 1 + 48 / 10.0,
+	1 + 49 / 10.0, 1 + 50 / 10.0, 1 + 51 / 10.0, 1 + 52 / 10.0, 1 + 53 / 10.0, 1 + 54 / 10.0,
+	1 + 55 / 10.0, 1 + 56 / 10.0, 1 + 57 / 10.0, 1 + 58 / 10.0, 1 + 59 / 10.0, 1 + 60 / 10.0,
+	1 + 61 / 10.0, 1 + 62 / 10.0, 1 + 63 / 10.0, 1 + 64 / 10.0, 1 + 65 / 10.0, 1 + 66 / 10.0,
+	1 + 67 / 10.0, 1 + 68 / 10.0, 1 + 69 / 10.0, 1 + 70 / 10.0, 1 + 71 / 10.0, 1 + 72 / 10.0,
+	1 + 73 / 10.0, 1 + 74 / 10.0, 1 + 75 / 10.0, 1 + 76 / 10.0, 1 + 77 / 10.0, 1 + 78 / 10.0,
+	1 + 79 / 10.0, 1 + 80 / 10.0, 1 + 81 / 10.0, 1 + 82 / 10.0, 1 + 83 / 10.0, 1 + 84 / 10.0,
+	1 + 85 / 10.0, 1 + 86 / 10.0, 1 + 87 / 10.0, 1 + 88 / 10.0, 1 + 89 / 10.0, 1 + 90 / 10.0,
+	1 + 91 / 10.0, 1 + 92 / 10.0, 1 + 93 / 10.0, 1 + 94 / 10.0, 1 + 95 / 10.0, 1 + 96 / 10.0,
+	1 + 97 / 10.0, 1 + 98 / 10.0, 1 + 99 / 10.0, 12, 13, 14,
+	15, 16, 17, 18, 19, 20,
+	21, 22, 23, 24, 25, 26,
+	27, 28, 29, 30, 31, 32,
+	33, 34, 35, 36, 37, 38,
+	39, 40, 41, 42, 43, 44,
+	45, 46, 47, 48, 49, 50,
+	51, 52, 53, 54, 55, 56,
+	57, 58, 59, 60, 61, 62,
+	63,
+};
 
 const double *ft_privacy_default_orders(void)
 {
-	return default_orders_init();
+	return default_orders;
 }
 
 /* Resolves (orders, n) to the default set when both are empty. */
@@ -419,6 +439,8 @@ int ft_privacy_accountant_epsilon(const ft_privacy_accountant *acc, double delta
 size_t ft_privacy_accountant_orders(const ft_privacy_accountant *acc, const double **orders,
                                     const double **rdp)
 {
+	if (acc == NULL)
+		return 0;
 	if (orders != NULL)
 		*orders = acc->orders;
 	if (rdp != NULL)
@@ -449,6 +471,8 @@ static double load_f64(const uint8_t *p)
 
 size_t ft_privacy_accountant_encoded_size(const ft_privacy_accountant *acc)
 {
+	if (acc == NULL)
+		return 0;
 	return ENC_HEADER + 16u * acc->n;
 }
 

@@ -13,7 +13,8 @@
  *    load that returns only consented patients' records, grouped by patient;
  *  - the `fedtwin node` subcommands (ft_store_cli_main).
  *
- * Knows base, crypto (file hashes) and models (ft_model_dataset).
+ * Knows base, crypto (file hashes), privacy (the RDP accountant replays the
+ * ledger) and models (ft_model_dataset).
  *
  * Threads: an ft_store handle may be used by one thread at a time; several
  * processes or handles may open the same file (SQLite WAL, busy timeout).
@@ -182,7 +183,10 @@ typedef struct ft_store_import_opts {
 	size_t max_rows;         /* 0: FT_STORE_CSV_MAX_ROWS */
 } ft_store_import_opts;
 
+#define FT_STORE_DATASET_MAX 128 /* longest dataset name, bytes */
+
 typedef struct ft_store_import_result {
+	char dataset[FT_STORE_DATASET_MAX + 1]; /* the dataset imported into */
 	size_t rows;          /* records imported */
 	size_t patients;      /* distinct patients among them */
 	size_t new_patients;  /* of which were not yet in the store */
@@ -317,11 +321,47 @@ int ft_store_ledger_append(ft_store *store, const ft_store_ledger_event *ev, int
 /*
  * Calls fn(ctx, ev) for every ledger event in seq order, or only those of
  * `run_id` if it is non-NULL. `ev` is valid during the call only. A non-zero
- * return from fn stops the walk and is returned. One read transaction.
+ * return from fn stops the walk and is returned (err is not set then). One
+ * read transaction.
  */
 typedef int (*ft_store_ledger_fn)(void *ctx, const ft_store_ledger_event *ev);
 int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger_fn fn,
                             void *ctx, ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * Would training run `run_id` with `steps` more steps at sampling rate q and
+ * noise multiplier sigma stay within the site's policy? Replays the whole
+ * ledger through the privacy module's RDP accountant, then adds the planned
+ * steps, and states both epsilons at the policy's delta: *eps_run for the
+ * run's own events plus the plan, *eps_total for every event plus the plan.
+ * FAILS CLOSED: FT_EPERM if no policy is set (the message says how to set
+ * one), FT_EBUDGET if either epsilon would exceed its limit (the message
+ * gives that epsilon and the limit), FT_EDB / FT_ENOMEM / FT_EINVAL on any
+ * other failure, including a ledger row the accountant rejects;
+ * only FT_OK permits training. *eps_run and *eps_total are written on
+ * FT_OK and on FT_EBUDGET.
+ */
+int ft_store_policy_check(ft_store *store, const char *run_id, double q, double sigma,
+                          uint64_t steps, double *eps_run, double *eps_total,
+                          ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * ft_store_policy_check for event `ev` and, if it passes, ft_store_ledger_append
+ * of it, in ONE write transaction: two processes cannot both pass the check
+ * and together overspend. Returns as ft_store_policy_check, plus FT_EEXIST
+ * if the round is already charged. On FT_OK the event is durable; release
+ * the training result only after that.
+ */
+int ft_store_policy_charge(ft_store *store, const ft_store_ledger_event *ev, double *eps_run,
+                           double *eps_total, ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * Epsilon spent so far, at the policy's delta: by run `run_id`, or by the
+ * whole store if run_id is NULL. FT_ENOTFOUND if no policy is set (there is
+ * no delta to state it at).
+ */
+int ft_store_privacy_spent(ft_store *store, const char *run_id, double *eps,
+                           ft_errmsg *err) FT_WARN_UNUSED;
 
 /* ==== CLI ============================================================= */
 
@@ -332,6 +372,7 @@ int ft_store_ledger_foreach(ft_store *store, const char *run_id, ft_store_ledger
  *   consent grant|revoke PATIENT [--actor NAME]
  *   policy set --max-epsilon-run E --max-epsilon-total E --delta D
  *   policy show
+ *   ledger show [--run ID]     (one event per line, then the epsilon spent)
  *   status
  * Every command takes --store PATH (default FT_STORE_DEFAULT_PATH). Output
  * is plain line-oriented text on stdout; errors go to stderr. Returns the

@@ -1,8 +1,8 @@
 /*
  * ft_store_cli.c - the `fedtwin node` subcommands that manage the site
- * store: import, consent, policy and status. Output is plain line-oriented
- * text for operators and scripts; errors name the file, line, column or
- * option at fault. Exit status: 0 success, 1 error, 2 usage.
+ * store: import, consent, policy, ledger and status. Output is plain
+ * line-oriented text for operators and scripts; errors name the file, line,
+ * column or option at fault. Exit status: 0 success, 1 error, 2 usage.
  */
 #include "ft_store.h"
 #include "store_int.h"
@@ -27,6 +27,7 @@ static const char usage_text[] =
 	"  consent grant|revoke PATIENT [--actor NAME]\n"
 	"  policy set --max-epsilon-run E --max-epsilon-total E --delta D\n"
 	"  policy show\n"
+	"  ledger show [--run ID]\n"
 	"  status\n"
 	"--store defaults to " FT_STORE_DEFAULT_PATH " in the current directory.\n";
 
@@ -216,6 +217,7 @@ static int cmd_import(cli *c)
 		goto out;
 	}
 	fprintf(c->out, "imported: %s\n", csv);
+	fprintf(c->out, "dataset: %s (%s)\n", r.dataset, r.created_dataset ? "new" : "appended");
 	fprintf(c->out, "rows: %zu\n", r.rows);
 	fprintf(c->out, "patients: %zu (%zu new)\n", r.patients, r.new_patients);
 	fprintf(c->out, "skipped rows with missing values: %zu\n", r.skipped);
@@ -336,6 +338,54 @@ out:
 	return rv;
 }
 
+static int ledger_print(void *ctx, const ft_store_ledger_event *ev)
+{
+	cli *c = ctx;
+	char when[32];
+
+	cli_time(ev->at_ms, when, sizeof(when));
+	fprintf(c->out, "%lld %s %llu q=%.17g sigma=%.17g steps=%llu delta=%.17g at=%s\n",
+	        (long long)ev->seq, ev->run_id, (unsigned long long)ev->round, ev->q, ev->sigma,
+	        (unsigned long long)ev->steps, ev->delta, when);
+	return 0;
+}
+
+/* The ledger, one event per line, then what it adds up to. */
+static int cmd_ledger(cli *c)
+{
+	const char *run = cli_get(c, "run");
+	ft_store *s = NULL;
+	ft_errmsg e;
+	double spent = 0;
+	int rv;
+
+	if (c->n_args != 1 || strcmp(c->args[0], "show") != 0)
+		return cli_usage(c, "expected 'ledger show'");
+	rv = cli_open(c, 0, &s);
+	if (rv != CLI_OK)
+		return rv;
+	fprintf(c->out, "# seq run-id round q sigma steps delta at\n");
+	rv = ft_store_ledger_foreach(s, run, ledger_print, c, &e);
+	if (rv != FT_OK) {
+		rv = cli_fail(c, rv, &e);
+		goto out;
+	}
+	rv = ft_store_privacy_spent(s, run, &spent, &e);
+	if (rv == FT_OK)
+		fprintf(c->out, "epsilon spent%s%s: %.6g\n", run != NULL ? " by run " : "",
+		        run != NULL ? run : "", spent);
+	else if (rv == FT_ENOTFOUND)
+		fprintf(c->out, "epsilon spent: unknown until a privacy policy sets delta\n");
+	else {
+		rv = cli_fail(c, rv, &e);
+		goto out;
+	}
+	rv = CLI_OK;
+out:
+	ft_store_close(s);
+	return rv;
+}
+
 /* One line per dataset with its consent-aware counts. */
 static int status_datasets(cli *c, ft_store *s)
 {
@@ -402,8 +452,17 @@ static int cmd_status(cli *c)
 		rv = cli_fail(c, rv, &e);
 		goto out;
 	} else {
+		double spent = 0;
+
 		fprintf(c->out, "privacy policy: max-epsilon-run %g, max-epsilon-total %g, delta %g\n",
 		        p.max_eps_run, p.max_eps_total, p.delta);
+		rv = ft_store_privacy_spent(s, NULL, &spent, &e);
+		if (rv != FT_OK) {
+			rv = cli_fail(c, rv, &e);
+			goto out;
+		}
+		fprintf(c->out, "privacy spent: epsilon %.4g of max-epsilon-total %g (delta %g)\n",
+		        spent, p.max_eps_total, p.delta);
 	}
 	fprintf(c->out, "privacy ledger events: %zu\n", n.ledger_events);
 	rv = CLI_OK;
@@ -423,6 +482,7 @@ int store_cli_run(int argc, char **argv, FILE *out, FILE *errf)
 		                  { "max-epsilon-total", NULL },
 		                  { "delta", NULL } };
 	cli_opt status_opts[] = { { "store", NULL } };
+	cli_opt ledger_opts[] = { { "store", NULL }, { "run", NULL } };
 	cli c = { .out = out, .err = errf };
 	int (*fn)(cli *) = NULL;
 	int rv;
@@ -448,6 +508,10 @@ int store_cli_run(int argc, char **argv, FILE *out, FILE *errf)
 		c.opts = status_opts;
 		c.n_opts = sizeof(status_opts) / sizeof(status_opts[0]);
 		fn = cmd_status;
+	} else if (strcmp(c.cmd, "ledger") == 0) {
+		c.opts = ledger_opts;
+		c.n_opts = sizeof(ledger_opts) / sizeof(ledger_opts[0]);
+		fn = cmd_ledger;
 	} else if (strcmp(c.cmd, "help") == 0 || strcmp(c.cmd, "--help") == 0 ||
 	           strcmp(c.cmd, "-h") == 0) {
 		fprintf(out, "%s", usage_text);

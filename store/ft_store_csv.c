@@ -231,10 +231,15 @@ static int csv_end_field(ft_store_csv *c, size_t start, ft_errmsg *err)
 /* After '\r' outside quotes only '\n' may follow. */
 static int csv_crlf(ft_store_csv *c, ft_errmsg *err)
 {
-	if (csv_peek(c) != '\n')
+	char col[80];
+
+	if (csv_peek(c) != '\n') {
+		csv_col_label(c, c->n_fields, col, sizeof(col));
 		return csv_fail(c, err, FT_EFORMAT,
-		                CSV_NAME_FMT ": line %zu: carriage return not followed by a newline",
-		                c->name, c->line);
+		                CSV_NAME_FMT ": line %zu, %s: carriage return not followed by a "
+		                "newline",
+		                c->name, c->line, col);
+	}
 	(void)csv_getc(c);
 	return FT_OK;
 }
@@ -334,15 +339,14 @@ static int csv_read_record(ft_store_csv *c, int *got, ft_errmsg *err)
 					st = ST_QUOTED;
 					break;
 				}
-				csv_col_label(c, c->n_fields, col, sizeof(col));
-				if (st == ST_AFTER_QUOTE)
+				if (st == ST_AFTER_QUOTE || ch == '"') {
+					csv_col_label(c, c->n_fields, col, sizeof(col));
 					return csv_fail(c, err, FT_EFORMAT,
-					                CSV_NAME_FMT ": line %zu, %s: text after a closing quote",
-					                c->name, c->line, col);
-				if (ch == '"')
-					return csv_fail(c, err, FT_EFORMAT,
-					                CSV_NAME_FMT ": line %zu, %s: quote inside an unquoted field",
-					                c->name, c->line, col);
+					                CSV_NAME_FMT ": line %zu, %s: %s", c->name, c->line,
+					                col,
+					                st == ST_AFTER_QUOTE ? "text after a closing quote"
+					                                     : "quote inside an unquoted field");
+				}
 				rv = csv_push(c, (char)ch, err);
 				if (rv != FT_OK)
 					return rv;

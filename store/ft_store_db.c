@@ -198,15 +198,17 @@ out:
  * Creates the file with mode 0600 if it is missing (SQLite would use 0644
  * less the umask, and its -wal/-shm files copy the database's mode), and
  * refuses an existing file that others may read: it holds patient data.
+ * Symlinks are followed, as for key files (a store may live on a mounted
+ * volume); the mode checked is that of the file actually opened.
  */
 static int store_check_file(const char *path, ft_errmsg *err)
 {
 	struct stat sb;
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	int rv = FT_OK;
 
 	if (fd < 0)
-		return ft_errmsg_set(err, errno == ELOOP ? FT_EPERM : FT_EIO,
+		return ft_errmsg_set(err, FT_EIO,
 		                     "%.96s: cannot open the store: %s", store_tail(path), strerror(errno));
 	if (fstat(fd, &sb) != 0) {
 		rv = ft_errmsg_set(err, FT_EIO, "%.96s: %s", store_tail(path), strerror(errno));
@@ -306,8 +308,7 @@ int store_open_at(const char *path, int target_version, ft_store **out, ft_errms
 		goto out;
 	}
 	s->label = store_tail(s->path);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		rv = s->db != NULL ? store_db_fail(s, err, "cannot open the store")
 		                   : ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 		goto out;

@@ -567,6 +567,7 @@ int ft_store_import_csv(ft_store *s, const char *path, const ft_store_import_opt
 	if (rv != FT_OK)
 		goto out;
 	in_txn = 0;
+	snprintf(r.dataset, sizeof(r.dataset), "%s", x.dataset);
 	if (result != NULL)
 		*result = r;
 out:

@@ -2,10 +2,13 @@
  * ft_store_privacy.c - the site's privacy policy (set by the site operator
  * only) and its privacy ledger: every release of a training result is
  * charged here, durably, before it leaves, so the RDP accountant can replay
- * the ledger in order and an auditor can check it.
+ * the ledger in order and an auditor can check it. The policy check replays
+ * the ledger through the privacy module's RDP accountant and fails closed.
  */
 #include "ft_store.h"
 #include "store_int.h"
+
+#include "ft_privacy.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -102,30 +105,77 @@ out:
 }
 
 /* The ranges the ledger table's CHECK constraints also enforce. */
-static int ledger_event_valid(const ft_store_ledger_event *ev, ft_errmsg *err)
+static int plan_valid(const char *run_id, double q, double sigma, uint64_t steps,
+                      ft_errmsg *err)
 {
-	size_t n = strnlen(ev->run_id, sizeof(ev->run_id));
+	size_t n = strnlen(run_id, FT_STORE_RUN_ID_MAX + 1);
 
 	if (n == 0 || n > FT_STORE_RUN_ID_MAX)
 		return ft_errmsg_set(err, FT_EINVAL, "ledger: run id must have 1 to %d bytes",
 		                     FT_STORE_RUN_ID_MAX);
-	if (ev->round > INT64_MAX || ev->steps < 1 || ev->steps > INT64_MAX)
-		return ft_errmsg_set(err, FT_EINVAL, "ledger: round or steps out of range");
-	if (!isfinite(ev->q) || ev->q <= 0 || ev->q > 1)
+	if (steps < 1 || steps > INT64_MAX)
+		return ft_errmsg_set(err, FT_EINVAL, "ledger: steps out of range");
+	if (!isfinite(q) || q <= 0 || q > 1)
 		return ft_errmsg_set(err, FT_EINVAL, "ledger: sampling rate q must be in (0, 1]");
-	if (!isfinite(ev->sigma) || ev->sigma <= 0)
+	if (!isfinite(sigma) || sigma <= 0)
 		return ft_errmsg_set(err, FT_EINVAL, "ledger: noise multiplier sigma must be > 0");
+	return FT_OK;
+}
+
+static int ledger_event_valid(const ft_store_ledger_event *ev, ft_errmsg *err)
+{
+	int rv;
+
+	if (strnlen(ev->run_id, sizeof(ev->run_id)) == sizeof(ev->run_id))
+		return ft_errmsg_set(err, FT_EINVAL, "ledger: run id is not terminated");
+	rv = plan_valid(ev->run_id, ev->q, ev->sigma, ev->steps, err);
+	if (rv != FT_OK)
+		return rv;
+	if (ev->round > INT64_MAX)
+		return ft_errmsg_set(err, FT_EINVAL, "ledger: round out of range");
 	if (!isfinite(ev->delta) || ev->delta <= 0 || ev->delta >= 1)
 		return ft_errmsg_set(err, FT_EINVAL, "ledger: delta must be in (0, 1)");
 	return FT_OK;
 }
 
+/* Inserts `ev` inside the caller's write transaction. */
+static int ledger_insert(ft_store *s, const ft_store_ledger_event *ev, int64_t *seq,
+                         ft_errmsg *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rv, rc;
+
+	rv = store_prepare(s,
+	                   "INSERT INTO privacy_ledger (run_id, round, q, sigma, steps, delta, at_ms)"
+	                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	                   &st, err);
+	if (rv != FT_OK)
+		return rv;
+	sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)ev->round);
+	sqlite3_bind_double(st, 3, ev->q);
+	sqlite3_bind_double(st, 4, ev->sigma);
+	sqlite3_bind_int64(st, 5, (int64_t)ev->steps);
+	sqlite3_bind_double(st, 6, ev->delta);
+	sqlite3_bind_int64(st, 7, store_wall_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		rv = ft_errmsg_set(err, FT_EEXIST,
+		                   "ledger: run '%.64s' round %llu is already charged", ev->run_id,
+		                   (unsigned long long)ev->round);
+	else if (rc != SQLITE_DONE)
+		rv = store_db_fail(s, err, "cannot append to the privacy ledger");
+	else
+		*seq = sqlite3_last_insert_rowid(s->db);
+	sqlite3_finalize(st);
+	return rv;
+}
+
 int ft_store_ledger_append(ft_store *s, const ft_store_ledger_event *ev, int64_t *seq,
                            ft_errmsg *err)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t id = 0;
-	int rv, rc;
+	int rv;
 
 	if (s == NULL || ev == NULL)
 		return ft_errmsg_set(err, FT_EINVAL, "invalid argument");
@@ -135,39 +185,16 @@ int ft_store_ledger_append(ft_store *s, const ft_store_ledger_event *ev, int64_t
 	rv = store_begin_write(s, err);
 	if (rv != FT_OK)
 		return rv;
-	rv = store_prepare(s,
-	                   "INSERT INTO privacy_ledger (run_id, round, q, sigma, steps, delta, at_ms)"
-	                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	                   &st, err);
-	if (rv != FT_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, ev->run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)ev->round);
-	sqlite3_bind_double(st, 3, ev->q);
-	sqlite3_bind_double(st, 4, ev->sigma);
-	sqlite3_bind_int64(st, 5, (int64_t)ev->steps);
-	sqlite3_bind_double(st, 6, ev->delta);
-	sqlite3_bind_int64(st, 7, store_wall_ms());
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-		rv = ft_errmsg_set(err, FT_EEXIST,
-		                   "ledger: run '%.64s' round %llu is already charged", ev->run_id,
-		                   (unsigned long long)ev->round);
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		rv = store_db_fail(s, err, "cannot append to the privacy ledger");
-		goto out;
-	}
-	id = sqlite3_last_insert_rowid(s->db);
-	rv = store_commit(s, err);
-	if (rv == FT_OK && seq != NULL)
-		*seq = id;
-out:
-	sqlite3_finalize(st);
-	if (rv != FT_OK)
+	rv = ledger_insert(s, ev, &id, err);
+	if (rv == FT_OK)
+		rv = store_commit(s, err);
+	if (rv != FT_OK) {
 		store_rollback(s);
-	return rv;
+		return rv;
+	}
+	if (seq != NULL)
+		*seq = id;
+	return FT_OK;
 }
 
 int ft_store_ledger_foreach(ft_store *s, const char *run_id, ft_store_ledger_fn fn, void *ctx,
@@ -213,5 +240,213 @@ out:
 	sqlite3_finalize(st);
 	if (rv != FT_OK)
 		store_rollback(s);
+	return rv;
+}
+
+/* ---- Budget: the ledger replayed through the RDP accountant ------------ */
+
+/* The policy, or FT_EPERM: without one nothing may be released. */
+static int budget_policy(ft_store *s, ft_store_policy *p, ft_errmsg *err)
+{
+	int rv = ft_store_policy_get(s, p, err);
+
+	if (rv == FT_ENOTFOUND)
+		return ft_errmsg_set(err, FT_EPERM,
+		                     "no privacy policy is set, so training is refused; " POLICY_HOWTO);
+	return rv;
+}
+
+/*
+ * Composes every ledger event into `total` and the events of `run_id` (if
+ * non-NULL) into `run`. Runs inside the caller's transaction.
+ */
+static int budget_replay(ft_store *s, const char *run_id, ft_privacy_accountant *total,
+                         ft_privacy_accountant *run, ft_errmsg *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rv, rc;
+
+	rv = store_prepare(s, "SELECT seq, run_id, q, sigma, steps FROM privacy_ledger ORDER BY seq",
+	                   &st, err);
+	if (rv != FT_OK)
+		return rv;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+		double q = sqlite3_column_double(st, 2);
+		double sigma = sqlite3_column_double(st, 3);
+		int64_t steps = sqlite3_column_int64(st, 4);
+
+		rv = steps < 1 ? FT_EINVAL : ft_privacy_accountant_add(total, q, sigma, (uint64_t)steps);
+		if (rv == FT_OK && run != NULL && id != NULL && strcmp(id, run_id) == 0)
+			rv = ft_privacy_accountant_add(run, q, sigma, (uint64_t)steps);
+		if (rv != FT_OK) {
+			rv = ft_errmsg_set(err, rv, "%.96s: privacy ledger event %lld cannot be "
+			                   "accounted: %s", s->label, (long long)sqlite3_column_int64(st, 0),
+			                   ft_strerror(rv));
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		rv = store_db_fail(s, err, "cannot read the privacy ledger");
+out:
+	sqlite3_finalize(st);
+	return rv;
+}
+
+/* Epsilon of an accountant at `delta`; an unusable value counts as
+ * infinite so that it can only refuse. */
+static int budget_epsilon(const ft_privacy_accountant *acc, double delta, double *eps,
+                          ft_errmsg *err)
+{
+	double order = 0, e = 0;
+	int rv = ft_privacy_accountant_epsilon(acc, delta, &e, &order);
+
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "privacy accountant: %s", ft_strerror(rv));
+	*eps = isnan(e) ? INFINITY : e;
+	return FT_OK;
+}
+
+/*
+ * The check shared by ft_store_policy_check and ft_store_policy_charge,
+ * inside the caller's transaction.
+ */
+static int budget_check(ft_store *s, const char *run_id, double q, double sigma,
+                        uint64_t steps, double *eps_run, double *eps_total, ft_errmsg *err)
+{
+	ft_privacy_accountant *total = NULL, *run = NULL;
+	ft_store_policy p;
+	double er = 0, et = 0;
+	int rv;
+
+	rv = budget_policy(s, &p, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_privacy_accountant_alloc(NULL, 0, &total);
+	if (rv == FT_OK)
+		rv = ft_privacy_accountant_alloc(NULL, 0, &run);
+	if (rv != FT_OK) {
+		rv = ft_errmsg_set(err, rv, "privacy accountant: %s", ft_strerror(rv));
+		goto out;
+	}
+	rv = budget_replay(s, run_id, total, run, err);
+	if (rv != FT_OK)
+		goto out;
+	rv = ft_privacy_accountant_add(total, q, sigma, steps);
+	if (rv == FT_OK)
+		rv = ft_privacy_accountant_add(run, q, sigma, steps);
+	if (rv != FT_OK) {
+		rv = ft_errmsg_set(err, rv, "planned training (q %g, sigma %g, %llu steps): %s", q,
+		                   sigma, (unsigned long long)steps, ft_strerror(rv));
+		goto out;
+	}
+	rv = budget_epsilon(run, p.delta, &er, err);
+	if (rv == FT_OK)
+		rv = budget_epsilon(total, p.delta, &et, err);
+	if (rv != FT_OK)
+		goto out;
+	*eps_run = er;
+	*eps_total = et;
+	if (!(er <= p.max_eps_run))
+		rv = ft_errmsg_set(err, FT_EBUDGET,
+		                   "run '%.64s' would reach epsilon %.4g > max-epsilon-run %g "
+		                   "(delta %g); refused",
+		                   run_id, er, p.max_eps_run, p.delta);
+	else if (!(et <= p.max_eps_total))
+		rv = ft_errmsg_set(err, FT_EBUDGET,
+		                   "the store's patients would reach epsilon %.4g over all runs > "
+		                   "max-epsilon-total %g (delta %g); refused",
+		                   et, p.max_eps_total, p.delta);
+out:
+	ft_privacy_accountant_free(run);
+	ft_privacy_accountant_free(total);
+	return rv;
+}
+
+int ft_store_policy_check(ft_store *s, const char *run_id, double q, double sigma,
+                          uint64_t steps, double *eps_run, double *eps_total, ft_errmsg *err)
+{
+	double er = 0, et = 0;
+	int rv;
+
+	if (s == NULL || run_id == NULL || eps_run == NULL || eps_total == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "invalid argument");
+	rv = plan_valid(run_id, q, sigma, steps, err);
+	if (rv != FT_OK)
+		return rv;
+	/* One snapshot of policy and ledger. */
+	rv = store_begin_read(s, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = budget_check(s, run_id, q, sigma, steps, &er, &et, err);
+	store_rollback(s);
+	if (rv == FT_OK || rv == FT_EBUDGET) {
+		*eps_run = er;
+		*eps_total = et;
+	}
+	return rv;
+}
+
+int ft_store_policy_charge(ft_store *s, const ft_store_ledger_event *ev, double *eps_run,
+                           double *eps_total, ft_errmsg *err)
+{
+	double er = 0, et = 0;
+	int64_t seq = 0;
+	int rv;
+
+	if (s == NULL || ev == NULL || eps_run == NULL || eps_total == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "invalid argument");
+	rv = ledger_event_valid(ev, err);
+	if (rv != FT_OK)
+		return rv;
+	/* Check and append under one write lock: no overspending race. */
+	rv = store_begin_write(s, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = budget_check(s, ev->run_id, ev->q, ev->sigma, ev->steps, &er, &et, err);
+	if (rv == FT_OK)
+		rv = ledger_insert(s, ev, &seq, err);
+	if (rv == FT_OK)
+		rv = store_commit(s, err);
+	if (rv != FT_OK)
+		store_rollback(s);
+	if (rv == FT_OK || rv == FT_EBUDGET) {
+		*eps_run = er;
+		*eps_total = et;
+	}
+	return rv;
+}
+
+int ft_store_privacy_spent(ft_store *s, const char *run_id, double *eps, ft_errmsg *err)
+{
+	ft_privacy_accountant *total = NULL, *run = NULL;
+	ft_store_policy p;
+	double e = 0;
+	int rv;
+
+	if (s == NULL || eps == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "invalid argument");
+	rv = store_begin_read(s, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_store_policy_get(s, &p, err);
+	if (rv != FT_OK)
+		goto out;
+	rv = ft_privacy_accountant_alloc(NULL, 0, &total);
+	if (rv == FT_OK && run_id != NULL)
+		rv = ft_privacy_accountant_alloc(NULL, 0, &run);
+	if (rv != FT_OK) {
+		rv = ft_errmsg_set(err, rv, "privacy accountant: %s", ft_strerror(rv));
+		goto out;
+	}
+	rv = budget_replay(s, run_id, total, run, err);
+	if (rv == FT_OK)
+		rv = budget_epsilon(run_id != NULL ? run : total, p.delta, &e, err);
+	if (rv == FT_OK)
+		*eps = e;
+out:
+	store_rollback(s);
+	ft_privacy_accountant_free(run);
+	ft_privacy_accountant_free(total);
 	return rv;
 }

@@ -16,7 +16,7 @@
 
 /* Longest patient key and dataset name accepted, in bytes. */
 #define STORE_KEY_MAX 256
-#define STORE_NAME_MAX 128
+#define STORE_NAME_MAX FT_STORE_DATASET_MAX
 
 struct ft_store {
 	sqlite3 *db;

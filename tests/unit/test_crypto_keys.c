@@ -315,6 +315,40 @@ static void test_pk_file_rejects(void **state)
 	ft_test_rmdir(dir);
 }
 
+/* Each allocation failing in turn: an error, never a crash or a leak
+ * (ASan checks the leaks), and nothing returned. */
+static void test_alloc_failures(void **state)
+{
+	ft_crypto_identity *id = NULL;
+	ft_errmsg err;
+	char dir[64], path[128];
+	int ok = 0;
+
+	(void)state;
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/a.key", dir);
+	for (long k = 0; k < 4 && !ok; k++) {
+		ft_alloc_fail_after(k);
+		int rv = ft_crypto_identity_decode((const uint8_t *)KAT_ED_KEYFILE,
+		                                   strlen(KAT_ED_KEYFILE), NULL, &id, &err);
+		ft_alloc_fail_after(-1);
+		if (rv == FT_OK) {
+			ok = 1;
+			break;
+		}
+		assert_int_equal(rv, FT_ENOMEM);
+		assert_null(id);
+	}
+	assert_true(ok);
+	ft_alloc_fail_after(0);
+	assert_int_equal(ft_crypto_identity_save(id, path, NULL), FT_ENOMEM);
+	ft_alloc_fail_after(-1);
+	assert_int_equal(access(path, F_OK), -1); /* nothing written */
+	assert_int_equal(ft_crypto_identity_save(id, path, NULL), FT_OK);
+	ft_crypto_identity_free(id);
+	ft_test_rmdir(dir);
+}
+
 /* The fuzz seed corpus doubles as a regression suite, and its sealed file,
  * written once by ft_crypto_identity_save (seed 0xc0..0xdf, passphrase
  * "fuzz"), pins the sealed format: files written today must load later. */
@@ -371,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_keyfile_truncated_and_garbled),
 		cmocka_unit_test(test_pk_file_rejects),
 		cmocka_unit_test(test_keyfile_corpus),
+		cmocka_unit_test(test_alloc_failures),
 	};
 
 	if (ft_crypto_init() != FT_OK)

@@ -161,6 +161,26 @@ static void test_combine_rejects(void **state)
 		assert_int_equal(got[i], 0x5a);
 }
 
+static void test_combine_alloc_failure(void **state)
+{
+	ft_crypto_share sh[4];
+	uint8_t secret[32], got[32];
+
+	(void)state;
+	ft_crypto_random(secret, sizeof(secret));
+	assert_int_equal(ft_crypto_shamir_split(secret, 3, 4, sh), FT_OK);
+	memset(got, 0x77, sizeof(got));
+	for (long k = 0; k < 2; k++) {
+		ft_alloc_fail_after(k);
+		assert_int_equal(ft_crypto_shamir_combine(sh, 3, 3, got), FT_ENOMEM);
+		ft_alloc_fail_after(-1);
+		for (size_t i = 0; i < 32; i++)
+			assert_int_equal(got[i], 0x77);
+	}
+	assert_int_equal(ft_crypto_shamir_combine(sh, 3, 3, got), FT_OK);
+	assert_memory_equal(got, secret, 32);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +188,7 @@ int main(void)
 		cmocka_unit_test(test_fewer_than_t_do_not_reveal),
 		cmocka_unit_test(test_large_n_sampled),
 		cmocka_unit_test(test_combine_rejects),
+		cmocka_unit_test(test_combine_alloc_failure),
 	};
 
 	if (ft_crypto_init() != FT_OK)

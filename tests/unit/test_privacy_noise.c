@@ -130,6 +130,56 @@ static void test_dgauss_pmf(void **state)
 	check_pmf(5, 15, 200000);
 }
 
+/*
+ * Large sigma (the 128-bit acceptance path): chi-square of samples binned at
+ * -3, -2.5, ..., 3 sigma against the Gaussian probabilities of the bins.
+ * Bins are closed integer ranges [a, b], whose discrete-Gaussian mass is the
+ * normal mass of [a - 1/2, b + 1/2] up to O(exp(-2 pi^2 sigma^2)) (Poisson
+ * summation), i.e. exactly in a double for these sigma.
+ */
+static double chi_square_binned(const int64_t *x, size_t n, double s)
+{
+	enum { NB = 14 };
+	double edge[NB - 1], chi = 0;
+	size_t count[NB] = {0};
+
+	for (int k = 0; k < NB - 1; k++)
+		edge[k] = floor((-3.0 + 0.5 * k) * s) + 0.5; /* between integers */
+	for (size_t i = 0; i < n; i++) {
+		int b = 0;
+
+		while (b < NB - 1 && (double)x[i] > edge[b])
+			b++;
+		count[b]++;
+	}
+	for (int b = 0; b < NB; b++) {
+		double lo = b == 0 ? -INFINITY : edge[b - 1];
+		double hi = b == NB - 1 ? INFINITY : edge[b];
+		double p = 0.5 * (erfc(lo / (s * sqrt(2.0))) - erfc(hi / (s * sqrt(2.0))));
+		double e = p * (double)n, d = (double)count[b] - e;
+
+		chi += d * d / e;
+	}
+	return chi;
+}
+
+static void test_dgauss_large_sigma_shape(void **state)
+{
+	const uint64_t sig[] = {1000, (uint64_t)1 << 20, FT_PRIVACY_DGAUSS_SIGMA_MAX};
+	size_t n = 100000;
+	int64_t *x = calloc(n, sizeof(*x));
+	double df = 13, limit = df + 12 * sqrt(2 * df);
+
+	(void)state;
+	assert_non_null(x);
+	for (size_t k = 0; k < 3; k++) {
+		assert_int_equal(ft_privacy_dgauss_fill(sig[k], x, n), FT_OK);
+		assert_true(chi_square_binned(x, n, (double)sig[k]) < limit);
+		assert_true(chi_square_binned(x, n, 1.1 * (double)sig[k]) > limit);
+	}
+	free(x);
+}
+
 /* A sampler that ignores its randomness or repeats a block would show
  * correlation between neighbours; the lag-1 correlation of independent
  * samples has sd 1/sqrt(n). */
@@ -261,17 +311,66 @@ static void test_noise_add_refusals(void **state)
 	assert_int_equal(ft_privacy_noise_add(v, 4, 1.0), FT_OK);
 }
 
+/* The multiplier to account for: z / (1 + z sqrt(n) 2^-20), rounded down. */
+static void test_noise_multiplier_effective(void **state)
+{
+	double z = 0;
+
+	(void)state;
+	assert_int_equal(ft_privacy_noise_multiplier_effective(1.1, 100000, &z), FT_OK);
+	assert_true(z < 1.1 && fabs(z - 1.1 / (1 + 1.1 * sqrt(1e5) / 1048576.0)) < 1e-12);
+	assert_true(z > 1.0996 && z < 1.0997);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(2.0, 0, &z), FT_OK);
+	assert_true(z < 2.0 && z > 2.0 * (1 - 1e-15));
+	assert_int_equal(ft_privacy_noise_multiplier_effective(0, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(NAN, 10, &z), FT_EINVAL);
+	assert_int_equal(ft_privacy_noise_multiplier_effective(INFINITY, 10, &z), FT_EINVAL);
+}
+
+/* Adding with the required multiplier accounts for at least the target. */
+static void test_noise_multiplier_required(void **state)
+{
+	const double zs[] = {0.3, 1.0, 1.1, 4.0, 25.0};
+	const size_t ns[] = {1, 1000, 100000, 10000000};
+
+	(void)state;
+	for (size_t i = 0; i < 5; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			double add = 0, eff = 0;
+
+			assert_int_equal(ft_privacy_noise_multiplier_required(zs[i], ns[j], &add),
+			                 FT_OK);
+			assert_int_equal(ft_privacy_noise_multiplier_effective(add, ns[j], &eff),
+			                 FT_OK);
+			assert_true(add > zs[i]);
+			assert_true(eff >= zs[i]);
+			assert_true(eff < zs[i] * (1 + 1e-12));
+		}
+	}
+	{
+		double add = 0;
+
+		assert_int_equal(ft_privacy_noise_multiplier_required(1.0, (size_t)1 << 40, &add),
+		                 FT_ERANGE);
+		assert_int_equal(ft_privacy_noise_multiplier_required(-1.0, 10, &add), FT_EINVAL);
+		assert_true(add == 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dgauss_moments),
 		cmocka_unit_test(test_dgauss_pmf),
+		cmocka_unit_test(test_dgauss_large_sigma_shape),
 		cmocka_unit_test(test_dgauss_independent),
 		cmocka_unit_test(test_dgauss_bad_sigma),
 		cmocka_unit_test(test_noise_grid),
 		cmocka_unit_test(test_noise_add_moments),
 		cmocka_unit_test(test_noise_add_on_grid),
 		cmocka_unit_test(test_noise_add_refusals),
+		cmocka_unit_test(test_noise_multiplier_effective),
+		cmocka_unit_test(test_noise_multiplier_required),
 	};
 
 	if (ft_crypto_init() != FT_OK)

@@ -255,7 +255,8 @@ static const struct vec vectors[] = {
 };
 
 /*
- * Every (q, sigma, order) of the Python grid to 1e-6 relative. At
+ * Every (q, sigma, order) of the Python grid (and its ten extreme settings
+ * from dp_accounting's test_compute_log_a_equals_mp) to 1e-6 relative. At
  * fractional orders the series sums A itself in double precision, so log(A)
  * carries an absolute error near 1e-16 (as in Opacus and dp_accounting):
  * there an absolute 1e-15 is allowed too, which matters only for RDP below

@@ -121,6 +121,16 @@ static void test_open_file_mode_and_settings(void **state)
 	assert_int_equal(ft_store_open(f->db, &s2, &e), FT_OK);
 	ft_store_close(s2);
 
+	/* Through a symlink: the target's mode is what counts. */
+	snprintf(path, sizeof(path), "%s/link.db", f->dir);
+	assert_int_equal(symlink(f->db, path), 0);
+	assert_int_equal(ft_store_open(path, &s2, &e), FT_OK);
+	ft_store_close(s2);
+	s2 = NULL;
+	assert_int_equal(chmod(f->db, 0640), 0);
+	assert_int_equal(ft_store_open(path, &s2, &e), FT_EPERM);
+	assert_int_equal(chmod(f->db, 0600), 0);
+
 	/* A store others may read is refused. */
 	write_file(f, "open.db", "", path, sizeof(path));
 	assert_int_equal(chmod(path, 0644), 0);
@@ -212,6 +222,7 @@ static void test_import_pima(void **state)
 	assert_int_equal(r.new_patients, 768);
 	assert_int_equal(r.skipped, 0);
 	assert_int_equal(r.created_dataset, 1);
+	assert_string_equal(r.dataset, "pima_diabetes");
 	assert_int_equal(ft_store_load_training(f->s, "pima_diabetes", &ds, &st, &e), FT_OK);
 	assert_int_equal(ds->n_rows, 768);
 	assert_int_equal(ds->n_features, 8);

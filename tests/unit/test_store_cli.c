@@ -127,6 +127,9 @@ static void test_cli_import_consent_policy_status(void **state)
 	       1, NULL, "--features: ");
 	expect(run(1, "import", "--csv", heart, "--target", "num", "--dataset", "heart", "--na",
 	           "skip", "--features", "site,age,sex,trestbps", NULL),
+	       0, "dataset: heart (new)\nrows: 861\n", NULL);
+	expect(run(1, "import", "--csv", heart, "--target", "num", "--dataset", "heart2", "--na",
+	           "skip", "--features", "site,age,sex,trestbps", NULL),
 	       0, "skipped rows with missing values: 59", NULL);
 	expect(run(1, "status", NULL), 0,
 	       "dataset heart: target num, 4 features, 861 records, 861 patients, 861 consented",
@@ -135,9 +138,9 @@ static void test_cli_import_consent_policy_status(void **state)
 	expect(run(1, "consent", "revoke", "heart#1", "--actor", "dpo", NULL), 0,
 	       "consent revoked: patient heart#1 (by dpo)", NULL);
 	expect(run(1, "consent", "revoke", "nobody", NULL), 1, NULL, "no patient 'nobody'");
-	expect(run(1, "status", NULL), 0, "consented: 860\n", NULL);
+	expect(run(1, "status", NULL), 0, "consented: 1721\n", NULL);
 	expect(run(1, "consent", "grant", "heart#1", NULL), 0, "consent granted", NULL);
-	expect(run(1, "status", NULL), 0, "consented: 861\n", NULL);
+	expect(run(1, "status", NULL), 0, "consented: 1722\n", NULL);
 
 	expect(run(1, "policy", "show", NULL), 1, NULL, "no privacy policy is set; set one with");
 	expect(run(1, "status", NULL), 0, "privacy policy: none; training is refused", NULL);
@@ -150,7 +153,30 @@ static void test_cli_import_consent_policy_status(void **state)
 	       NULL);
 	expect(run(1, "policy", "show", NULL), 0, "max-epsilon-total: 8\n", NULL);
 	expect(run(1, "status", NULL), 0,
-	       "privacy policy: max-epsilon-run 1.5, max-epsilon-total 8, delta 1e-05\n", NULL);
+	       "privacy policy: max-epsilon-run 1.5, max-epsilon-total 8, delta 1e-05\n"
+	       "privacy spent: epsilon 0 of max-epsilon-total 8 (delta 1e-05)\n",
+	       NULL);
+	{
+		ft_store_ledger_event ev = { .run_id = "r1", .round = 1, .q = 0.01, .sigma = 1.1,
+			                     .steps = 900, .delta = 1e-5 };
+		ft_store *s = NULL;
+
+		assert_int_equal(ft_store_open(g_db, &s, NULL), FT_OK);
+		assert_int_equal(ft_store_ledger_append(s, &ev, NULL, NULL), FT_OK);
+		ft_store_close(s);
+	}
+	/* 900 steps at q 0.01, sigma 1.1: epsilon 1.6368 (test_store_privacy.c). */
+	expect(run(1, "status", NULL), 0,
+	       "privacy spent: epsilon 1.637 of max-epsilon-total 8 (delta 1e-05)\n"
+	       "privacy ledger events: 1\n",
+	       NULL);
+	expect(run(1, "ledger", "show", NULL), 0,
+	       "1 r1 1 q=0.01 sigma=1.1000000000000001 steps=900 delta=1.0000000000000001e-05 at=",
+	       NULL);
+	expect(run(1, "ledger", "show", NULL), 0, "epsilon spent: 1.63679\n", NULL);
+	expect(run(1, "ledger", "show", "--run", "r2", NULL), 0, "epsilon spent by run r2: 0\n",
+	       NULL);
+	expect(run(1, "ledger", "list", NULL), 2, NULL, "expected 'ledger show'");
 }
 
 static void test_cli_default_store_path(void **state)

@@ -17,14 +17,23 @@ Standard library only. Writes a C initializer list to stdout:
   python3 tests/vectors/rdp_reference.py > tests/vectors/rdp_vectors.inc
 """
 import math
-from decimal import Decimal, getcontext
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, getcontext
 
 getcontext().prec = 80
+getcontext().Emax = MAX_EMAX  # exp((i^2 - i) / (2 sigma^2)) is huge at sigma 0.1
+getcontext().Emin = MIN_EMIN
 
 QS = ["0.0001", "0.001", "0.01", "0.05", "0.2", "0.5", "0.9"]
 SIGMAS = ["0.7", "1", "1.5", "2.5", "5", "10"]
 INT_ORDERS = [2, 3, 5, 8, 12, 32, 63]
 FRAC_ORDERS = ["1.5", "2.5", "4.7", "10.3"]
+# The (q, sigma, order) of dp_accounting's test_compute_log_a_equals_mp
+# (rdp_privacy_accountant_test.py), which that test checks against mpmath
+# without publishing the values: extreme noise levels and orders.
+STRESS = [("1e-7", "0.1", "1.01"), ("1e-6", "0.1", "256"), ("1e-5", "0.1", "256.1"),
+          ("1e-6", "1", "27"), ("1e-4", "1", "1.5"), ("1e-3", "1", "2"),
+          ("0.01", "10", "20"), ("0.1", "100", "20.5"), ("0.99", "0.1", "256"),
+          ("0.999", "100", "256.1")]
 
 
 def rdp_int(q, sigma, alpha):
@@ -81,6 +90,11 @@ def main():
                 print("{%s, %s, %d, %.17g}," % (q, s, a, float(rdp_int(q, s, a))))
             for a in FRAC_ORDERS:
                 print("{%s, %s, %s, %.17g}," % (q, s, a, rdp_frac(q, s, a)))
+    for q, s, a in STRESS:
+        if float(a).is_integer():
+            print("{%s, %s, %s, %.17g}," % (q, s, a, float(rdp_int(q, s, int(a)))))
+        else:
+            print("{%s, %s, %s, %.17g}," % (q, s, a, rdp_frac(q, s, a)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,242 @@
+/*
+ * ft_node.h - the hospital site: everything `fedtwin node` does on top of the
+ * site store, the models, the privacy accountant and (later) the secure
+ * aggregation client.
+ *
+ * The node is where the site's own privacy policy is enforced. Every
+ * training that can release anything goes through ft_node_train_local(),
+ * which refuses before it starts when the policy would be exceeded (fail
+ * closed), and commits the privacy-ledger entry before the result can leave
+ * the function.
+ */
+#ifndef FT_NODE_H
+#define FT_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ft_base.h"
+#include "ft_crypto.h"
+#include "ft_model.h"
+#include "ft_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * One DP training request. Training without DP is not offered: everything a
+ * node trains may be released, so everything is covered by DP.
+ */
+typedef struct ft_node_train_request {
+	const char *dataset;     /* dataset name in the store */
+	const char *run_id;      /* the run this training is charged to */
+	const ft_model *initial; /* start from these parameters (the global model);
+	                            NULL: a fresh model of `spec`, seeded randomly */
+	ft_model_spec spec;      /* used when initial is NULL; n_features is taken
+	                            from the dataset */
+	uint64_t round;          /* the round within the run (charged once) */
+	ft_model_train_config cfg; /* cfg.dp.clip must be > 0; dp.enabled is forced */
+	double target_epsilon;   /* > 0: calibrate cfg.dp.sigma so this round alone
+	                            meets (target_epsilon, policy delta) */
+	int standardise;         /* 1: standardise features with this site's moments */
+} ft_node_train_request;
+
+typedef struct ft_node_train_result {
+	ft_model_train_report train;
+	ft_store_load_stats data;  /* patients and records used / excluded */
+	double sigma;              /* noise multiplier used */
+	double delta;              /* the policy's delta */
+	double eps_round;          /* this round alone */
+	double eps_run;            /* the run so far, this round included */
+	double eps_total;          /* the store's lifetime, this round included */
+	ft_model_eval eval;        /* on the training data, after training */
+} ft_node_train_result;
+
+/*
+ * Trains a copy of req->initial (or a fresh model of req->spec) on the
+ * consented records of req->dataset with DP-SGD per patient:
+ *   1. reads the site policy (none set: FT_EPERM, fail closed);
+ *   2. loads only consented patients' records;
+ *   3. computes q and steps, calibrates sigma if asked;
+ *   4. checks the run's and the lifetime epsilon, with this round, against the
+ *      policy (FT_EBUDGET with a message naming the limit);
+ *   5. appends the ledger event durably (a (run, round) pair is charged once:
+ *      FT_EEXIST);
+ *   6. trains.
+ * Nothing is trained if a step before 6 fails. On FT_OK *res is filled, the
+ * caller owns the trained *out and *meta_out (if meta_out is non-NULL): the
+ * metadata to store with the model (dataset, run, round, privacy cost, and
+ * the standardisation moments, which prediction must apply too).
+ * Runs on the calling thread; the store is not shared across threads.
+ */
+int ft_node_train_local(ft_store *store, const ft_node_train_request *req, ft_model **out,
+                        ft_model_meta **meta_out, ft_node_train_result *res,
+                        ft_errmsg *err) FT_WARN_UNUSED;
+
+
+/* ==== Site update for one federated round (node/ft_node_update.c) =======
+ *
+ * The pieces of a federated round that run at a site, shared by the node
+ * daemon and `fedtwin simulate`. They do no I/O, touch no store and keep no
+ * state: the caller charges the privacy ledger (ft_store_policy_charge)
+ * before it lets the encoded update leave, and reports the privacy event in
+ * ft_node_update_result.train (q, sigma, steps).
+ */
+
+/*
+ * One site update. Two clips are at work:
+ *   - cfg.dp.clip (C) bounds each patient's gradient inside DP-SGD; it is
+ *     what the DP guarantee is computed from;
+ *   - update_clip (C_u) bounds the L2 norm of the whole update
+ *     delta = local - global, so that one site's influence on the sum is
+ *     bounded (needed for the fixed-point budget and, at the server, for
+ *     robustness). It is post-processing: it costs no privacy.
+ * The fixed-point encoding clips each coordinate to fxp->clip; with
+ * fxp->clip >= C_u (and >= 1 when weighted), which
+ * ft_node_update_fxp_init() arranges, that coordinate clip never bites
+ * because |delta_j| <= ||delta|| <= C_u.
+ */
+typedef struct ft_node_update_request {
+	const ft_model *global;       /* the round's global model (borrowed) */
+	const ft_model_dataset *ds;   /* the site's training data, already standardised */
+	ft_model_train_config cfg;    /* the round's local training; DP as in cfg.dp */
+	double update_clip;           /* C_u > 0 */
+	int weighted;                 /* 1: append the weight (see ft_model_server_mean) */
+	double weight;                /* w in [0, 1] when weighted */
+	const ft_crypto_fxp *fxp;     /* encoding; NULL: no encoding */
+} ft_node_update_request;
+
+typedef struct ft_node_update_result {
+	ft_model_train_report train;  /* the privacy event: dp, q, sigma, steps */
+	double delta_norm;            /* ||local - global|| before the update clip */
+	int clipped;                  /* 1 if the update clip scaled the delta down */
+} ft_node_update_result;
+
+/* Length of the update vector: n_params, plus 1 when weighted. */
+size_t ft_node_update_len(const ft_model *global, int weighted);
+
+/*
+ * Encoding parameters for site updates: clip max(C_u, 1 if weighted) in
+ * Z_2^bits for a sum of up to n_sites vectors (ft_crypto_fxp_init).
+ * FT_ERANGE if even scale 1 does not fit.
+ */
+int ft_node_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
+                            unsigned bits, uint32_t n_sites) FT_WARN_UNUSED;
+
+/*
+ * Trains a clone of req->global on req->ds with req->cfg (ft_model_train),
+ * then writes to vec (len == ft_node_update_len() floats, the caller's)
+ * delta = local - global scaled to L2 norm at most C_u, multiplied by w
+ * when weighted, with w itself as the last element; and, if enc is non-NULL
+ * and req->fxp is set, its encoding into Z_2^bits (len uint32s, the
+ * caller's; stochastic rounding from the CSPRNG). The local model is freed
+ * unless local_out is non-NULL (then the caller owns *local_out).
+ * Outputs are written only on FT_OK. FT_EINVAL for bad arguments (message
+ * in err), or what ft_model_train / ft_crypto_fxp_encode return.
+ * Allocates the clone; runs on the calling thread.
+ */
+int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32_t *enc,
+                           size_t len, ft_model **local_out, ft_node_update_result *res,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Federated standardisation ------------------------------------------
+ *
+ * Means and variances of every feature over all sites' training rows,
+ * from secure sums. For public per-feature shift a_j and scale s_j (NULL:
+ * 0 and 1) and a public bound B, a site works on z = (x - a_j) / s_j
+ * clipped to [-B, B] and contributes the vector
+ *   [ sum_r z_rj / B  (j < p) | sum_r (z_rj / B)^2  (j < p) | n_rows ]
+ * of length 2p + 1. Dividing by B (and by B^2 for the squares) gives the
+ * sums of squares their own scale, so that every element lies in [-N, N],
+ * N being the public cap on rows per site: one fixed-point encoding (clip N,
+ * ft_node_stats_fxp_init) serves the whole vector, and the count, an
+ * integer, is encoded exactly. The error of each decoded sum is below
+ * n_sites / scale_fxp, so a variance is known to about
+ * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
+ * the feature's spread. Hence refining passes (`fedtwin simulate` runs
+ * three):
+ *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
+ *   2. a = the previous mean, s = the previous standard deviation (never
+ *      below 4 times the spread that pass could resolve, so that a variance lost in the
+ *      rounding does not shrink s), B = 16: the standardised values are
+ *      O(1) and the squares regain precision; ft_node_stats_finish maps the
+ *      moments back to x. Each refining pass multiplies the precision.
+ * Values beyond the bound are clipped (winsorised), never refused.
+ */
+size_t ft_node_stats_len(size_t n_features);
+
+/* Fixed-point parameters for stats vectors: clip max_rows (the public cap
+ * on a site's rows), bits, n_sites summands. */
+int ft_node_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
+                           uint32_t n_sites) FT_WARN_UNUSED;
+
+/*
+ * A site's stats vector (len == ft_node_stats_len(ds->n_features) floats,
+ * the caller's) as above; shift and scale have n_features entries or are
+ * NULL. FT_ERANGE if the site has more than max_rows rows; FT_EINVAL for
+ * bad arguments (a scale <= 0, a bound <= 0, a non-finite value).
+ */
+int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
+                       double bound, uint64_t max_rows, float *vec, size_t len,
+                       ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * Turns the decoded secure sum of stats vectors (len floats) made with the
+ * same shift, scale and bound into per-feature mean and (population)
+ * variance of x (n_features doubles each, the caller's), and the total row
+ * count (*count, may be NULL). FT_EINVAL if the summed count is below 0.5
+ * (no rows) or a value is not finite.
+ */
+int ft_node_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
+                         const double *scale, double bound, double *mean, double *var,
+                         uint64_t *count) FT_WARN_UNUSED;
+
+/* ---- Categorical levels --------------------------------------------------
+ *
+ * A categorical column is one-hot encoded with levels agreed across sites.
+ * Each site reveals only its set of levels per column (never a count); the
+ * coordinator takes the union and every site expands with the agreed,
+ * sorted (bytewise) list, so column order does not depend on which site
+ * spoke first.
+ */
+#define FT_NODE_LEVELS_MAX 256u        /* distinct levels per column */
+#define FT_NODE_LEVEL_MAX_BYTES 64u    /* bytes of one level, excluding NUL */
+
+typedef struct ft_node_levels {
+	size_t n;
+	char *level[FT_NODE_LEVELS_MAX]; /* sorted, unique, owned */
+} ft_node_levels;
+
+/* An empty set (the struct is the caller's; no allocation). */
+void ft_node_levels_init(ft_node_levels *lv);
+/* Frees the strings and empties the set; accepts NULL. */
+void ft_node_levels_clear(ft_node_levels *lv);
+
+/* Adds `level` (copied) if absent. FT_EINVAL for an empty or over-long
+ * level, FT_ERANGE past FT_NODE_LEVELS_MAX, FT_ENOMEM; lv unchanged then. */
+int ft_node_levels_add(ft_node_levels *lv, const char *level) FT_WARN_UNUSED;
+
+/* dst = dst U src. On error dst holds part of the union: clear it. */
+int ft_node_levels_union(ft_node_levels *dst, const ft_node_levels *src) FT_WARN_UNUSED;
+
+/* Index of `level` in the sorted set; FT_ENOTFOUND if absent. */
+int ft_node_levels_index(const ft_node_levels *lv, const char *level,
+                         size_t *idx) FT_WARN_UNUSED;
+
+/* One-hot: out (lv->n floats, the caller's) gets 1 at the level's index and
+ * 0 elsewhere. FT_ENOTFOUND (out untouched) for a level outside the set. */
+int ft_node_levels_onehot(const ft_node_levels *lv, const char *level, float *out,
+                          size_t n_out) FT_WARN_UNUSED;
+
+/*
+ * `fedtwin node ...` (argv[0] is "node"). `train` is handled here; import,
+ * consent, policy and status go to the store's commands. Returns the exit
+ * status: 0 success, 1 error, 2 usage.
+ */
+int ft_node_cli_main(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FT_NODE_H */
