@@ -266,8 +266,10 @@ typedef struct ft_model_train_report {
  * gradient is the mean of the units' gradients. With DP (DP-SGD per unit):
  * each step includes every unit independently with probability
  * q = batch_units / n_units (CSPRNG), clips each included unit's gradient to
- * L2 norm C, sums them, adds Gaussian noise of std sigma*C per coordinate
- * (ft_privacy_noise_add), and divides by q * n_units. The L2 and FedProx
+ * L2 norm C, sums them, adds Gaussian noise of std z*C per coordinate
+ * (ft_privacy_noise_add), where z is ft_privacy_noise_multiplier_required(
+ * sigma, n_params) >= sigma, so that the accounted multiplier sigma holds
+ * despite the sampler's grid rounding, and divides by q * n_units. The L2 and FedProx
  * terms depend on no patient and are added after the noise. Steps per epoch
  * are ceil(n_units / batch_units) in both modes. dp.sigma = 0 (clipping
  * without noise) is accepted for experiments; the report then carries
