@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ft_audit.h"
 #include "ft_base.h"
 #include "ft_coord.h"
 #include "ft_crypto.h"
@@ -26,6 +27,7 @@ static const struct ft_cli_cmd {
 	{"coordinator", ft_coord_cli_main, "consortium operator: run create|start|pause|stop|status, serve"},
 	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
+	{"audit", ft_audit_cli_main, "auditor tools: verify, report, export a signed audit log"},
 	{"consortium", ft_wire_cli_main, "consortium manifest: init, add-site, show"},
 	{"keygen", ft_cli_keygen_main, "create an Ed25519 identity key pair"},
 	{"fingerprint", ft_cli_fingerprint_main, "print the fingerprint of a public key file"},

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ft_base.h"
+#include "ft_crypto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -265,8 +266,10 @@ typedef struct ft_model_train_report {
  * gradient is the mean of the units' gradients. With DP (DP-SGD per unit):
  * each step includes every unit independently with probability
  * q = batch_units / n_units (CSPRNG), clips each included unit's gradient to
- * L2 norm C, sums them, adds Gaussian noise of std sigma*C per coordinate
- * (ft_privacy_noise_add), and divides by q * n_units. The L2 and FedProx
+ * L2 norm C, sums them, adds Gaussian noise of std z*C per coordinate
+ * (ft_privacy_noise_add), where z is ft_privacy_noise_multiplier_required(
+ * sigma, n_params) >= sigma, so that the accounted multiplier sigma holds
+ * despite the sampler's grid rounding, and divides by q * n_units. The L2 and FedProx
  * terms depend on no patient and are added after the noise. Steps per epoch
  * are ceil(n_units / batch_units) in both modes. dp.sigma = 0 (clipping
  * without noise) is accepted for experiments; the report then carries
@@ -488,6 +491,66 @@ int ft_model_server_mean(const float *sum, size_t d, int weighted, uint32_t n_su
 int ft_model_server_encode(const ft_model_server *s, uint8_t **buf, size_t *len) FT_WARN_UNUSED;
 int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out,
                            ft_errmsg *err) FT_WARN_UNUSED;
+
+
+/* ---- Round encodings that sites and the server share (ft_model_stats.c) --
+ *
+ * Both sides of a round must agree on the fixed-point parameters, and the
+ * server decodes what the sites encode: these live here, below both the
+ * node and the coordinator.
+ */
+
+/*
+ * Encoding of site updates (docs/PROTOCOL.md, "The update vector"):
+ * clip max(C_u, 1 if weighted) - the weight rides in the same vector - in
+ * Z_2^bits for a sum of up to n_sites vectors (ft_crypto_fxp_init).
+ * FT_EINVAL for a bad C_u; FT_ERANGE if even scale 1 does not fit.
+ */
+int ft_model_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
+                             unsigned bits, uint32_t n_sites) FT_WARN_UNUSED;
+
+/* Federated standardisation.
+ *
+ * Means and variances of every feature over all sites' training rows,
+ * from secure sums. For public per-feature shift a_j and scale s_j (NULL:
+ * 0 and 1) and a public bound B, a site works on z = (x - a_j) / s_j
+ * clipped to [-B, B] and contributes the vector (ft_node_stats_site)
+ *   [ sum_r z_rj / B  (j < p) | sum_r (z_rj / B)^2  (j < p) | n_rows ]
+ * of length 2p + 1. Dividing by B (and by B^2 for the squares) gives the
+ * sums of squares their own scale, so that every element lies in [-N, N],
+ * N being the public cap on rows per site: one fixed-point encoding (clip N,
+ * ft_model_stats_fxp_init) serves the whole vector, and the count, an
+ * integer, is encoded exactly. The error of each decoded sum is below
+ * n_sites / scale_fxp, so a variance is known to about
+ * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
+ * the feature's spread. Hence refining passes (`fedtwin simulate` runs
+ * three):
+ *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
+ *   2. a = the previous mean, s = the previous standard deviation (never
+ *      below 4 times the spread that pass could resolve, so that a variance
+ *      lost in the rounding does not shrink s), B = 16: the standardised
+ *      values are O(1) and the squares regain precision;
+ *      ft_model_stats_finish maps the moments back to x. Each refining
+ *      pass multiplies the precision.
+ * Values beyond the bound are clipped (winsorised), never refused.
+ */
+size_t ft_model_stats_len(size_t n_features);
+
+/* Fixed-point parameters for stats vectors: clip max_rows (the public cap
+ * on a site's rows, 1..2^40), bits, n_sites summands. */
+int ft_model_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
+                            uint32_t n_sites) FT_WARN_UNUSED;
+
+/*
+ * Turns the decoded secure sum of stats vectors (len floats) made with the
+ * same shift, scale and bound into per-feature mean and (population)
+ * variance of x (n_features doubles each, the caller's), and the total row
+ * count (*count, may be NULL). FT_EINVAL if the summed count is below 0.5
+ * (no rows) or a value is not finite. Pure computation.
+ */
+int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
+                          const double *scale, double bound, double *mean, double *var,
+                          uint64_t *count) FT_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

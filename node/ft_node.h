@@ -94,8 +94,8 @@ int ft_node_train_local(ft_store *store, const ft_node_train_request *req, ft_mo
  *     robustness). It is post-processing: it costs no privacy.
  * The fixed-point encoding clips each coordinate to fxp->clip; with
  * fxp->clip >= C_u (and >= 1 when weighted), which
- * ft_node_update_fxp_init() arranges, that coordinate clip never bites
- * because |delta_j| <= ||delta|| <= C_u.
+ * ft_model_update_fxp_init() arranges for sites and server alike, that
+ * coordinate clip never bites because |delta_j| <= ||delta|| <= C_u.
  */
 typedef struct ft_node_update_request {
 	const ft_model *global;       /* the round's global model (borrowed) */
@@ -117,14 +117,6 @@ typedef struct ft_node_update_result {
 size_t ft_node_update_len(const ft_model *global, int weighted);
 
 /*
- * Encoding parameters for site updates: clip max(C_u, 1 if weighted) in
- * Z_2^bits for a sum of up to n_sites vectors (ft_crypto_fxp_init).
- * FT_ERANGE if even scale 1 does not fit.
- */
-int ft_node_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
-                            unsigned bits, uint32_t n_sites) FT_WARN_UNUSED;
-
-/*
  * Trains a clone of req->global on req->ds with req->cfg (ft_model_train),
  * then writes to vec (len == ft_node_update_len() floats, the caller's)
  * delta = local - global scaled to L2 norm at most C_u, multiplied by w
@@ -140,57 +132,23 @@ int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32
                            size_t len, ft_model **local_out, ft_node_update_result *res,
                            ft_errmsg *err) FT_WARN_UNUSED;
 
-/* ---- Federated standardisation ------------------------------------------
+/* ---- Federated standardisation: the site's vector -------------------------
  *
- * Means and variances of every feature over all sites' training rows,
- * from secure sums. For public per-feature shift a_j and scale s_j (NULL:
- * 0 and 1) and a public bound B, a site works on z = (x - a_j) / s_j
- * clipped to [-B, B] and contributes the vector
- *   [ sum_r z_rj / B  (j < p) | sum_r (z_rj / B)^2  (j < p) | n_rows ]
- * of length 2p + 1. Dividing by B (and by B^2 for the squares) gives the
- * sums of squares their own scale, so that every element lies in [-N, N],
- * N being the public cap on rows per site: one fixed-point encoding (clip N,
- * ft_node_stats_fxp_init) serves the whole vector, and the count, an
- * integer, is encoded exactly. The error of each decoded sum is below
- * n_sites / scale_fxp, so a variance is known to about
- * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
- * the feature's spread. Hence refining passes (`fedtwin simulate` runs
- * three):
- *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
- *   2. a = the previous mean, s = the previous standard deviation (never
- *      below 4 times the spread that pass could resolve, so that a variance lost in the
- *      rounding does not shrink s), B = 16: the standardised values are
- *      O(1) and the squares regain precision; ft_node_stats_finish maps the
- *      moments back to x. Each refining pass multiplies the precision.
- * Values beyond the bound are clipped (winsorised), never refused.
+ * The site's half of federated standardisation; the vector layout, the
+ * encoding, the passes and the decoding (ft_model_stats_fxp_init,
+ * ft_model_stats_finish, which the coordinator uses too) are described in
+ * models/ft_model.h, "Federated standardisation".
  */
-size_t ft_node_stats_len(size_t n_features);
-
-/* Fixed-point parameters for stats vectors: clip max_rows (the public cap
- * on a site's rows), bits, n_sites summands. */
-int ft_node_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
-                           uint32_t n_sites) FT_WARN_UNUSED;
 
 /*
- * A site's stats vector (len == ft_node_stats_len(ds->n_features) floats,
- * the caller's) as above; shift and scale have n_features entries or are
- * NULL. FT_ERANGE if the site has more than max_rows rows; FT_EINVAL for
- * bad arguments (a scale <= 0, a bound <= 0, a non-finite value).
+ * A site's stats vector (len == ft_model_stats_len(ds->n_features) floats,
+ * the caller's); shift and scale have n_features entries or are NULL.
+ * FT_ERANGE if the site has more than max_rows rows; FT_EINVAL for bad
+ * arguments (a scale <= 0, a bound <= 0, a non-finite value).
  */
 int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
                        double bound, uint64_t max_rows, float *vec, size_t len,
                        ft_errmsg *err) FT_WARN_UNUSED;
-
-/*
- * Turns the decoded secure sum of stats vectors (len floats) made with the
- * same shift, scale and bound into per-feature mean and (population)
- * variance of x (n_features doubles each, the caller's), and the total row
- * count (*count, may be NULL). FT_EINVAL if the summed count is below 0.5
- * (no rows) or a value is not finite.
- */
-int ft_node_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
-                         const double *scale, double bound, double *mean, double *var,
-                         uint64_t *count) FT_WARN_UNUSED;
 
 /* ---- Categorical levels --------------------------------------------------
  *

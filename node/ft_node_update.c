@@ -16,21 +16,6 @@ size_t ft_node_update_len(const ft_model *global, int weighted)
 	return ft_model_n_params(global) + (weighted ? 1u : 0u);
 }
 
-int ft_node_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
-                            unsigned bits, uint32_t n_sites)
-{
-	double clip;
-
-	if (fxp == NULL || !isfinite(update_clip) || !(update_clip > 0))
-		return FT_EINVAL;
-	clip = update_clip;
-	/* The weight (at most 1) rides in the same vector and must not be
-	 * clipped either. */
-	if (weighted && clip < 1.0)
-		clip = 1.0;
-	return ft_crypto_fxp_init(fxp, clip, bits, n_sites);
-}
-
 static int update_check(const ft_node_update_request *req, size_t len, ft_errmsg *err)
 {
 	if (req == NULL || req->global == NULL || req->ds == NULL)
@@ -136,19 +121,6 @@ out:
 
 /* ---- Federated standardisation ------------------------------------------- */
 
-size_t ft_node_stats_len(size_t n_features)
-{
-	return 2 * n_features + 1;
-}
-
-int ft_node_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
-                           uint32_t n_sites)
-{
-	if (fxp == NULL || max_rows == 0 || max_rows > ((uint64_t)1 << 40))
-		return FT_EINVAL;
-	return ft_crypto_fxp_init(fxp, (double)max_rows, bits, n_sites);
-}
-
 int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
                        double bound, uint64_t max_rows, float *vec, size_t len,
                        ft_errmsg *err)
@@ -160,9 +132,9 @@ int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const do
 	if (ds == NULL || vec == NULL || !isfinite(bound) || !(bound > 0))
 		return ft_errmsg_set(err, FT_EINVAL, "stats: bad argument");
 	p = ds->n_features;
-	if (len != ft_node_stats_len(p))
+	if (len != ft_model_stats_len(p))
 		return ft_errmsg_set(err, FT_EINVAL, "stats: vector of %zu, expected %zu", len,
-		                     ft_node_stats_len(p));
+		                     ft_model_stats_len(p));
 	for (size_t j = 0; j < p; j++)
 		if ((shift != NULL && !isfinite(shift[j])) ||
 		    (scale != NULL && (!isfinite(scale[j]) || !(scale[j] > 0))))
@@ -204,34 +176,6 @@ out:
 	ft_free(s1);
 	ft_free(s2);
 	return rv;
-}
-
-int ft_node_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
-                         const double *scale, double bound, double *mean, double *var,
-                         uint64_t *count)
-{
-	double n;
-
-	if (sum == NULL || mean == NULL || var == NULL || len != ft_node_stats_len(n_features) ||
-	    !isfinite(bound) || !(bound > 0))
-		return FT_EINVAL;
-	for (size_t i = 0; i < len; i++)
-		if (!isfinite(sum[i]))
-			return FT_EINVAL;
-	n = nearbyint((double)sum[2 * n_features]);
-	if (!(n >= 1))
-		return FT_EINVAL;
-	for (size_t j = 0; j < n_features; j++) {
-		double m = (double)sum[j] / n, e2 = (double)sum[n_features + j] / n;
-		double s = scale != NULL ? scale[j] : 1.0, a = shift != NULL ? shift[j] : 0.0;
-		double v = e2 - m * m;
-
-		mean[j] = a + m * bound * s;
-		var[j] = v > 0 ? v * bound * bound * s * s : 0.0;
-	}
-	if (count != NULL)
-		*count = (uint64_t)n;
-	return FT_OK;
 }
 
 /* ---- Categorical levels ---------------------------------------------------- */

@@ -238,7 +238,7 @@ int ft_sim_run(const ft_sim_options *o, ft_sim_start_fn start, ft_sim_round_fn r
 	rv = ft_model_server_alloc(&scfg, n_params, &server, err);
 	if (rv != FT_OK)
 		goto out;
-	rv = ft_node_update_fxp_init(&fxp, o->update_clip, o->weighted, o->bits, f.n_sites);
+	rv = ft_model_update_fxp_init(&fxp, o->update_clip, o->weighted, o->bits, f.n_sites);
 	if (rv != FT_OK) {
 		ft_errmsg_set(err, rv, "--bits %u is too few for %u sites at --update-clip %g", o->bits,
 		              f.n_sites, o->update_clip);

@@ -25,7 +25,9 @@ static void sim_usage(FILE *f)
 	        "--update-clip 5 (L2 bound of a site's update), --bits 32, --dp-delta 1e-5,\n"
 	        "--hidden 32 (mlp), --feature-bound 1e6, --seed 1. Sites are weighted by their\n"
 	        "training patients unless --unweighted. --dp-epsilon is each site's budget for\n"
-	        "the whole run; without it there is no DP (epsilon=inf).\n");
+	        "the whole run; without it there is no DP (epsilon=inf). A run repeats with the\n"
+	        "same --seed except for what comes from the CSPRNG on purpose: DP noise, the\n"
+	        "fixed-point rounding of updates and the secure-aggregation masks (which cancel).\n");
 }
 
 static int bad(const char *opt, const char *v, const char *what)

@@ -543,7 +543,7 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
                       const double *scale, double bound, double *mean, double *var,
                       double *res, ft_errmsg *err)
 {
-	size_t len = ft_node_stats_len(p);
+	size_t len = ft_model_stats_len(p);
 	ft_crypto_fxp fxp;
 	uint32_t **enc = NULL, *sum = NULL, n_surv = 0;
 	float *vec = NULL, *dec = NULL;
@@ -555,7 +555,7 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
 			cap = f->site[s].n_train;
 		total += f->site[s].n_train;
 	}
-	rv = ft_node_stats_fxp_init(&fxp, cap, f->o->bits, f->n_sites);
+	rv = ft_model_stats_fxp_init(&fxp, cap, f->o->bits, f->n_sites);
 	if (rv != FT_OK)
 		return ft_errmsg_set(err, rv, "standardisation: %u bits are too few for %u sites of up "
 		                     "to %llu rows", f->o->bits, f->n_sites, (unsigned long long)cap);
@@ -584,7 +584,7 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
 		goto out;
 	rv = ft_crypto_fxp_decode(&fxp, sum, len, n_surv, dec);
 	if (rv == FT_OK)
-		rv = ft_node_stats_finish(dec, len, p, shift, scale, bound, mean, var, NULL);
+		rv = ft_model_stats_finish(dec, len, p, shift, scale, bound, mean, var, NULL);
 	if (rv != FT_OK)
 		ft_errmsg_set(err, rv, "standardisation: cannot decode the summed statistics");
 	*res = (double)f->n_sites / (fxp.scale * (double)total);

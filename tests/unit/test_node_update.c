@@ -153,7 +153,7 @@ static void test_encoded_sum_decodes(void **state)
 	const double w[3] = {1.0, 0.25, 0.5};
 
 	(void)state;
-	assert_int_equal(ft_node_update_fxp_init(&fxp, 0.5, 1, 32, 3), FT_OK);
+	assert_int_equal(ft_model_update_fxp_init(&fxp, 0.5, 1, 32, 3), FT_OK);
 	assert_true(fxp.clip == 1.0); /* the weight must fit too */
 	for (int s = 0; s < 3; s++) {
 		ft_model_dataset *ds = make_ds(40, 3, 10 + (uint64_t)s);
@@ -253,10 +253,10 @@ static void test_stats_by_hand(void **state)
 	assert_int_equal(ft_model_dataset_alloc(2, 1, &ds), FT_OK);
 	ds->x[0] = 1;
 	ds->x[1] = 3;
-	assert_int_equal(ft_node_stats_len(1), 3);
+	assert_int_equal(ft_model_stats_len(1), 3);
 	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 10, 100, vec, 3, NULL), FT_OK);
 	assert_true(fabs(vec[0] - 0.4) < 1e-7 && fabs(vec[1] - 0.1) < 1e-7 && vec[2] == 2);
-	assert_int_equal(ft_node_stats_finish(vec, 3, 1, NULL, NULL, 10, &mean, &var, &count), FT_OK);
+	assert_int_equal(ft_model_stats_finish(vec, 3, 1, NULL, NULL, 10, &mean, &var, &count), FT_OK);
 	assert_true(fabs(mean - 2) < 1e-6 && fabs(var - 1) < 1e-5 && count == 2);
 	ft_model_dataset_free(ds);
 }
@@ -267,13 +267,13 @@ static void stats_pass(ft_model_dataset *const *ds, const double *shift, const d
                        double bound, double *mean, double *var, uint64_t *count,
                        double *fxp_scale)
 {
-	size_t len = ft_node_stats_len(NF);
+	size_t len = ft_model_stats_len(NF);
 	ft_crypto_fxp fxp;
 	float vec[2 * NF + 1], dec[2 * NF + 1];
 	uint32_t enc[2 * NF + 1], acc[2 * NF + 1] = {0};
 
 	/* the public cap on a site's rows: 64 here */
-	assert_int_equal(ft_node_stats_fxp_init(&fxp, 64, 32, NS), FT_OK);
+	assert_int_equal(ft_model_stats_fxp_init(&fxp, 64, 32, NS), FT_OK);
 	*fxp_scale = fxp.scale;
 	for (int s = 0; s < NS; s++) {
 		assert_int_equal(ft_node_stats_site(ds[s], shift, scale, bound, 64, vec, len, NULL),
@@ -283,7 +283,7 @@ static void stats_pass(ft_model_dataset *const *ds, const double *shift, const d
 			acc[i] += enc[i];
 	}
 	assert_int_equal(ft_crypto_fxp_decode(&fxp, acc, len, NS, dec), FT_OK);
-	assert_int_equal(ft_node_stats_finish(dec, len, NF, shift, scale, bound, mean, var, count),
+	assert_int_equal(ft_model_stats_finish(dec, len, NF, shift, scale, bound, mean, var, count),
 	                 FT_OK);
 }
 
@@ -365,7 +365,7 @@ static void test_stats_rejects_and_clips(void **state)
 	                 FT_EINVAL);
 	ds->x[1] = NAN;
 	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 100, vec, 5, &err), FT_EINVAL);
-	assert_int_equal(ft_node_stats_finish(empty, 5, 2, NULL, NULL, 1000, mean, var, NULL),
+	assert_int_equal(ft_model_stats_finish(empty, 5, 2, NULL, NULL, 1000, mean, var, NULL),
 	                 FT_EINVAL);
 	ft_model_dataset_free(ds);
 }
