@@ -317,12 +317,14 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 			continue;
 		queue(e, s->id, FT_WIRE_ROUND_ANNOUNCE, body, len);
 		s->rstate = RS_ANNOUNCED;
-		e->n_announced++;
+		e->announced[e->n_announced++] = s->id;
 	}
 	ft_free(a);
 	ev = event_new(e, FT_COORD_EV_ATTEMPT_START);
-	if (ev != NULL)
+	if (ev != NULL) {
 		ev->n_sites = e->n_announced;
+		ev->sites = e->announced;
+	}
 	e->state = ENG_ACCEPT;
 	e->deadline = now + e->to.accept_ms;
 }
@@ -578,8 +580,9 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	e->id = id;
 	memcpy(e->consortium, consortium, FT_CRYPTO_ID_BYTES);
 	e->sites = ft_calloc(n_sites ? n_sites : 1, sizeof(*e->sites));
+	e->announced = ft_calloc(n_sites ? n_sites : 1, sizeof(*e->announced));
 	e->model_bytes = ft_malloc(model_len);
-	if (e->sites == NULL || e->model_bytes == NULL) {
+	if (e->sites == NULL || e->announced == NULL || e->model_bytes == NULL) {
 		rv = FT_ENOMEM;
 		goto out;
 	}
@@ -654,6 +657,7 @@ void ft_coord_engine_free(ft_coord_engine *e)
 	ft_free(e->opt_state);
 	ft_free(e->survivors);
 	ft_free(e->sites);
+	ft_free(e->announced);
 	ft_free(e);
 }
 

@@ -62,6 +62,7 @@ struct ft_coord_engine {
 	uint64_t deadline;
 	uint64_t retry_at;
 	uint32_t n_announced;
+	uint32_t *announced;        /* the ids announced to (n_sites entries) */
 	ft_secagg_server *sa;
 	ft_secagg_site *sa_sites;
 	ft_crypto_fxp fxp;

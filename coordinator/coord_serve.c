@@ -7,6 +7,7 @@
  * sent, so a model is durable before a site sees it.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <ini.h>
 
 #include "coord_int.h"
+#include "ft_audit.h"
 
 typedef struct serve_cfg {
 	char listen[256];
@@ -24,6 +26,7 @@ typedef struct serve_cfg {
 	char identity_key[512];
 	char manifest[512];
 	char consortium_pk[512];
+	char audit_log[512];
 	char ca[512], cert[512], key[512];
 	int tls_off;               /* tests only: plain tcp */
 	ft_coord_timeouts to;
@@ -52,6 +55,7 @@ typedef struct serve {
 	ft_crypto_identity *id;
 	ft_wire_manifest *man;
 	ft_wire_replay *replay;
+	ft_audit_log *audit;
 	uint64_t seq_out;           /* starts at the wall clock in microseconds */
 	ft_transport_server *srv;
 	ft_coord_site *esites;
@@ -90,6 +94,52 @@ static void logf_(const char *fmt, ...)
 	fflush(stderr);
 }
 
+/* ---- Audit trail (docs/AUDIT.md) --------------------------------------- */
+
+/* The audit log is the record auditors rely on: an entry that cannot be
+ * written stops the daemon (a restart abandons the attempt cleanly) rather
+ * than let the protocol run on unrecorded. */
+static void audit_check(serve *s, int rv, const char *what)
+{
+	if (rv == FT_OK)
+		return;
+	logf_("FATAL: audit log: %s: %s", what, ft_audit_last_error(s->audit));
+	exit(1);
+}
+
+static void site_actor(uint32_t id, char *buf, size_t n)
+{
+	snprintf(buf, n, "site:%u", id);
+}
+
+static void run_name(uint64_t run, char *buf, size_t n)
+{
+	snprintf(buf, n, "run-%llu", (unsigned long long)run);
+}
+
+static void audit_msg(serve *s, ft_audit_dir dir, uint32_t site, unsigned type, uint64_t run,
+                      uint64_t round, const uint8_t *env, size_t len)
+{
+	char peer[32], rn[32];
+	uint8_t digest[FT_CRYPTO_HASH_BYTES];
+
+	site_actor(site, peer, sizeof(peer));
+	run_name(run, rn, sizeof(rn));
+	ft_crypto_hash(digest, env, len);
+	audit_check(s, ft_audit_log_message(s->audit, dir, peer, ft_wire_type_name(type), len, digest,
+	                                    run != 0 ? rn : NULL, round, NULL, NULL),
+	            "message");
+}
+
+/* A list of "site:N" strings for the typed events. */
+static void site_list(const uint32_t *ids, uint32_t n, char (*buf)[16], const char **ptr)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(buf[i], 16, "site:%u", ids[i]);
+		ptr[i] = buf[i];
+	}
+}
+
 /* ---- Configuration (INI) -------------------------------------------------- */
 
 static int set_str(char *dst, size_t cap, const char *v)
@@ -125,6 +175,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			return set_str(c->manifest, sizeof(c->manifest), value);
 		if (strcmp(name, "consortium_pk") == 0)
 			return set_str(c->consortium_pk, sizeof(c->consortium_pk), value);
+		if (strcmp(name, "audit_log") == 0)
+			return set_str(c->audit_log, sizeof(c->audit_log), value);
 	} else if (strcmp(section, "tls") == 0) {
 		if (strcmp(name, "ca") == 0)
 			return set_str(c->ca, sizeof(c->ca), value);
@@ -173,10 +225,10 @@ static int cfg_load(const char *path, serve_cfg *c, ft_errmsg *err)
 		return ft_errmsg_set(err, FT_EFORMAT,
 		                     "%s: line %d: unknown key, bad value or too long", path, line);
 	if (c->listen[0] == '\0' || c->database[0] == '\0' || c->identity_key[0] == '\0' ||
-	    c->manifest[0] == '\0' || c->consortium_pk[0] == '\0')
+	    c->manifest[0] == '\0' || c->consortium_pk[0] == '\0' || c->audit_log[0] == '\0')
 		return ft_errmsg_set(err, FT_EFORMAT,
-		                     "%s: [coordinator] needs listen, database, identity_key, manifest"
-		                     " and consortium_pk",
+		                     "%s: [coordinator] needs listen, database, identity_key, manifest,"
+		                     " consortium_pk and audit_log",
 		                     path);
 	if (!c->tls_off && (c->ca[0] == '\0' || c->cert[0] == '\0' || c->key[0] == '\0'))
 		return ft_errmsg_set(err, FT_EFORMAT, "%s: [tls] needs ca, cert and key", path);
@@ -245,6 +297,7 @@ static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32
 		goto out;
 	if (seal(s, c->id, type, round, attempt, payload, len, &buf, &blen) != FT_OK)
 		goto out;
+	audit_msg(s, FT_AUDIT_SENT, c->id, type, s->run_id, round, buf, blen);
 	o = ft_calloc(1, sizeof(*o));
 	if (o == NULL)
 		goto out;
@@ -319,6 +372,66 @@ static const char *refusal_name(int code)
 	}
 }
 
+/* Each engine event in the audit log, after the database has it. */
+static void audit_event(serve *s, const ft_coord_event *ev)
+{
+	char rn[32], (*names)[16] = NULL, (*dnames)[16] = NULL;
+	const char **ptr = NULL, **dptr = NULL;
+	uint32_t nd = 0;
+
+	run_name(s->run_id, rn, sizeof(rn));
+	names = ft_calloc(s->n_sites + 1, sizeof(*names));
+	ptr = ft_calloc(s->n_sites + 1, sizeof(*ptr));
+	dnames = ft_calloc(s->n_sites + 1, sizeof(*dnames));
+	dptr = ft_calloc(s->n_sites + 1, sizeof(*dptr));
+	if (names == NULL || ptr == NULL || dnames == NULL || dptr == NULL)
+		audit_check(s, FT_ENOMEM, "out of memory");
+	switch (ev->type) {
+	case FT_COORD_EV_ATTEMPT_START:
+		if (ev->round == 1 && ev->attempt == 1)
+			audit_check(s, ft_audit_log_run_start(s->audit, rn, 0, NULL, 0, NULL, NULL),
+			            "run.start");
+		site_list(ev->sites, ev->n_sites, names, ptr);
+		audit_check(s, ft_audit_log_round_start(s->audit, rn, ev->round, ptr, ev->n_sites, 0,
+		                                        NULL, NULL),
+		            "round.start");
+		break;
+	case FT_COORD_EV_REFUSED: {
+		char why[FT_COORD_TEXT_MAX + 32];
+
+		snprintf(why, sizeof(why), "site:%u refused: %.200s", ev->site, ev->text);
+		audit_check(s, ft_audit_log_refusal(s->audit, rn, ev->round, why, NAN, NAN, NULL, NULL),
+		            "policy.refuse");
+		break;
+	}
+	case FT_COORD_EV_ATTEMPT_END:
+		audit_check(s, ft_audit_log_round_end(s->audit, rn, ev->round, "aborted", NULL, 0, NULL,
+		                                      0, NULL, NULL),
+		            "round.end");
+		break;
+	case FT_COORD_EV_MODEL:
+		site_list(ev->survivors, ev->n_survivors, names, ptr);
+		audit_check(s, ft_audit_log_round_end(s->audit, rn, ev->round, "aggregated", ptr,
+		                                      ev->n_survivors, dptr, nd, NULL, NULL),
+		            "round.end");
+		audit_check(s, ft_audit_log_model(s->audit, rn, ev->round, ev->hash,
+		                                  ft_crypto_identity_pk(s->id), ev->model_len, NULL,
+		                                  NULL),
+		            "model.version");
+		if (ev->run_complete)
+			audit_check(s, ft_audit_log_run_end(s->audit, rn, "completed", ev->round, NULL,
+			                                    NULL),
+			            "run.end");
+		break;
+	default:
+		break;
+	}
+	ft_free(names);
+	ft_free(ptr);
+	ft_free(dnames);
+	ft_free(dptr);
+}
+
 /* Persists every engine event, then moves every queued frame to its site. */
 static void pump(serve *s)
 {
@@ -339,6 +452,7 @@ static void pump(serve *s)
 			logf_("FATAL: %s", err.msg);
 			exit(1);
 		}
+		audit_event(s, &ev);
 		switch (ev.type) {
 		case FT_COORD_EV_ATTEMPT_START:
 			logf_("run %llu round %llu attempt %u: announced to %u sites",
@@ -510,9 +624,19 @@ static int hello(serve *s, uint32_t pipe, const ft_wire_hdr *h, const uint8_t *b
 	c->bound = 1;
 	c->pipe = pipe;
 	logf_("site %u connected (pipe %u, %s)", c->id, pipe, hb.software);
+	if (hb.log_len > 0) {
+		char peer[32];
+
+		/* The site's log head as it stands: an auditor checks it against
+		 * the site's log (verify --against). */
+		site_actor(c->id, peer, sizeof(peer));
+		audit_check(s, ft_audit_log_anchor(s->audit, peer, hb.log_len, hb.log_head, NULL, NULL),
+		            "anchor");
+	}
 	memset(&w, 0, sizeof(w));
 	w.manifest_serial = s->man->serial;
 	w.server_time_ms = ft_wire_time_ms();
+	(void)ft_audit_head(s->audit, &w.log_len, w.log_head);
 	if (ft_wire_welcome_encode(&w, &wb, &wlen) == FT_OK)
 		send_frame(s, c, FT_WIRE_WELCOME, 0, 0, wb, wlen);
 	/* HELLO does not say which model the site holds: send the current one. */
@@ -565,6 +689,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 			      ft_wire_type_name(h.type));
 			continue;
 		}
+		audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
 		if (h.type == FT_WIRE_HELLO) {
 			if (hello(s, pipe, &h, mb, mlen, now) != FT_OK)
 				logf_("site %u: malformed HELLO", h.sender);
@@ -654,6 +779,9 @@ static int serve_open(serve *s, ft_errmsg *err)
 	if (rv != FT_OK)
 		return rv;
 	s->seq_out = ft_wire_time_ms() * 1000;
+	rv = ft_audit_open(s->cfg.audit_log, s->id, "coordinator", &s->audit, err);
+	if (rv != FT_OK)
+		return rv;
 	if (!ft_crypto_equal(s->man->coord_pk, ft_crypto_identity_pk(s->id), FT_CRYPTO_SIGN_PK_BYTES))
 		return ft_errmsg_set(err, FT_ECRYPTO,
 		                     "%s: the manifest names another coordinator key than %s",
@@ -695,6 +823,7 @@ static void serve_close(serve *s)
 	ft_free(s->esites);
 	ft_wire_manifest_free(s->man);
 	ft_wire_replay_free(s->replay);
+	ft_audit_close(s->audit);
 	ft_crypto_identity_free(s->id);
 	coord_db_close(s->db);
 }

@@ -140,6 +140,7 @@ typedef struct ft_coord_event {
 	int code;
 	char text[FT_COORD_TEXT_MAX];
 	uint32_t n_sites;
+	const uint32_t *sites;   /* ATTEMPT_START: the n_sites announced (borrowed) */
 	/* FT_COORD_EV_MODEL: borrowed until the next engine call. */
 	uint64_t version;
 	const uint8_t *model;

@@ -27,6 +27,7 @@
 
 #include <ini.h>
 
+#include "ft_audit.h"
 #include "ft_node.h"
 #include "ft_secagg.h"
 #include "ft_transport.h"
@@ -44,6 +45,7 @@ typedef struct node_cfg {
 	char consortium_pk[512];
 	char models_dir[512];
 	char state_dir[512];
+	char audit_log[512];
 	char ca[512], cert[512], key[512], server_name[256];
 	int tls_off;
 	uint64_t call_timeout_ms;
@@ -54,6 +56,7 @@ typedef struct node_d {
 	ft_crypto_identity *id;
 	ft_wire_manifest *man;
 	ft_wire_replay *replay;
+	ft_audit_log *audit;
 	ft_store *store;
 	ft_transport_client *tc;
 	/* session */
@@ -142,6 +145,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->models_dir, sizeof(c->models_dir), value);
 		if (strcmp(name, "state_dir") == 0)
 			return cset(c->state_dir, sizeof(c->state_dir), value);
+		if (strcmp(name, "audit_log") == 0)
+			return cset(c->audit_log, sizeof(c->audit_log), value);
 		if (strcmp(name, "call_timeout_ms") == 0)
 			return ft_parse_u64(value, 3600000, &c->call_timeout_ms) == FT_OK &&
 			       c->call_timeout_ms >= 100;
@@ -176,10 +181,11 @@ static int node_cfg_load(const char *path, node_cfg *c, ft_errmsg *err)
 		                     "%s: line %d: unknown key, bad value or too long", path, line);
 	if (!c->have_site || c->coordinator[0] == '\0' || c->store[0] == '\0' ||
 	    c->dataset[0] == '\0' || c->identity_key[0] == '\0' || c->manifest[0] == '\0' ||
-	    c->consortium_pk[0] == '\0' || c->models_dir[0] == '\0' || c->state_dir[0] == '\0')
+	    c->consortium_pk[0] == '\0' || c->models_dir[0] == '\0' || c->state_dir[0] == '\0' ||
+	    c->audit_log[0] == '\0')
 		return ft_errmsg_set(err, FT_EFORMAT,
 		                     "%s: [node] needs site_id, coordinator, store, dataset, identity_key,"
-		                     " manifest, consortium_pk, models_dir and state_dir",
+		                     " manifest, consortium_pk, models_dir, state_dir and audit_log",
 		                     path);
 	if (!c->tls_off && (c->ca[0] == '\0' || c->cert[0] == '\0' || c->key[0] == '\0'))
 		return ft_errmsg_set(err, FT_EFORMAT, "%s: [tls] needs ca, cert and key", path);
@@ -295,6 +301,29 @@ static void models_scan(node_d *n)
 
 /* ---- Frames out ---------------------------------------------------------------------- */
 
+/* Audit appends are durable commits; a failure is fatal to releasing
+ * anything (the site's record must be complete), so it stops the daemon. */
+static void audit_check(node_d *n, int rv, const char *what)
+{
+	if (rv == FT_OK)
+		return;
+	nlog("FATAL: audit log: %s: %s", what, ft_audit_last_error(n->audit));
+	exit(1);
+}
+
+static void audit_msg(node_d *n, ft_audit_dir dir, unsigned type, uint64_t run, uint64_t round,
+                      const uint8_t *env, size_t len)
+{
+	char rn[32];
+	uint8_t digest[FT_CRYPTO_HASH_BYTES];
+
+	snprintf(rn, sizeof(rn), "run-%llu", (unsigned long long)run);
+	ft_crypto_hash(digest, env, len);
+	audit_check(n, ft_audit_log_message(n->audit, dir, "coordinator", ft_wire_type_name(type),
+	                                    len, digest, run != 0 ? rn : NULL, round, NULL, NULL),
+	            "message");
+}
+
 static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, uint32_t attempt,
                        const uint8_t *body, size_t len)
 {
@@ -314,6 +343,7 @@ static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, u
 	h.sent_at_ms = ft_wire_time_ms();
 	if (ft_wire_envelope_encode(&h, body, len, n->id, &buf, &blen) != FT_OK)
 		return;
+	audit_msg(n, FT_AUDIT_SENT, type, run, round, buf, blen);
 	if (ft_transport_body_add(&n->out, buf, blen) != FT_OK)
 		nlog("a %s did not fit in the request: dropped", ft_wire_type_name(type));
 	ft_free(buf);
@@ -337,6 +367,14 @@ static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
 		nt.text[j++] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
 	nlog("refusing run %llu round %llu attempt %u: %s", (unsigned long long)f->run,
 	     (unsigned long long)f->round, f->attempt, why);
+	{
+		char rn[32];
+
+		snprintf(rn, sizeof(rn), "run-%llu", (unsigned long long)f->run);
+		audit_check(n, ft_audit_log_refusal(n->audit, rn, f->round, nt.text[0] ? nt.text : "refused",
+		                                    NAN, NAN, NULL, NULL),
+		            "policy.refuse");
+	}
 	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK)
 		send_frame(n, FT_WIRE_ROUND_REFUSE, f->run, f->round, f->attempt, body, len);
 	ft_free(body);
@@ -462,6 +500,46 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	     " %.3f lifetime (charged to the ledger)",
 	     (unsigned long long)f->round, (unsigned long long)res.train.n_units, res.eps_round,
 	     res.eps_run, res.eps_total);
+	{
+		/* The privacy spent is in the audit log before anything derived
+		 * from this training can leave (the update is sent only after
+		 * this function returns). */
+		ft_audit_training t;
+		ft_audit_privacy pv;
+		ft_store_policy pol;
+
+		memset(&pol, 0, sizeof(pol));
+		if (ft_store_policy_get(n->store, &pol, NULL) != FT_OK) {
+			snprintf(why, why_cap, "the site policy cannot be read");
+			rv = FT_EPERM;
+			goto out;
+		}
+		memset(&t, 0, sizeof(t));
+		t.run = run_id;
+		t.round = req.round;
+		t.dataset = n->cfg.dataset;
+		t.patients = res.train.n_units;
+		t.records = res.train.n_rows;
+		t.steps = res.train.steps;
+		t.q = res.train.q;
+		t.clip = res.train.clip;
+		t.sigma = res.train.sigma;
+		audit_check(n, ft_audit_log_training(n->audit, &t, NULL, NULL), "train.local");
+		memset(&pv, 0, sizeof(pv));
+		pv.run = run_id;
+		pv.round = req.round;
+		pv.q = res.train.q;
+		pv.sigma = res.train.sigma;
+		pv.clip = res.train.clip;
+		pv.steps = res.train.steps;
+		pv.eps_round = res.eps_round;
+		pv.eps_run = res.eps_run;
+		pv.eps_total = res.eps_total;
+		pv.delta = res.delta;
+		pv.max_eps_run = pol.max_eps_run;
+		pv.max_eps_total = pol.max_eps_total;
+		audit_check(n, ft_audit_log_privacy(n->audit, &pv, NULL, NULL), "privacy.spend");
+	}
 	dl = ft_mallocarray(np, sizeof(float));
 	ft_free(buf);
 	buf = ft_mallocarray(np, 4);
@@ -549,7 +627,7 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 		refuse(n, f, FT_EINVAL, "the announced vector length is not the model's");
 		goto out;
 	}
-	rv = ft_node_update_fxp_init(&fxp, a->fxp_clip, 0, a->bits, a->n_sites);
+	rv = ft_model_update_fxp_init(&fxp, a->fxp_clip, 0, a->bits, a->n_sites);
 	if (rv == FT_OK) {
 		n->x = ft_mallocarray(d, sizeof(uint32_t));
 		rv = n->x == NULL ? FT_ENOMEM : ft_crypto_fxp_encode(&fxp, delta, d, n->x);
@@ -626,6 +704,14 @@ static void on_chunk(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_
 	ft_crypto_hex(hex, h, sizeof(h));
 	nlog("stored model run %llu v%llu hash %s", (unsigned long long)f->run,
 	     (unsigned long long)version, hex);
+	{
+		char rn[32];
+
+		snprintf(rn, sizeof(rn), "run-%llu", (unsigned long long)f->run);
+		audit_check(n, ft_audit_log_model(n->audit, rn, version, h, n->man->coord_pk, flen, NULL,
+		                                  NULL),
+		            "model.version");
+	}
 	n->run = f->run;
 	n->have_version = version;
 out:
@@ -678,6 +764,7 @@ static void hello(node_d *n)
 	snprintf(h.software, sizeof(h.software), "fedtwin node");
 	h.caps = FT_WIRE_CAP_SECAGG | FT_WIRE_CAP_DP | FT_WIRE_CAP_CHUNKS;
 	h.recv_max = FT_TRANSPORT_MAX_MSG;
+	(void)ft_audit_head(n->audit, &h.log_len, h.log_head);
 	n->bound = 0;
 	ft_transport_body_reset(&n->out);
 	if (ft_wire_hello_encode(&h, &body, &len) == FT_OK)
@@ -709,11 +796,20 @@ static void handle_reply(node_d *n, const uint8_t *rbody, size_t len)
 			nlog("refused a replayed or stale %s", ft_wire_type_name(f.type));
 			continue;
 		}
+		audit_msg(n, FT_AUDIT_RECEIVED, f.type, f.run, f.round, raw, flen);
 		switch (f.type) {
-		case FT_WIRE_WELCOME:
+		case FT_WIRE_WELCOME: {
+			ft_wire_welcome w;
+
 			n->bound = 1;
 			nlog("connected to the coordinator");
+			/* The coordinator's log head, anchored in ours. */
+			if (ft_wire_welcome_decode(body, blen, &w) == FT_OK && w.log_len > 0)
+				audit_check(n, ft_audit_log_anchor(n->audit, "coordinator", w.log_len,
+				                                   w.log_head, NULL, NULL),
+				            "anchor");
 			break;
+		}
 		case FT_WIRE_MODEL_CHUNK:
 			on_chunk(n, &f, body, blen);
 			break;
@@ -771,6 +867,14 @@ static int node_open(node_d *n, ft_errmsg *err)
 	rv = ft_wire_manifest_load(n->cfg.manifest, cpk, &n->man, err);
 	if (rv != FT_OK)
 		return rv;
+	{
+		char actor[32];
+
+		snprintf(actor, sizeof(actor), "site:%u", n->cfg.site_id);
+		rv = ft_audit_open(n->cfg.audit_log, n->id, actor, &n->audit, err);
+		if (rv != FT_OK)
+			return rv;
+	}
 	rv = ft_wire_replay_alloc(16, 300000, &n->replay);
 	if (rv != FT_OK)
 		return rv;
@@ -806,6 +910,7 @@ static void node_close(node_d *n)
 	ft_store_close(n->store);
 	ft_wire_manifest_free(n->man);
 	ft_wire_replay_free(n->replay);
+	ft_audit_close(n->audit);
 	ft_crypto_identity_free(n->id);
 }
 

@@ -54,6 +54,7 @@ database = $WORK/coord.db
 identity_key = $WORK/keys/coordinator.key
 manifest = $WORK/manifest
 consortium_pk = $WORK/keys/consortium.key.pub
+audit_log = $WORK/coordinator.audit
 [tls]
 ca = $WORK/pki/ca.crt
 cert = $WORK/pki/coordinator.crt
@@ -86,6 +87,7 @@ manifest = $WORK/manifest
 consortium_pk = $WORK/keys/consortium.key.pub
 models_dir = $WORK/site-$1/models
 state_dir = $WORK/site-$1/state
+audit_log = $WORK/site-$1/audit.log
 call_timeout_ms = ${CALL_TIMEOUT_MS:-20000}
 [tls]
 ca = $WORK/pki/ca.crt

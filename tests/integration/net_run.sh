@@ -61,5 +61,33 @@ grep -q "refused a message on pipe .*does not verify with the manifest key" "$WO
 grep -q "the coordinator refused us" "$WORK/site-5.log" ||
 	fail "the impostor was not told it was refused"
 [ -z "$(ls "$WORK/site-5/models" 2>/dev/null)" ] || fail "the impostor received a model"
+# Both sides' audit logs verify, signed by the right keys, and their
+# anchors agree both ways; each site logged its privacy spend before its
+# first masked update left, and every model version it stored.
+stop_all
+ft audit verify "$WORK/coordinator.audit" --key "$WORK/keys/coordinator.key.pub" >/dev/null ||
+	fail "the coordinator's audit log does not verify"
+for i in 1 2 3; do
+	ft audit verify "$WORK/site-$i/audit.log" --key "$WORK/keys/site-$i.key.pub" \
+		--against "$WORK/coordinator.audit" >/dev/null ||
+		fail "site $i's audit log does not verify against the coordinator's"
+	ft audit export "$WORK/site-$i/audit.log" --jsonl >"$WORK/site-$i.jsonl"
+	python3 - "$WORK/site-$i.jsonl" <<'PY' || fail "site $i: audit order or content wrong"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+types = [e.get("type") for e in ev]
+def payload(e):
+    return e.get("payload", e)
+spends = [i for i, t in enumerate(types) if t == "privacy.spend"]
+secagg_sent = [i for i, e in enumerate(ev) if e.get("type") == "msg.sent"
+               and payload(e).get("msg_type") == "SECAGG"]
+assert len(spends) == 3, spends
+assert secagg_sent and spends[0] < secagg_sent[0], (spends, secagg_sent[:1])
+assert sum(1 for t in types if t == "model.version") == 4  # v0..v3
+assert "anchor" in types
+PY
+done
+ft audit verify "$WORK/coordinator.audit" --against "$WORK/site-1/audit.log" >/dev/null ||
+	fail "the coordinator's anchors do not match site 1's log"
 run_status "$RUN"
 finish net_run
