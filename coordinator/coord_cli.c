@@ -18,7 +18,8 @@ static void coord_usage(FILE *f)
 	        "  run create --db PATH --name NAME --features N [--model logreg|softmax|linreg]\n"
 	        "             [--classes K] [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
-	        "             [--no-standardise] [--server-optimizer fedavg|fedadam]\n"
+	        "             [--no-standardise]\n"
+	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
 	        "             [--server-lr LR]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
 	        "  run status [ID] --db PATH\n"
@@ -76,7 +77,7 @@ static int run_create(int argc, char **argv)
 	r.bits = 32;
 	r.standardise = 1;
 	r.optimizer = FT_COORD_OPT_FEDAVG;
-	r.server_lr = 1.0;
+	r.server_lr = 0; /* 0: the optimiser's default (ft_model_server_config_default) */
 	r.beta1 = 0.9;
 	r.beta2 = 0.99;
 	r.tau = 1e-3;
@@ -124,12 +125,11 @@ static int run_create(int argc, char **argv)
 		else if (strcmp(a, "--server-lr") == 0)
 			bad = opt_pos(a, v, &r.server_lr);
 		else if (strcmp(a, "--server-optimizer") == 0) {
-			if (strcmp(v, "fedavg") == 0)
-				r.optimizer = FT_COORD_OPT_FEDAVG;
-			else if (strcmp(v, "fedadam") == 0)
-				r.optimizer = FT_COORD_OPT_FEDADAM;
-			else
+			if (ft_model_server_kind_parse(v, &r.optimizer) != FT_OK) {
+				fprintf(stderr, "fedtwin coordinator run create: --server-optimizer is"
+				                " fedavg, fedadam, fedyogi or fedadagrad\n");
 				bad = 1;
+			}
 		} else {
 			fprintf(stderr, "fedtwin coordinator run create: unknown option %s\n", a);
 			return 2;

@@ -129,48 +129,13 @@ static int model_seal(ft_coord_engine *e)
 	return ft_crypto_identity_sign(e->id, tbs, sizeof(tbs), e->sig);
 }
 
-/* ---- FedAdam state: "FADM" || d (u32) || m[d] || v[d] (float32 LE) ---- */
-
-static int opt_state_encode(ft_coord_engine *e, size_t d)
+/* The optimiser's state after a step, for the MODEL event. */
+static int opt_state_encode(ft_coord_engine *e)
 {
-	uint8_t *p;
-
 	ft_free(e->opt_state);
 	e->opt_state = NULL;
 	e->opt_state_len = 0;
-	if (e->opt_m == NULL)
-		return FT_OK;
-	p = ft_mallocarray(8 + 8 * d, 1);
-	if (p == NULL)
-		return FT_ENOMEM;
-	memcpy(p, "FADM", 4);
-	ft_store_le32(p + 4, (uint32_t)d);
-	for (size_t i = 0; i < d; i++) {
-		uint32_t a, b;
-
-		memcpy(&a, &e->opt_m[i], 4);
-		memcpy(&b, &e->opt_v[i], 4);
-		ft_store_le32(p + 8 + 4 * i, a);
-		ft_store_le32(p + 8 + 4 * d + 4 * i, b);
-	}
-	e->opt_state = p;
-	e->opt_state_len = 8 + 8 * d;
-	return FT_OK;
-}
-
-static int opt_state_decode(ft_coord_engine *e, const uint8_t *p, size_t n, size_t d)
-{
-	if (n != 8 + 8 * d || memcmp(p, "FADM", 4) != 0 || ft_load_le32(p + 4) != d)
-		return FT_EFORMAT;
-	for (size_t i = 0; i < d; i++) {
-		uint32_t a = ft_load_le32(p + 8 + 4 * i), b = ft_load_le32(p + 8 + 4 * d + 4 * i);
-
-		memcpy(&e->opt_m[i], &a, 4);
-		memcpy(&e->opt_v[i], &b, 4);
-		if (!isfinite(e->opt_m[i]) || !(e->opt_v[i] >= 0) || !isfinite(e->opt_v[i]))
-			return FT_EFORMAT;
-	}
-	return FT_OK;
+	return ft_model_server_encode(e->opt, &e->opt_state, &e->opt_state_len);
 }
 
 /* ---- Attempts ------------------------------------------------------------------ */
@@ -417,14 +382,16 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	const uint32_t *sum, *surv;
 	size_t d, n = ft_model_n_params(e->model);
 	uint32_t n_surv;
-	float *delta = NULL, *w;
+	float *delta = NULL, *mean = NULL, *w;
 	ft_model *next = NULL;
 	ft_model_meta *meta = NULL;
 	uint8_t *bytes = NULL;
 	size_t blen;
 	ft_coord_event *ev;
 	char run_name[32];
-	int rv;
+	uint8_t *saved = NULL;
+	size_t saved_len = 0;
+	int rv, stepped = 0, committed = 0;
 
 	rv = ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv);
 	if (rv != FT_OK || d != n || n_surv == 0) {
@@ -432,7 +399,8 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 		return;
 	}
 	delta = ft_mallocarray(n, sizeof(float));
-	if (delta == NULL)
+	mean = ft_mallocarray(n, sizeof(float));
+	if (delta == NULL || mean == NULL)
 		goto nomem;
 	rv = ft_crypto_fxp_decode(&e->fxp, sum, n, n_surv, delta);
 	if (rv != FT_OK) {
@@ -443,23 +411,23 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	if (rv != FT_OK)
 		goto nomem;
 	w = ft_model_params(next);
-	for (size_t i = 0; i < n; i++) {
-		double g = (double)delta[i] / n_surv;
-
-		if (e->opt_m != NULL) {
-			/* FedAdam: the mean update is the pseudo-gradient's negative. */
-			e->opt_m[i] = (float)(e->run.beta1 * e->opt_m[i] + (1 - e->run.beta1) * g);
-			e->opt_v[i] = (float)(e->run.beta2 * e->opt_v[i] + (1 - e->run.beta2) * g * g);
-			w[i] += (float)(e->run.server_lr * e->opt_m[i] /
-			                (sqrt((double)e->opt_v[i]) + e->run.tau));
-		} else {
-			w[i] += (float)(e->run.server_lr * g);
-		}
-		if (!isfinite(w[i])) {
-			attempt_close(e, FT_ERANGE, now, "the new model diverged");
-			goto out;
-		}
+	/* The mean of the survivors' updates, then one optimiser step; the
+	 * optimiser's state before the step is kept to undo it if this round
+	 * cannot be committed. */
+	rv = ft_model_server_mean(delta, n, 0, n_surv, mean, n);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "the mean update is not finite");
+		goto out;
 	}
+	rv = ft_model_server_encode(e->opt, &saved, &saved_len);
+	if (rv != FT_OK)
+		goto nomem;
+	rv = ft_model_server_step(e->opt, w, n, mean);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "the new model diverged");
+		goto out;
+	}
+	stepped = 1;
 	rv = ft_model_meta_alloc(&meta);
 	if (rv != FT_OK)
 		goto nomem;
@@ -472,7 +440,7 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	rv = ft_model_encode(next, meta, &bytes, &blen);
 	if (rv != FT_OK)
 		goto nomem;
-	if (opt_state_encode(e, n) != FT_OK)
+	if (opt_state_encode(e) != FT_OK)
 		goto nomem;
 	ft_free(e->survivors);
 	e->survivors = ft_mallocarray(n_surv, sizeof(uint32_t));
@@ -481,6 +449,7 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	memcpy(e->survivors, surv, n_surv * sizeof(uint32_t));
 	e->n_survivors = n_surv;
 	/* Commit: from here on the new version is the engine's model. */
+	committed = 1;
 	ft_model_free(e->model);
 	e->model = next;
 	next = NULL;
@@ -527,6 +496,16 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 nomem:
 	attempt_close(e, FT_ENOMEM, now, "out of memory");
 out:
+	if (stepped && !committed && saved != NULL) {
+		ft_model_server *back = NULL;
+
+		if (ft_model_server_decode(saved, saved_len, &back, NULL) == FT_OK) {
+			ft_model_server_free(e->opt);
+			e->opt = back;
+		}
+	}
+	ft_free(saved);
+	ft_free(mean);
 	ft_model_meta_free(meta);
 	ft_model_free(next);
 	ft_free(bytes);
@@ -568,8 +547,8 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	    (n_sites > 0 && sites == NULL) || model_bytes == NULL || next_round == 0 ||
 	    next_attempt == 0)
 		return FT_EINVAL;
-	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 ||
-	    (run->optimizer != FT_COORD_OPT_FEDAVG && run->optimizer != FT_COORD_OPT_FEDADAM))
+	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 || run->optimizer < FT_COORD_OPT_FEDAVG ||
+	    run->optimizer > FT_COORD_OPT_FEDADAGRAD)
 		return ft_errmsg_set(err, FT_EINVAL, "run %llu: bad parameters",
 		                     (unsigned long long)run->id);
 	e = ft_calloc(1, sizeof(*e));
@@ -601,23 +580,30 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	rv = model_seal(e);
 	if (rv != FT_OK)
 		goto out;
-	if (run->optimizer == FT_COORD_OPT_FEDADAM) {
-		size_t d = ft_model_n_params(e->model);
-
-		e->opt_m = ft_calloc(d, sizeof(float));
-		e->opt_v = ft_calloc(d, sizeof(float));
-		if (e->opt_m == NULL || e->opt_v == NULL) {
-			rv = FT_ENOMEM;
+	if (opt_state != NULL && opt_state_len > 0) {
+		rv = ft_model_server_decode(opt_state, opt_state_len, &e->opt, err);
+		if (rv == FT_OK && ft_model_server_n_params(e->opt) != ft_model_n_params(e->model))
+			rv = ft_errmsg_set(err, FT_EFORMAT, "the optimiser state is for another model");
+		if (rv != FT_OK) {
+			rv = FT_EFORMAT;
 			goto out;
 		}
-		if (opt_state != NULL && opt_state_len > 0) {
-			rv = opt_state_decode(e, opt_state, opt_state_len, d);
-			if (rv != FT_OK) {
-				rv = ft_errmsg_set(err, rv, "run %llu: bad server optimiser state",
-				                   (unsigned long long)run->id);
-				goto out;
-			}
+	} else {
+		ft_model_server_config oc;
+
+		rv = ft_model_server_config_default(&oc, run->optimizer);
+		if (rv != FT_OK)
+			goto out;
+		if (run->server_lr > 0)
+			oc.lr = run->server_lr;
+		if (run->optimizer != FT_COORD_OPT_FEDAVG) {
+			oc.beta1 = run->beta1;
+			oc.beta2 = run->beta2;
+			oc.tau = run->tau;
 		}
+		rv = ft_model_server_alloc(&oc, ft_model_n_params(e->model), &e->opt, err);
+		if (rv != FT_OK)
+			goto out;
 	}
 	e->round = next_round;
 	e->next_attempt = next_attempt;
@@ -652,8 +638,7 @@ void ft_coord_engine_free(ft_coord_engine *e)
 	ft_free(e->sa_sites);
 	ft_model_free(e->model);
 	ft_free(e->model_bytes);
-	ft_free(e->opt_m);
-	ft_free(e->opt_v);
+	ft_model_server_free(e->opt);
 	ft_free(e->opt_state);
 	ft_free(e->survivors);
 	ft_free(e->sites);

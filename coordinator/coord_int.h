@@ -50,7 +50,7 @@ struct ft_coord_engine {
 	uint64_t version;
 	uint8_t hash[FT_CRYPTO_HASH_BYTES];
 	uint8_t sig[FT_CRYPTO_SIG_BYTES];
-	float *opt_m, *opt_v;       /* FedAdam state (d each), or NULL */
+	ft_model_server *opt;       /* the server optimiser and its state */
 	uint8_t *opt_state;         /* serialised state for the last event */
 	size_t opt_state_len;
 

@@ -25,10 +25,13 @@ extern "C" {
 /* "No model version held" in ft_coord_engine_site_up(). */
 #define FT_COORD_NO_VERSION UINT64_MAX
 
-/* Server optimisers. Values are stored in the database: append only. */
+/* Server optimisers: the values of ft_model_server_kind (models/), stored
+ * in the database. */
 typedef enum ft_coord_optimizer {
-	FT_COORD_OPT_FEDAVG = 1, /* w += server_lr * mean(delta) */
-	FT_COORD_OPT_FEDADAM = 2 /* Reddi et al. 2021, state m, v kept per run */
+	FT_COORD_OPT_FEDAVG = 1,    /* w += server_lr * mean(delta) */
+	FT_COORD_OPT_FEDADAM = 2,   /* Reddi et al. 2021; state m, v kept per run */
+	FT_COORD_OPT_FEDYOGI = 3,
+	FT_COORD_OPT_FEDADAGRAD = 4
 } ft_coord_optimizer;
 
 /* One training run's parameters (the `runs` table). */
@@ -46,7 +49,7 @@ typedef struct ft_coord_run {
 	uint32_t standardise;   /* 0/1 */
 	uint32_t optimizer;     /* ft_coord_optimizer */
 	double server_lr;
-	double beta1, beta2, tau; /* FedAdam */
+	double beta1, beta2, tau; /* the adaptive optimisers */
 	double delta;           /* the delta announced with epsilon (each site
 	                           states its spending at its own policy delta) */
 } ft_coord_run;
@@ -76,8 +79,10 @@ typedef struct ft_coord_site {
  * Starts an engine for `run` at global model `model_bytes` (a model file,
  * copied) of version `version`, to play round `next_round` from attempt
  * `next_attempt` (the daemon reads both from the database: an interrupted
- * attempt is never resumed, a fresh one starts). `opt_state` (may be NULL,
- * copied) is the server optimiser's state as last persisted. `id` (the
+ * attempt is never resumed, a fresh one starts). `opt_state` (may be NULL:
+ * a fresh optimiser; copied) is the server optimiser's state as last
+ * persisted (ft_model_server_encode; FT_EFORMAT if it does not decode or
+ * does not fit the model). `id` (the
  * coordinator's identity) and `sites` are borrowed and must outlive the
  * engine. On FT_OK the caller owns *out (ft_coord_engine_free).
  */

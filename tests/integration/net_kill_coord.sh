@@ -12,8 +12,9 @@ ACCEPT_MS=20000
 ROUND_GAP_MS=1500
 net_setup 3
 
+# FedAdam, so that the optimiser state persisted with each round matters.
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 4 \
-	--epsilon 1)
+	--epsilon 1 --server-optimizer fedadam --server-lr 0.05)
 ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
 for i in 1 2 3; do start_node "$i"; done
@@ -45,6 +46,8 @@ st=$(sqlite3 "$WORK/coord.db" "SELECT status FROM rounds WHERE run_id=$RUN AND r
 [ "$st" = abandoned ] || fail "the interrupted attempt is '$st', not abandoned"
 n=$(sqlite3 "$WORK/coord.db" "SELECT COUNT(*) FROM rounds WHERE run_id=$RUN AND round=$r AND attempt>$a AND status='done'")
 [ "$n" = 1 ] || fail "round $r was not completed by a fresh attempt"
+[ "$(sqlite3 "$WORK/coord.db" "SELECT length(opt_state) FROM runs WHERE id=$RUN")" = $((64 + 16 * 11)) ] ||
+	fail "the FedAdam state (m, v for 11 parameters) was not persisted"
 n=$(sqlite3 "$WORK/coord.db" "SELECT COUNT(*) FROM rounds WHERE run_id=$RUN AND status='done'")
 [ "$n" = 4 ] || fail "$n rounds done, expected 4"
 final=$(model_hash "$RUN" 4)

@@ -486,7 +486,7 @@ static void test_fedadam_state(void **state)
 {
 	sim m;
 	const ft_coord_event *ev;
-	uint8_t *b = NULL, bad[8 + 8 * 5];
+	uint8_t *b = NULL, bad[64 + 16 * 5];
 	ft_coord_engine *e2 = NULL;
 	ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
 	ft_errmsg err;
@@ -495,7 +495,8 @@ static void test_fedadam_state(void **state)
 	sim_init(&m, 3, FT_COORD_OPT_FEDADAM);
 	sim_run(&m, FT_COORD_EV_MODEL, 1);
 	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
-	assert_int_equal(ev->opt_state_len, 8 + 8 * m.d);
+	/* ft_model_server_encode: a 64-byte header, then m and v in doubles. */
+	assert_int_equal(ev->opt_state_len, 64 + 16 * m.d);
 	/* Restart from the persisted state: accepted; a corrupt one is not. */
 	assert_int_equal(ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, m.n, b,
 	                                       ev->model_len, 1, ev->opt_state, ev->opt_state_len, 2,
