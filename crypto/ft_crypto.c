@@ -6,6 +6,7 @@
  */
 #include "ft_crypto.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -36,6 +37,8 @@ void ft_crypto_wipe(void *p, size_t n)
 	sodium_memzero(p, n);
 }
 
+static atomic_size_t secure_blocks;
+
 void *ft_crypto_secure_alloc(size_t n)
 {
 	const size_t align = 16;
@@ -47,14 +50,24 @@ void *ft_crypto_secure_alloc(size_t n)
 	 * as aligned as its size: round the size up. */
 	n = (n + align - 1) / align * align;
 	p = sodium_malloc(n);
-	if (p != NULL)
-		memset(p, 0, n); /* sodium_malloc fills with 0xdb */
+	if (p == NULL)
+		return NULL;
+	memset(p, 0, n); /* sodium_malloc fills with 0xdb */
+	atomic_fetch_add(&secure_blocks, 1);
 	return p;
 }
 
 void ft_crypto_secure_free(void *p)
 {
-	sodium_free(p); /* wipes; NULL is a no-op */
+	if (p == NULL)
+		return;
+	atomic_fetch_sub(&secure_blocks, 1);
+	sodium_free(p); /* wipes */
+}
+
+size_t ft_crypto_secure_blocks(void)
+{
+	return atomic_load(&secure_blocks);
 }
 
 int ft_crypto_equal(const void *a, const void *b, size_t n)

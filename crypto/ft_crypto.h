@@ -292,6 +292,10 @@ void *ft_crypto_secure_alloc(size_t n);
  * (libsodium's canary and guard pages). */
 void ft_crypto_secure_free(void *p);
 
+/* The number of ft_crypto_secure_alloc blocks not yet freed. LeakSanitizer
+ * does not see sodium_malloc's mappings, so tests check this instead. */
+size_t ft_crypto_secure_blocks(void);
+
 /* ---- Mask expansion ---------------------------------------------------- */
 
 /*

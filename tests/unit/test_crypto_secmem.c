@@ -11,8 +11,12 @@
 static void test_blocks(void **state)
 {
 	static const size_t sizes[] = { 1, 3, 16, 17, 100, 4095, 4096, 4097, 70000 };
+	void *held;
 
 	(void)state;
+	assert_int_equal(ft_crypto_secure_blocks(), 0);
+	held = ft_crypto_secure_alloc(32);
+	assert_int_equal(ft_crypto_secure_blocks(), 1);
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		uint8_t *p = ft_crypto_secure_alloc(sizes[k]);
 
@@ -24,8 +28,11 @@ static void test_blocks(void **state)
 		 * would fault here if the size were not honoured) */
 		memset(p, 0xa5, sizes[k]);
 		assert_int_equal(p[sizes[k] - 1], 0xa5);
+		assert_int_equal(ft_crypto_secure_blocks(), 2);
 		ft_crypto_secure_free(p);
 	}
+	ft_crypto_secure_free(held);
+	assert_int_equal(ft_crypto_secure_blocks(), 0);
 }
 
 /* Structures with 4- and 8-byte members land aligned, as UBSan checks. */
@@ -56,6 +63,7 @@ static void test_refusals(void **state)
 	assert_null(ft_crypto_secure_alloc(SIZE_MAX));
 	assert_null(ft_crypto_secure_alloc(SIZE_MAX - 8));
 	ft_crypto_secure_free(NULL);
+	assert_int_equal(ft_crypto_secure_blocks(), 0);
 }
 
 int main(void)
