@@ -4,6 +4,12 @@
  * read, adds each masked chunk into one accumulator as it arrives, runs the
  * consistency check on the survivor set and removes the masks from the
  * reconstructed seeds (docs/PROTOCOL.md, "Secure aggregation").
+ *
+ * The shares the survivors return are kept in one guarded block
+ * (ft_crypto_secure_alloc) until the round ends. For each site the server
+ * keeps the t shares with the smallest evaluation points, so most sites'
+ * secrets are rebuilt from the same points and share one set of Lagrange
+ * weights.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +34,8 @@ typedef struct srv_site {
 	uint8_t *cts;      /* SHARES entries as received, until forwarded */
 	uint32_t n_cts;
 	uint32_t up_off;   /* elements uploaded so far */
-	ft_crypto_share *sh; /* first t shares of this site's secret (phase 5) */
+	ft_crypto_share *sh; /* the t shares of this site's secret with the smallest
+	                      * x, sorted by x (phase 5; points into shares) */
 	uint32_t n_sh;
 } srv_site;
 
@@ -47,6 +54,7 @@ struct ft_secagg_server {
 	uint32_t *nb;   /* scratch: k neighbour indices */
 	uint32_t *acc;  /* the one accumulator, d elements */
 	uint32_t *surv; /* U3 ids, once done */
+	ft_crypto_share *shares; /* guarded block: t shares per site in U2 */
 	uint32_t n_surv;
 	secagg_outbox ob;
 	/* CONFIG, CHECK and CHECK_SIGS are the same bytes for every site: one
@@ -76,11 +84,10 @@ static void server_wipe(ft_secagg_server *s)
 	for (i = 0; i < s->cfg.n; i++) {
 		ft_free(s->site[i].cts);
 		s->site[i].cts = NULL;
-		if (s->site[i].sh != NULL)
-			ft_crypto_wipe(s->site[i].sh, (size_t)s->cfg.t * sizeof(ft_crypto_share));
-		ft_free(s->site[i].sh);
 		s->site[i].sh = NULL;
 	}
+	ft_crypto_secure_free(s->shares); /* wipes */
+	s->shares = NULL;
 }
 
 /* Queues a message with an empty body of blen bytes; *body to fill in. */
@@ -392,16 +399,67 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 			p[4] = (s->site[s->nb[j]].flags & S_U3) ? SECAGG_KIND_SELF : SECAGG_KIND_MASKKEY;
 		}
 	}
-	for (i = 0; i < s->cfg.n; i++) {
+	/* One guarded block for every share that comes back: they are secrets
+	 * (t of them give a site's seed) held for the whole phase. */
+	m = count_flag(s, S_U2);
+	s->shares = ft_crypto_secure_alloc((size_t)m * s->cfg.t * sizeof(ft_crypto_share));
+	if (s->shares == NULL)
+		return server_abort(s, FT_ENOMEM, "out of memory");
+	for (i = 0, j = 0; i < s->cfg.n; i++) {
 		if (!(s->site[i].flags & S_U2))
 			continue;
-		s->site[i].sh = ft_calloc(s->cfg.t, sizeof(ft_crypto_share));
-		if (s->site[i].sh == NULL)
-			return server_abort(s, FT_ENOMEM, "out of memory");
+		s->site[i].sh = s->shares + (size_t)j * s->cfg.t;
+		j++;
 	}
 	s->phase = FT_SECAGG_UNMASK;
 	s->deadline = now_ms + s->to.unmask_ms;
 	return FT_OK;
+}
+
+/*
+ * Lagrange weights for the point sets seen so far in this unmasking. Owners
+ * whose kept shares sit at the same points reuse one entry; a small
+ * round-robin cache is enough because keep_share makes most point sets equal.
+ */
+#define WCACHE 8
+
+typedef struct wcache {
+	ft_crypto_shamir_weights *w[WCACHE];
+	unsigned next;
+} wcache;
+
+/* The weights for q's shares: a cached entry or a new one. */
+static int weights_for(wcache *wc, const srv_site *q, uint32_t t,
+                       const ft_crypto_shamir_weights **out)
+{
+	uint32_t x[FT_SECAGG_MAX_SITES];
+	ft_crypto_shamir_weights *w = NULL;
+	int rv;
+
+	for (unsigned i = 0; i < WCACHE; i++) {
+		if (wc->w[i] != NULL && ft_crypto_shamir_weights_match(wc->w[i], q->sh, t)) {
+			*out = wc->w[i];
+			return FT_OK;
+		}
+	}
+	for (uint32_t i = 0; i < t; i++)
+		x[i] = q->sh[i].x;
+	rv = ft_crypto_shamir_weights_alloc(x, t, &w);
+	if (rv != FT_OK)
+		return rv;
+	ft_crypto_shamir_weights_free(wc->w[wc->next]);
+	wc->w[wc->next] = w;
+	wc->next = (wc->next + 1) % WCACHE;
+	*out = w;
+	return FT_OK;
+}
+
+static void wcache_clear(wcache *wc)
+{
+	for (unsigned i = 0; i < WCACHE; i++) {
+		ft_crypto_shamir_weights_free(wc->w[i]);
+		wc->w[i] = NULL;
+	}
 }
 
 /* Removes the masks: the self mask of every survivor, and the pairwise masks
@@ -411,6 +469,8 @@ static int close_unmask(ft_secagg_server *s)
 	uint8_t secret[FT_CRYPTO_SECRET_BYTES];
 	uint8_t seed[FT_CRYPTO_KEY_BYTES], scratch[FT_CRYPTO_KEY_BYTES];
 	ft_crypto_kx *kx = NULL;
+	wcache wc = { { NULL }, 0 };
+	const ft_crypto_shamir_weights *lw = NULL;
 	char why[160];
 	uint32_t i, j, m, w;
 	int rv = FT_OK;
@@ -432,7 +492,11 @@ static int close_unmask(ft_secagg_server *s)
 
 		if (!(q->flags & S_U2))
 			continue;
-		rv = ft_crypto_shamir_combine(q->sh, q->n_sh, s->cfg.t, secret);
+		rv = weights_for(&wc, q, s->cfg.t, &lw);
+		if (rv == FT_ENOMEM)
+			goto out_abort;
+		if (rv == FT_OK)
+			rv = ft_crypto_shamir_combine_weighted(lw, q->sh, q->n_sh, secret);
 		if (rv != FT_OK) {
 			snprintf(why, sizeof(why), "the shares of site %u do not combine", jid);
 			rv = server_abort(s, FT_ECRYPTO, why);
@@ -503,6 +567,7 @@ out:
 	ft_crypto_wipe(seed, sizeof(seed));
 	ft_crypto_wipe(scratch, sizeof(scratch));
 	ft_crypto_kx_free(kx);
+	wcache_clear(&wc);
 	return rv;
 }
 
@@ -654,6 +719,36 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 	return maybe_close(s, S_U3, S_U4, now_ms);
 }
 
+/*
+ * Keeps the share if it is among the t with the smallest x seen for this
+ * owner, in x order. Any t genuine shares rebuild the secret; preferring the
+ * same (smallest) points for every owner lets most owners share one set of
+ * Lagrange weights whatever order the answers arrive in. Only the public x
+ * steers the choice. A repeated x is kept like any other, so a holder that
+ * lies about its point still makes the combine fail (and the round abort)
+ * when its share is used.
+ */
+static void keep_share(const ft_secagg_server *s, srv_site *owner, uint32_t x,
+                       const uint8_t value[FT_CRYPTO_SHARE_BYTES])
+{
+	uint32_t pos = owner->n_sh, last;
+
+	if (owner->n_sh == s->cfg.t) {
+		if (x >= owner->sh[s->cfg.t - 1].x)
+			return;
+		pos = s->cfg.t - 1; /* drop the largest */
+	}
+	last = pos;
+	while (pos > 0 && owner->sh[pos - 1].x > x)
+		pos--;
+	if (last > pos)
+		memmove(&owner->sh[pos + 1], &owner->sh[pos], (size_t)(last - pos) * sizeof(*owner->sh));
+	owner->sh[pos].x = x;
+	memcpy(owner->sh[pos].value, value, FT_CRYPTO_SHARE_BYTES);
+	if (owner->n_sh < s->cfg.t)
+		owner->n_sh++;
+}
+
 static int on_unmask(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_t blen,
                      uint64_t now_ms)
 {
@@ -684,13 +779,8 @@ static int on_unmask(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 	}
 	for (j = 0; j < m; j++) {
 		const uint8_t *p = e + (size_t)j * SECAGG_UNMASK_ENTRY;
-		srv_site *owner = &s->site[s->nb[j]];
 
-		if (owner->n_sh >= s->cfg.t)
-			continue;
-		owner->sh[owner->n_sh].x = ft_load_le32(p + 5);
-		memcpy(owner->sh[owner->n_sh].value, p + 9, FT_CRYPTO_SHARE_BYTES);
-		owner->n_sh++;
+		keep_share(s, &s->site[s->nb[j]], ft_load_le32(p + 5), p + 9);
 	}
 	q->flags |= S_U5;
 	return maybe_close(s, S_U4, S_U5, now_ms);
