@@ -636,8 +636,9 @@ static void test_shifted_shares_detected(void **state)
 /* ---- Unmasking: which shares the server uses -------------------------------- */
 
 /* Holds back every UNMASK answer until the last live site's arrives, then
- * delivers them newest first: the server sees the largest points first and
- * must replace them by smaller ones as they come. */
+ * delivers them newest first: each site's shares arrive with the largest
+ * points first, and the server's choice of points and cached weights must
+ * not depend on that order. */
 typedef struct reorder {
 	uint8_t *held[16];
 	size_t len[16];
