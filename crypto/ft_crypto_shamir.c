@@ -303,7 +303,7 @@ static int combine_values(const ft_crypto_shamir_weights *w, const ft_crypto_sha
 	/* Every share given is checked, not only the t that are used, so a
 	 * malformed share is reported wherever it sits. */
 	for (uint32_t i = 0; i < count; i++)
-		bad |= (unsigned)(!is_canonical(shares[i].value) | !is_canonical(shares[i].value + SC));
+		bad |= (unsigned)(is_canonical(shares[i].value) & is_canonical(shares[i].value + SC)) ^ 1u;
 	if (bad != 0)
 		return FT_EFORMAT;
 
