@@ -46,6 +46,12 @@ void *ft_crypto_secure_alloc(size_t n)
 
 	if (n == 0 || n > SIZE_MAX - align)
 		return NULL;
+	/* Counted like any allocation by ft_alloc_fail_after, so tests reach
+	 * the callers' failure paths: a one-byte probe through ft_malloc. */
+	p = ft_malloc(1);
+	if (p == NULL)
+		return NULL;
+	ft_free(p);
 	/* sodium_malloc ends the block at the guard page, so its start is only
 	 * as aligned as its size: round the size up. */
 	n = (n + align - 1) / align * align;

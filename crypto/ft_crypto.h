@@ -12,7 +12,8 @@
  * Conventions: functions return FT_OK or an ft_err code; outputs are written
  * only on FT_OK; verification and decoding functions are FT_WARN_UNUSED.
  * Long-lived secret keys live in sodium_malloc() memory inside opaque objects
- * (ft_crypto_identity, ft_crypto_kx) and are wiped by their _free().
+ * (ft_crypto_identity, ft_crypto_kx) and are wiped by their _free(); other
+ * modules get the same memory from ft_crypto_secure_alloc().
  * Every function may be called from any thread once ft_crypto_init() has
  * returned FT_OK; objects are not internally locked.
  */
@@ -282,7 +283,8 @@ int ft_crypto_shamir_combine_weighted(const ft_crypto_shamir_weights *w,
  * plus the block rounded up to whole pages: use it for long-lived secrets
  * (keys, seeds, a round's shares, one block per object), never for bulk
  * data or per-message scratch. Returns NULL for n = 0, on overflow or when
- * out of memory. Not counted by ft_alloc_fail_after. The caller owns the
+ * out of memory; ft_alloc_fail_after counts it as one allocation. The
+ * caller owns the
  * block and frees it with ft_crypto_secure_free; any thread.
  */
 void *ft_crypto_secure_alloc(size_t n);

@@ -63,6 +63,10 @@ static void test_refusals(void **state)
 	assert_null(ft_crypto_secure_alloc(SIZE_MAX));
 	assert_null(ft_crypto_secure_alloc(SIZE_MAX - 8));
 	ft_crypto_secure_free(NULL);
+	/* injected allocation failures reach it too */
+	ft_alloc_fail_after(0);
+	assert_null(ft_crypto_secure_alloc(64));
+	ft_alloc_fail_after(-1);
 	assert_int_equal(ft_crypto_secure_blocks(), 0);
 }
 
