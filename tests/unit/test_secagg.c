@@ -661,6 +661,112 @@ static void test_shifted_shares_detected(void **state)
 	sim_free(&s);
 }
 
+/* ---- Unmasking: which shares the server uses -------------------------------- */
+
+/* Holds back every UNMASK answer until the last live site's arrives, then
+ * delivers them newest first: each site's shares arrive with the largest
+ * points first, and the server's choice of points and cached weights must
+ * not depend on that order. */
+typedef struct reorder {
+	uint8_t *held[16];
+	size_t len[16];
+	uint32_t from[16];
+	uint32_t n_held, last, delivered;
+} reorder;
+
+static int reorder_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	reorder *R = s->user;
+	ft_secagg_hdr h;
+
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (to != FT_SECAGG_SERVER_ID || h.type != FT_SECAGG_MSG_UNMASK)
+		return 0;
+	assert_true(R->n_held < 16);
+	R->held[R->n_held] = dup_msg(msg, len);
+	R->len[R->n_held] = len;
+	R->from[R->n_held] = from;
+	R->n_held++;
+	if (from != R->last)
+		return 1;
+	for (uint32_t i = R->n_held; i-- > 0;) {
+		assert_int_equal(ft_secagg_server_recv(s->srv, R->from[i], R->held[i], R->len[i], s->now),
+		                 FT_OK);
+		free(R->held[i]);
+		R->delivered++;
+	}
+	R->n_held = 0;
+	return 1;
+}
+
+static void test_unmask_answers_in_any_order(void **state)
+{
+	sim s;
+	reorder R;
+
+	(void)state;
+	memset(&R, 0, sizeof(R));
+	/* Full graph: every owner numbers its holders differently, so the
+	 * owners' point sets differ; two sites drop before uploading (their
+	 * s keys are rebuilt) and two never answer the unmasking request. */
+	sim_init(&s, 12, 11, 7, 200, 32, 64, 0);
+	s.drop_at[4] = FT_SECAGG_UPLOAD;
+	s.drop_at[8] = FT_SECAGG_UPLOAD;
+	s.drop_at[2] = FT_SECAGG_UNMASK;
+	s.drop_at[10] = FT_SECAGG_UNMASK;
+	R.last = s.sites[11].id;
+	s.hook = reorder_hook;
+	s.user = &R;
+	sim_start(&s);
+	sim_run(&s);
+	assert_int_equal(R.n_held, 0);
+	assert_int_equal(R.delivered, 8); /* the 8 sites in U3 that answer */
+	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_DONE);
+	sim_check_sum(&s);
+	sim_free(&s);
+}
+
+/* A holder that claims another holder's evaluation point gives a repeated
+ * x or a wrong interpolation: the server aborts, it never publishes. */
+static int point_lie_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+	uint8_t *m = (uint8_t *)msg; /* the loop's own buffer: edited in place */
+	int *mode = s->user;
+
+	(void)to;
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (h.type != FT_SECAGG_MSG_UNMASK || from != s->sites[3].id)
+		return 0;
+	for (uint32_t e = 0; e < ft_load_le32(m + FT_SECAGG_HDR_BYTES); e++) {
+		uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
+
+		/* site 3 is site 0's holder x = 3 of 4 */
+		if (ft_load_le32(p) == s->sites[0].id)
+			ft_store_le32(p + 5, *mode == 0 ? 1u : 4u);
+	}
+	return 0;
+}
+
+static void test_unmask_point_lie_aborts(void **state)
+{
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		sim s;
+		const char *why;
+
+		sim_init(&s, 5, 4, 3, 32, 32, 32, 0);
+		s.hook = point_lie_hook;
+		s.user = &mode;
+		sim_start(&s);
+		sim_run(&s);
+		assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_ABORTED);
+		assert_int_equal(ft_secagg_server_abort_reason(s.srv, &why), FT_ECRYPTO);
+		assert_non_null(strstr(why, "site 100"));
+		sim_free(&s);
+	}
+}
+
 /* ---- Hostile messages ----------------------------------------------------- */
 
 typedef struct hostile {
@@ -1144,6 +1250,8 @@ int main(void)
 		cmocka_unit_test(test_only_neighbour_signatures_count),
 		cmocka_unit_test(test_split_survivor_views),
 		cmocka_unit_test(test_shifted_shares_detected),
+		cmocka_unit_test(test_unmask_answers_in_any_order),
+		cmocka_unit_test(test_unmask_point_lie_aborts),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
 		cmocka_unit_test(test_timeouts),
