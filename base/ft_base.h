@@ -119,6 +119,23 @@ int ft_parse_double(const char *s, double *out) FT_WARN_UNUSED;
 int ft_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) FT_WARN_UNUSED;
 int ft_parse_u64(const char *s, uint64_t max, uint64_t *out) FT_WARN_UNUSED;
 
+/*
+ * Bounded msgpack validation, shared by every decoder of untrusted msgpack
+ * (base/ft_msgpack.c). Walks exactly one msgpack object at buf[0..len)
+ * without allocating and checks that msgpack-c (or any reader) may then walk
+ * it safely: every str/bin/ext length fits in the bytes that remain, every
+ * array/map count is backed by the remaining bytes (each element needs at
+ * least one byte, a map pair two), containers nest at most `max_depth` deep
+ * (a top-level scalar or container is at depth 1) and the object holds at
+ * most `max_items` objects in total (a map pair counts 2). The never-used
+ * byte 0xc1 is refused. On FT_OK writes *consumed (may be NULL) = the
+ * object's length in bytes, which may be less than len. FT_EFORMAT for a
+ * truncated, lying or too deep object, FT_ERANGE for more than max_items
+ * objects, FT_EINVAL for a NULL buf with len > 0.
+ */
+int ft_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, size_t max_items,
+                     size_t *consumed) FT_WARN_UNUSED;
+
 /* Monotonic clock in milliseconds (for deadlines). */
 uint64_t ft_now_ms(void);
 

@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ft_audit.h"
 #include "ft_base.h"
 #include "ft_crypto.h"
 #include "ft_node.h"
 #include "ft_privacy.h"
+#include "ft_wire.h"
+#include "ft_sim.h"
 #include "cli_int.h"
 
 static const struct ft_cli_cmd {
@@ -20,7 +23,10 @@ static const struct ft_cli_cmd {
 	const char *summary;
 } ft_cli_cmds[] = {
 	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train"},
+	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
+	{"audit", ft_audit_cli_main, "auditor tools: verify, report, export a signed audit log"},
+	{"consortium", ft_wire_cli_main, "consortium manifest: init, add-site, show"},
 	{"keygen", ft_cli_keygen_main, "create an Ed25519 identity key pair"},
 	{"fingerprint", ft_cli_fingerprint_main, "print the fingerprint of a public key file"},
 	{"selfcheck", ft_cli_selfcheck_main, "run the cryptographic self-check"},

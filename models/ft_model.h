@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ft_base.h"
+#include "ft_crypto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -265,8 +266,10 @@ typedef struct ft_model_train_report {
  * gradient is the mean of the units' gradients. With DP (DP-SGD per unit):
  * each step includes every unit independently with probability
  * q = batch_units / n_units (CSPRNG), clips each included unit's gradient to
- * L2 norm C, sums them, adds Gaussian noise of std sigma*C per coordinate
- * (ft_privacy_noise_add), and divides by q * n_units. The L2 and FedProx
+ * L2 norm C, sums them, adds Gaussian noise of std z*C per coordinate
+ * (ft_privacy_noise_add), where z is ft_privacy_noise_multiplier_required(
+ * sigma, n_params) >= sigma, so that the accounted multiplier sigma holds
+ * despite the sampler's grid rounding, and divides by q * n_units. The L2 and FedProx
  * terms depend on no patient and are added after the noise. Steps per epoch
  * are ceil(n_units / batch_units) in both modes. dp.sigma = 0 (clipping
  * without noise) is accepted for experiments; the report then carries
@@ -376,6 +379,178 @@ int ft_model_save(const ft_model *m, const ft_model_meta *meta, const char *path
 /* Reads (at most FT_MODEL_FILE_MAX_BYTES) and decodes a model file. */
 int ft_model_load(const char *path, ft_model **out, ft_model_meta **meta_out,
                   ft_errmsg *err) FT_WARN_UNUSED;
+
+
+/* ---- Server optimisers (models/ft_model_server.c) ----------------------- */
+
+/*
+ * The optimisers a coordinator (or the simulator) applies to the global
+ * parameter vector once per round, given the round's mean client update
+ * Delta_t (the mean of delta_i = local_i - global over the surviving sites).
+ * Reddi et al. 2021, "Adaptive Federated Optimization", Algorithm 2, without
+ * bias correction, as in the paper:
+ *   FEDAVG:     x <- x + eta * Delta
+ *   otherwise:  m <- beta1 m + (1 - beta1) Delta
+ *     FEDADAGRAD: v <- v + Delta^2
+ *     FEDYOGI:    v <- v - (1 - beta2) Delta^2 sign(v - Delta^2)
+ *     FEDADAM:    v <- beta2 v + (1 - beta2) Delta^2
+ *               x <- x + eta * m / (sqrt(v) + tau)
+ * all per coordinate, m starting at 0 and v at tau^2 (the paper's
+ * v_{-1} >= tau^2). The state (m, v) is kept in double precision.
+ * With eta = 1, FEDAVG is plain federated averaging.
+ *
+ * Which mean: the protocol's secure sum carries, per site, the clipped
+ * delta multiplied by the site's weight w_i in [0, 1], plus w_i itself as
+ * one extra element, so the server learns only sum(w_i delta_i) and
+ * sum(w_i) and Delta = sum(w_i delta_i) / sum(w_i) (ft_model_server_mean).
+ * With w_i = n_i / n_cap (n_i the site's training units, n_cap a public
+ * cap) this is FedAvg's sample-weighted mean; without weights (w_i = 1 and
+ * no extra element) it is the unweighted mean over the survivors, whose
+ * number the secure-aggregation server knows anyway.
+ */
+typedef enum ft_model_server_kind {
+	FT_MODEL_SERVER_FEDAVG = 1,
+	FT_MODEL_SERVER_FEDADAM = 2,
+	FT_MODEL_SERVER_FEDYOGI = 3,
+	FT_MODEL_SERVER_FEDADAGRAD = 4
+} ft_model_server_kind;
+
+typedef struct ft_model_server_config {
+	uint32_t kind;  /* ft_model_server_kind */
+	double lr;      /* server learning rate eta, > 0 */
+	double beta1;   /* [0, 1) */
+	double beta2;   /* [0, 1) (FEDADAM, FEDYOGI) */
+	double tau;     /* adaptivity, > 0 (not FEDAVG) */
+} ft_model_server_config;
+
+/* Defaults for `kind`: FEDAVG eta 1; the adaptive ones eta 0.1 (FEDADAGRAD
+ * 0.1 too), beta1 0.9, beta2 0.99, tau 1e-3 (Reddi et al.'s grid centre).
+ * FT_EINVAL for an unknown kind (c untouched). */
+int ft_model_server_config_default(ft_model_server_config *c, uint32_t kind) FT_WARN_UNUSED;
+
+/* Parses "fedavg", "fedadam", "fedyogi", "fedadagrad" into *kind; FT_EINVAL
+ * otherwise. ft_model_server_kind_name gives the name back ("?" if unknown). */
+int ft_model_server_kind_parse(const char *name, uint32_t *kind) FT_WARN_UNUSED;
+const char *ft_model_server_kind_name(uint32_t kind);
+
+/* Opaque: the config, the round count and the moment vectors. */
+typedef struct ft_model_server ft_model_server;
+
+/*
+ * A fresh optimiser over n_params parameters (1..FT_MODEL_MAX_PARAMS, checked
+ * before allocating). FT_EINVAL for a bad config, FT_ERANGE for n_params.
+ * On FT_OK the caller owns *out (free with ft_model_server_free).
+ */
+int ft_model_server_alloc(const ft_model_server_config *cfg, size_t n_params,
+                          ft_model_server **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Frees; accepts NULL. */
+void ft_model_server_free(ft_model_server *s);
+
+const ft_model_server_config *ft_model_server_get_config(const ft_model_server *s);
+size_t ft_model_server_n_params(const ft_model_server *s);
+/* Steps applied so far. */
+uint64_t ft_model_server_rounds(const ft_model_server *s);
+
+/*
+ * One server step: updates params (n floats, n == the optimiser's n_params)
+ * in place with the mean update mean_delta (n floats). FT_EINVAL for a size
+ * mismatch or a non-finite mean_delta (nothing changed); FT_ERANGE if a
+ * parameter would become non-finite (nothing changed: params and the state
+ * are written only when every coordinate is finite). Pure computation, no
+ * I/O; allocates nothing.
+ */
+int ft_model_server_step(ft_model_server *s, float *params, size_t n,
+                         const float *mean_delta) FT_WARN_UNUSED;
+
+/*
+ * The mean update from a decoded secure sum: `sum` has d floats (weighted:
+ * d = n_params + 1, the last being the summed weight; unweighted: d =
+ * n_params). Writes n_params floats to mean: sum[j] / sum[n_params]
+ * (weighted) or sum[j] / n_surv. FT_EINVAL if the divisor is not > 0 (a
+ * weighted sum whose total weight decoded to <= 1e-9 counts as empty) or a
+ * value is not finite.
+ */
+int ft_model_server_mean(const float *sum, size_t d, int weighted, uint32_t n_surv,
+                         float *mean, size_t n_params) FT_WARN_UNUSED;
+
+/*
+ * State serialisation, so a coordinator can persist the optimiser (e.g. in
+ * SQLite) after each round and resume after a crash. Format
+ * (little-endian): "FTSO", version byte 1, kind byte, two zero bytes,
+ * uint64 n_params, uint64 rounds, doubles lr, beta1, beta2, tau, then (not
+ * for FEDAVG) n_params doubles m and n_params doubles v: 64 bytes, plus
+ * 16 n_params for the adaptive kinds.
+ * _encode: on FT_OK the caller owns *buf (ft_free) of *len bytes.
+ * _decode treats the input as hostile: exact length (checked against
+ * n_params before allocating), valid config, finite m, finite v >= 0;
+ * FT_EFORMAT otherwise, with a message. On FT_OK the caller owns *out.
+ */
+#define FT_MODEL_SERVER_STATE_VERSION 1u
+#define FT_MODEL_SERVER_HDR_BYTES 64u
+int ft_model_server_encode(const ft_model_server *s, uint8_t **buf, size_t *len) FT_WARN_UNUSED;
+int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
+
+/* ---- Round encodings that sites and the server share (ft_model_stats.c) --
+ *
+ * Both sides of a round must agree on the fixed-point parameters, and the
+ * server decodes what the sites encode: these live here, below both the
+ * node and the coordinator.
+ */
+
+/*
+ * Encoding of site updates (docs/PROTOCOL.md, "The update vector"):
+ * clip max(C_u, 1 if weighted) - the weight rides in the same vector - in
+ * Z_2^bits for a sum of up to n_sites vectors (ft_crypto_fxp_init).
+ * FT_EINVAL for a bad C_u; FT_ERANGE if even scale 1 does not fit.
+ */
+int ft_model_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
+                             unsigned bits, uint32_t n_sites) FT_WARN_UNUSED;
+
+/* Federated standardisation.
+ *
+ * Means and variances of every feature over all sites' training rows,
+ * from secure sums. For public per-feature shift a_j and scale s_j (NULL:
+ * 0 and 1) and a public bound B, a site works on z = (x - a_j) / s_j
+ * clipped to [-B, B] and contributes the vector (ft_node_stats_site)
+ *   [ sum_r z_rj / B  (j < p) | sum_r (z_rj / B)^2  (j < p) | n_rows ]
+ * of length 2p + 1. Dividing by B (and by B^2 for the squares) gives the
+ * sums of squares their own scale, so that every element lies in [-N, N],
+ * N being the public cap on rows per site: one fixed-point encoding (clip N,
+ * ft_model_stats_fxp_init) serves the whole vector, and the count, an
+ * integer, is encoded exactly. The error of each decoded sum is below
+ * n_sites / scale_fxp, so a variance is known to about
+ * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
+ * the feature's spread. Hence refining passes (`fedtwin simulate` runs
+ * three):
+ *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
+ *   2. a = the previous mean, s = the previous standard deviation (never
+ *      below 4 times the spread that pass could resolve, so that a variance
+ *      lost in the rounding does not shrink s), B = 16: the standardised
+ *      values are O(1) and the squares regain precision;
+ *      ft_model_stats_finish maps the moments back to x. Each refining
+ *      pass multiplies the precision.
+ * Values beyond the bound are clipped (winsorised), never refused.
+ */
+size_t ft_model_stats_len(size_t n_features);
+
+/* Fixed-point parameters for stats vectors: clip max_rows (the public cap
+ * on a site's rows, 1..2^40), bits, n_sites summands. */
+int ft_model_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
+                            uint32_t n_sites) FT_WARN_UNUSED;
+
+/*
+ * Turns the decoded secure sum of stats vectors (len floats) made with the
+ * same shift, scale and bound into per-feature mean and (population)
+ * variance of x (n_features doubles each, the caller's), and the total row
+ * count (*count, may be NULL). FT_EINVAL if the summed count is below 0.5
+ * (no rows) or a value is not finite. Pure computation.
+ */
+int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
+                          const double *scale, double bound, double *mean, double *var,
+                          uint64_t *count) FT_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@
  * bytes from the CSPRNG (libsodium), so the keystream is itself a CSPRNG
  * output without a system call per block. Wiped when training ends. */
 typedef struct rng {
+	int csprng;
 	uint8_t key[32];
 	uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
 	uint32_t counter;
@@ -28,9 +29,18 @@ typedef struct rng {
 
 static void rng_refill(rng *r)
 {
+	/* The 32-bit block counter covers 256 GiB per key and nonce; past
+	 * that, never reuse keystream: a fresh key (DP) or the next nonce
+	 * (shuffling, which must stay reproducible). */
+	if (r->counter > UINT32_MAX - sizeof(r->buf) / 64) {
+		if (r->csprng)
+			ft_crypto_random(r->key, sizeof(r->key));
+		else
+			ft_store_le32(r->nonce + 4, ft_load_le32(r->nonce + 4) + 1);
+		r->counter = 0;
+	}
 	memset(r->buf, 0, sizeof(r->buf));
-	/* Cannot fail for these sizes; the counter only grows (2^32 blocks of
-	 * 64 bytes per key and nonce, far beyond FT_MODEL_MAX_STEPS' needs). */
+	/* Cannot fail for these sizes. */
 	(void)crypto_stream_chacha20_ietf_xor_ic(r->buf, r->buf, sizeof(r->buf), r->nonce,
 	                                         r->counter, r->key);
 	r->counter += sizeof(r->buf) / 64;
@@ -54,6 +64,7 @@ typedef struct train_state {
 	float *ugrad;  /* one unit's gradient (DP, units with several rows) */
 	float *m1, *m2; /* optimiser moments */
 	float *ldelta; /* per-layer deltas of one row */
+	double *xnorm2; /* squared norm of each row's features (DP) */
 	size_t *perm;  /* unit order (non-private) */
 	rng *rand;
 } train_state;
@@ -72,6 +83,7 @@ static void state_free(train_state *s, const ft_model *m)
 	ft_free(s->m1);
 	ft_free(s->m2);
 	ft_free(s->ldelta);
+	ft_free(s->xnorm2);
 	ft_free(s->perm);
 	if (s->rand != NULL)
 		ft_crypto_wipe(s->rand, sizeof(*s->rand));
@@ -134,6 +146,7 @@ static int check_config(const ft_model_train_config *c, ft_errmsg *err)
 typedef struct ghost_ctx {
 	float *ldelta;
 	double norm2;
+	double x_norm2; /* the first layer's ||in||^2, computed once per row */
 } ghost_ctx;
 
 static void ghost_layer(void *vctx, const model_layer *L, const float *in, const float *delta)
@@ -144,8 +157,12 @@ static void ghost_layer(void *vctx, const model_layer *L, const float *in, const
 	memcpy(g->ldelta + L->a_off, delta, L->n_out * sizeof(float));
 	for (size_t j = 0; j < L->n_out; j++)
 		dn += (double)delta[j] * delta[j];
-	for (size_t i = 0; i < L->n_in; i++)
-		an += (double)in[i] * in[i];
+	if (L->w_off == 0) {
+		an += g->x_norm2;
+	} else {
+		for (size_t i = 0; i < L->n_in; i++)
+			an += (double)in[i] * in[i];
+	}
 	g->norm2 += dn * an;
 }
 
@@ -183,7 +200,7 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 		return;
 	if (r1 - r0 == 1) {
 		const float *x = ds->x + r0 * ds->n_features;
-		ghost_ctx g = { st->ldelta, 0 };
+		ghost_ctx g = { st->ldelta, 0, st->xnorm2[r0] };
 		float f;
 
 		model_forward(m, x);
@@ -357,8 +374,18 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		goto nomem;
 	if (cfg->dp.enabled) {
 		st.ugrad = ft_mallocarray(m->n_params, sizeof(float));
-		if (st.ugrad == NULL)
+		st.xnorm2 = ft_mallocarray(ds->n_rows ? ds->n_rows : 1, sizeof(double));
+		if (st.ugrad == NULL || st.xnorm2 == NULL)
 			goto nomem;
+		for (size_t r = 0; r < ds->n_rows; r++) {
+			const float *x = ds->x + r * ds->n_features;
+			double s2 = 0;
+
+			for (size_t j = 0; j < ds->n_features; j++)
+				s2 += (double)x[j] * x[j];
+			st.xnorm2[r] = s2;
+		}
+		st.rand->csprng = 1;
 		ft_crypto_random(st.rand->key, sizeof(st.rand->key));
 	} else {
 		st.perm = ft_mallocarray(ds->n_units, sizeof(size_t));
@@ -421,6 +448,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 					/* Each epoch its own nonce: the same seed
 					 * gives the same sequence of orders. */
 					ft_store_le32(st.rand->nonce, epoch++);
+					ft_store_le32(st.rand->nonce + 4, 0);
 					st.rand->counter = 0;
 					st.rand->pos = sizeof(st.rand->buf);
 					shuffle(st.perm, ds->n_units, st.rand);

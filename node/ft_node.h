@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "ft_base.h"
+#include "ft_crypto.h"
 #include "ft_model.h"
 #include "ft_store.h"
 
@@ -38,7 +39,10 @@ typedef struct ft_node_train_request {
 	ft_model_train_config cfg; /* cfg.dp.clip must be > 0; dp.enabled is forced */
 	double target_epsilon;   /* > 0: calibrate cfg.dp.sigma so this round alone
 	                            meets (target_epsilon, policy delta) */
-	int standardise;         /* 1: standardise features with this site's moments */
+	int standardise;         /* 1: standardise features with this site's exact
+	                            moments. They are stored in the model's metadata
+	                            (prediction needs them) and are NOT covered by
+	                            DP: such a model file must stay at the site. */
 } ft_node_train_request;
 
 typedef struct ft_node_train_result {
@@ -72,6 +76,119 @@ typedef struct ft_node_train_result {
 int ft_node_train_local(ft_store *store, const ft_node_train_request *req, ft_model **out,
                         ft_model_meta **meta_out, ft_node_train_result *res,
                         ft_errmsg *err) FT_WARN_UNUSED;
+
+
+/* ==== Site update for one federated round (node/ft_node_update.c) =======
+ *
+ * The pieces of a federated round that run at a site, shared by the node
+ * daemon and `fedtwin simulate`. They do no I/O, touch no store and keep no
+ * state: the caller charges the privacy ledger (ft_store_policy_charge)
+ * before it lets the encoded update leave, and reports the privacy event in
+ * ft_node_update_result.train (q, sigma, steps).
+ */
+
+/*
+ * One site update. Two clips are at work:
+ *   - cfg.dp.clip (C) bounds each patient's gradient inside DP-SGD; it is
+ *     what the DP guarantee is computed from;
+ *   - update_clip (C_u) bounds the L2 norm of the whole update
+ *     delta = local - global, so that one site's influence on the sum is
+ *     bounded (needed for the fixed-point budget and, at the server, for
+ *     robustness). It is post-processing: it costs no privacy.
+ * The fixed-point encoding clips each coordinate to fxp->clip; with
+ * fxp->clip >= C_u (and >= 1 when weighted), which
+ * ft_model_update_fxp_init() arranges for sites and server alike, that
+ * coordinate clip never bites because |delta_j| <= ||delta|| <= C_u.
+ */
+typedef struct ft_node_update_request {
+	const ft_model *global;       /* the round's global model (borrowed) */
+	const ft_model_dataset *ds;   /* the site's training data, already standardised */
+	ft_model_train_config cfg;    /* the round's local training; DP as in cfg.dp */
+	double update_clip;           /* C_u > 0 */
+	int weighted;                 /* 1: append the weight (see ft_model_server_mean) */
+	double weight;                /* w in [0, 1] when weighted */
+	const ft_crypto_fxp *fxp;     /* encoding; NULL: no encoding */
+} ft_node_update_request;
+
+typedef struct ft_node_update_result {
+	ft_model_train_report train;  /* the privacy event: dp, q, sigma, steps */
+	double delta_norm;            /* ||local - global|| before the update clip */
+	int clipped;                  /* 1 if the update clip scaled the delta down */
+} ft_node_update_result;
+
+/* Length of the update vector: n_params, plus 1 when weighted. */
+size_t ft_node_update_len(const ft_model *global, int weighted);
+
+/*
+ * Trains a clone of req->global on req->ds with req->cfg (ft_model_train),
+ * then writes to vec (len == ft_node_update_len() floats, the caller's)
+ * delta = local - global scaled to L2 norm at most C_u, multiplied by w
+ * when weighted, with w itself as the last element; and, if enc is non-NULL
+ * and req->fxp is set, its encoding into Z_2^bits (len uint32s, the
+ * caller's; stochastic rounding from the CSPRNG). The local model is freed
+ * unless local_out is non-NULL (then the caller owns *local_out).
+ * Outputs are written only on FT_OK. FT_EINVAL for bad arguments (message
+ * in err), or what ft_model_train / ft_crypto_fxp_encode return.
+ * Allocates the clone; runs on the calling thread.
+ */
+int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32_t *enc,
+                           size_t len, ft_model **local_out, ft_node_update_result *res,
+                           ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Federated standardisation: the site's vector -------------------------
+ *
+ * The site's half of federated standardisation; the vector layout, the
+ * encoding, the passes and the decoding (ft_model_stats_fxp_init,
+ * ft_model_stats_finish, which the coordinator uses too) are described in
+ * models/ft_model.h, "Federated standardisation".
+ */
+
+/*
+ * A site's stats vector (len == ft_model_stats_len(ds->n_features) floats,
+ * the caller's); shift and scale have n_features entries or are NULL.
+ * FT_ERANGE if the site has more than max_rows rows; FT_EINVAL for bad
+ * arguments (a scale <= 0, a bound <= 0, a non-finite value).
+ */
+int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
+                       double bound, uint64_t max_rows, float *vec, size_t len,
+                       ft_errmsg *err) FT_WARN_UNUSED;
+
+/* ---- Categorical levels --------------------------------------------------
+ *
+ * A categorical column is one-hot encoded with levels agreed across sites.
+ * Each site reveals only its set of levels per column (never a count); the
+ * coordinator takes the union and every site expands with the agreed,
+ * sorted (bytewise) list, so column order does not depend on which site
+ * spoke first.
+ */
+#define FT_NODE_LEVELS_MAX 256u        /* distinct levels per column */
+#define FT_NODE_LEVEL_MAX_BYTES 64u    /* bytes of one level, excluding NUL */
+
+typedef struct ft_node_levels {
+	size_t n;
+	char *level[FT_NODE_LEVELS_MAX]; /* sorted, unique, owned */
+} ft_node_levels;
+
+/* An empty set (the struct is the caller's; no allocation). */
+void ft_node_levels_init(ft_node_levels *lv);
+/* Frees the strings and empties the set; accepts NULL. */
+void ft_node_levels_clear(ft_node_levels *lv);
+
+/* Adds `level` (copied) if absent. FT_EINVAL for an empty or over-long
+ * level, FT_ERANGE past FT_NODE_LEVELS_MAX, FT_ENOMEM; lv unchanged then. */
+int ft_node_levels_add(ft_node_levels *lv, const char *level) FT_WARN_UNUSED;
+
+/* dst = dst U src. On error dst holds part of the union: clear it. */
+int ft_node_levels_union(ft_node_levels *dst, const ft_node_levels *src) FT_WARN_UNUSED;
+
+/* Index of `level` in the sorted set; FT_ENOTFOUND if absent. */
+int ft_node_levels_index(const ft_node_levels *lv, const char *level,
+                         size_t *idx) FT_WARN_UNUSED;
+
+/* One-hot: out (lv->n floats, the caller's) gets 1 at the level's index and
+ * 0 elsewhere. FT_ENOTFOUND (out untouched) for a level outside the set. */
+int ft_node_levels_onehot(const ft_node_levels *lv, const char *level, float *out,
+                          size_t n_out) FT_WARN_UNUSED;
 
 /*
  * `fedtwin node ...` (argv[0] is "node"). `train` is handled here; import,

@@ -393,6 +393,12 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 			return FT_EPROTO;
 		prev = id;
 	}
+	/* Masking with fewer than t neighbours would let a server that
+	 * forwarded few shares strip the remaining masks with the self-mask
+	 * shares alone (Bonawitz et al. require |U2| >= t). */
+	if (count < c->cfg.t)
+		return client_abort(c, FT_EABORT,
+		                    "fewer than t neighbours' shares were forwarded");
 	bs = ft_calloc(count ? count : 1, sizeof(*bs));
 	ss = ft_calloc(count ? count : 1, sizeof(*ss));
 	seeds = ft_calloc(count ? count : 1, sizeof(*seeds));
@@ -612,8 +618,12 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	}
 	if (count < c->cfg.t)
 		return FT_ECRYPTO;
-	/* t valid signatures suffice; stop there to bound the work. */
-	for (i = 0; i < count && valid < c->cfg.t; i++) {
+	/* Every signature must verify (a forged one is a forged message), but
+	 * only our own neighbours' count (Bell et al.): on a sparse graph, t
+	 * signatures from elsewhere in U3 would let a server show our
+	 * neighbours another survivor set than the one we saw. Our own
+	 * signature proves nothing to us. */
+	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_SIGS_ENTRY;
 		uint32_t id = ft_load_le32(p);
 		long idx = secagg_site_index(&c->cfg, id);
@@ -621,8 +631,11 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		secagg_check_statement(&c->ctx, id, c->cfg_hash, c->n_u3, c->u3_le, h);
 		if (ft_crypto_verify(c->cfg.sites[idx].sign_pk, h, sizeof(h), p + 4) != FT_OK)
 			return FT_ECRYPTO;
-		valid++;
+		valid += peer_find(c, id) != NULL;
 	}
+	if (valid < c->cfg.t)
+		return client_abort(c, FT_EABORT,
+		                    "fewer than t neighbours signed the survivor set");
 	c->phase = FT_SECAGG_UNMASK;
 	return FT_OK;
 }

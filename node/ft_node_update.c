@@ -1,0 +1,285 @@
+/*
+ * ft_node_update.c - what a site computes in one federated round, without
+ * I/O: the clipped, optionally weighted and fixed-point encoded model update
+ * after local DP-SGD; its contribution to federated standardisation; and its
+ * set of categorical levels with one-hot expansion over the agreed union.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ft_node.h"
+
+/* ---- Site update ---------------------------------------------------------- */
+
+size_t ft_node_update_len(const ft_model *global, int weighted)
+{
+	return ft_model_n_params(global) + (weighted ? 1u : 0u);
+}
+
+static int update_check(const ft_node_update_request *req, size_t len, ft_errmsg *err)
+{
+	if (req == NULL || req->global == NULL || req->ds == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "site update: missing argument");
+	if (len != ft_node_update_len(req->global, req->weighted))
+		return ft_errmsg_set(err, FT_EINVAL, "site update: vector of %zu, expected %zu", len,
+		                     ft_node_update_len(req->global, req->weighted));
+	if (!isfinite(req->update_clip) || !(req->update_clip > 0))
+		return ft_errmsg_set(err, FT_EINVAL, "site update: the update clip must be > 0");
+	if (req->weighted && !(req->weight >= 0 && req->weight <= 1))
+		return ft_errmsg_set(err, FT_EINVAL, "site update: the weight must be in [0, 1]");
+	if (req->ds->n_units == 0)
+		return ft_errmsg_set(err, FT_EINVAL, "site update: no training data");
+	return FT_OK;
+}
+
+int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32_t *enc,
+                           size_t len, ft_model **local_out, ft_node_update_result *res,
+                           ft_errmsg *err)
+{
+	ft_model *local = NULL;
+	ft_model_train_config cfg;
+	ft_node_update_result r;
+	float *tmp = NULL;
+	const float *g, *l;
+	size_t n;
+	double norm2 = 0, scale = 1.0, w;
+	int rv;
+
+	rv = update_check(req, len, err);
+	if (rv != FT_OK)
+		return rv;
+	if (vec == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "site update: no output vector");
+	memset(&r, 0, sizeof(r));
+	n = ft_model_n_params(req->global);
+	cfg = req->cfg;
+	/* A batch larger than the site cannot be sampled (DP) or filled. */
+	if (cfg.batch_units > req->ds->n_units)
+		cfg.batch_units = (uint32_t)req->ds->n_units;
+	rv = ft_model_clone(req->global, &local);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "site update: cannot copy the global model");
+	rv = ft_model_dataset_check(req->ds, ft_model_get_spec(local), err);
+	if (rv != FT_OK)
+		goto out;
+	rv = ft_model_train(local, req->ds, &cfg, &r.train, err);
+	if (rv != FT_OK)
+		goto out;
+
+	/* Everything below is post-processing of the DP output. */
+	tmp = ft_mallocarray(len, sizeof(float));
+	if (tmp == NULL) {
+		rv = ft_errmsg_set(err, FT_ENOMEM, "site update: out of memory");
+		goto out;
+	}
+	g = ft_model_params_const(req->global);
+	l = ft_model_params_const(local);
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)l[i] - (double)g[i];
+
+		norm2 += d * d;
+	}
+	r.delta_norm = sqrt(norm2);
+	if (!isfinite(r.delta_norm)) {
+		rv = ft_errmsg_set(err, FT_ERANGE, "site update: the update is not finite");
+		goto out;
+	}
+	if (r.delta_norm > req->update_clip) {
+		scale = req->update_clip / r.delta_norm;
+		r.clipped = 1;
+	}
+	w = req->weighted ? req->weight : 1.0;
+	for (size_t i = 0; i < n; i++) {
+		double d = ((double)l[i] - (double)g[i]) * scale * w;
+
+		tmp[i] = (float)d;
+		/* float rounding must not push a coordinate past the clip */
+		if (fabsf(tmp[i]) > (float)req->update_clip)
+			tmp[i] = copysignf((float)req->update_clip, tmp[i]);
+	}
+	if (req->weighted)
+		tmp[n] = (float)w;
+	if (enc != NULL && req->fxp != NULL) {
+		rv = ft_crypto_fxp_encode(req->fxp, tmp, len, enc);
+		if (rv != FT_OK) {
+			ft_errmsg_set(err, rv, "site update: fixed-point encoding failed");
+			goto out;
+		}
+	}
+	memcpy(vec, tmp, len * sizeof(float));
+	if (res != NULL)
+		*res = r;
+	if (local_out != NULL) {
+		*local_out = local;
+		local = NULL;
+	}
+out:
+	ft_free(tmp);
+	ft_model_free(local);
+	return rv;
+}
+
+/* ---- Federated standardisation ------------------------------------------- */
+
+int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
+                       double bound, uint64_t max_rows, float *vec, size_t len,
+                       ft_errmsg *err)
+{
+	double *s1 = NULL, *s2 = NULL;
+	size_t p;
+	int rv = FT_OK;
+
+	if (ds == NULL || vec == NULL || !isfinite(bound) || !(bound > 0))
+		return ft_errmsg_set(err, FT_EINVAL, "stats: bad argument");
+	p = ds->n_features;
+	if (len != ft_model_stats_len(p))
+		return ft_errmsg_set(err, FT_EINVAL, "stats: vector of %zu, expected %zu", len,
+		                     ft_model_stats_len(p));
+	for (size_t j = 0; j < p; j++)
+		if ((shift != NULL && !isfinite(shift[j])) ||
+		    (scale != NULL && (!isfinite(scale[j]) || !(scale[j] > 0))))
+			return ft_errmsg_set(err, FT_EINVAL, "stats: bad shift or scale of feature %zu",
+			                     j);
+	if ((uint64_t)ds->n_rows > max_rows)
+		return ft_errmsg_set(err, FT_ERANGE, "stats: %zu rows, over the cap of %llu",
+		                     ds->n_rows, (unsigned long long)max_rows);
+	s1 = ft_calloc(p + 1, sizeof(double));
+	s2 = ft_calloc(p + 1, sizeof(double));
+	if (s1 == NULL || s2 == NULL) {
+		rv = ft_errmsg_set(err, FT_ENOMEM, "stats: out of memory");
+		goto out;
+	}
+	for (size_t r = 0; r < ds->n_rows; r++) {
+		for (size_t j = 0; j < p; j++) {
+			double z = ds->x[r * p + j];
+
+			if (!isfinite(z)) {
+				rv = ft_errmsg_set(err, FT_EINVAL, "stats: row %zu, feature %zu: not finite",
+				                   r, j);
+				goto out;
+			}
+			if (shift != NULL)
+				z -= shift[j];
+			if (scale != NULL)
+				z /= scale[j];
+			z = fmin(fmax(z, -bound), bound) / bound;
+			s1[j] += z;
+			s2[j] += z * z;
+		}
+	}
+	for (size_t j = 0; j < p; j++) {
+		vec[j] = (float)s1[j];
+		vec[p + j] = (float)s2[j];
+	}
+	vec[2 * p] = (float)ds->n_rows;
+out:
+	ft_free(s1);
+	ft_free(s2);
+	return rv;
+}
+
+/* ---- Categorical levels ---------------------------------------------------- */
+
+void ft_node_levels_init(ft_node_levels *lv)
+{
+	memset(lv, 0, sizeof(*lv));
+}
+
+void ft_node_levels_clear(ft_node_levels *lv)
+{
+	if (lv == NULL)
+		return;
+	for (size_t i = 0; i < lv->n; i++)
+		ft_free(lv->level[i]);
+	memset(lv, 0, sizeof(*lv));
+}
+
+/* Binary search: index of level, or where it would go (*found 0). */
+static size_t levels_find(const ft_node_levels *lv, const char *level, int *found)
+{
+	size_t lo = 0, hi = lv->n;
+
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(lv->level[mid], level);
+
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int ft_node_levels_add(ft_node_levels *lv, const char *level)
+{
+	size_t at, n_len;
+	int found;
+	char *copy;
+
+	if (lv == NULL || level == NULL)
+		return FT_EINVAL;
+	n_len = strlen(level);
+	if (n_len == 0 || n_len > FT_NODE_LEVEL_MAX_BYTES)
+		return FT_EINVAL;
+	at = levels_find(lv, level, &found);
+	if (found)
+		return FT_OK;
+	if (lv->n >= FT_NODE_LEVELS_MAX)
+		return FT_ERANGE;
+	copy = ft_strdup(level);
+	if (copy == NULL)
+		return FT_ENOMEM;
+	memmove(&lv->level[at + 1], &lv->level[at], (lv->n - at) * sizeof(char *));
+	lv->level[at] = copy;
+	lv->n++;
+	return FT_OK;
+}
+
+int ft_node_levels_union(ft_node_levels *dst, const ft_node_levels *src)
+{
+	if (dst == NULL || src == NULL)
+		return FT_EINVAL;
+	for (size_t i = 0; i < src->n; i++) {
+		int rv = ft_node_levels_add(dst, src->level[i]);
+
+		if (rv != FT_OK)
+			return rv;
+	}
+	return FT_OK;
+}
+
+int ft_node_levels_index(const ft_node_levels *lv, const char *level, size_t *idx)
+{
+	int found;
+	size_t at;
+
+	if (lv == NULL || level == NULL || idx == NULL)
+		return FT_EINVAL;
+	at = levels_find(lv, level, &found);
+	if (!found)
+		return FT_ENOTFOUND;
+	*idx = at;
+	return FT_OK;
+}
+
+int ft_node_levels_onehot(const ft_node_levels *lv, const char *level, float *out,
+                          size_t n_out)
+{
+	size_t idx;
+	int rv;
+
+	if (lv == NULL || out == NULL || n_out != lv->n)
+		return FT_EINVAL;
+	rv = ft_node_levels_index(lv, level, &idx);
+	if (rv != FT_OK)
+		return rv;
+	for (size_t i = 0; i < n_out; i++)
+		out[i] = i == idx ? 1.0f : 0.0f;
+	return FT_OK;
+}
