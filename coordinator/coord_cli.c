@@ -18,7 +18,6 @@ static void coord_usage(FILE *f)
 	        "  run create --db PATH --name NAME --features N [--model logreg|softmax|linreg]\n"
 	        "             [--classes K] [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
-	        "             [--no-standardise]\n"
 	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
 	        "             [--server-lr LR]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
@@ -85,10 +84,6 @@ static int run_create(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
 
-		if (strcmp(a, "--no-standardise") == 0) {
-			r.standardise = 0;
-			continue;
-		}
 		if (v == NULL) {
 			coord_usage(stderr);
 			return 2;

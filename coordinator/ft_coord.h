@@ -46,7 +46,8 @@ typedef struct ft_coord_run {
 	double epsilon;         /* per round, at each site's own delta */
 	double update_clip;     /* fixed-point clip of update values */
 	uint32_t bits;          /* 16..32 */
-	uint32_t standardise;   /* 0/1 */
+	uint32_t standardise;   /* stored; sites standardise with their own moments
+	                           until federated standardisation is in the daemons */
 	uint32_t optimizer;     /* ft_coord_optimizer */
 	double server_lr;
 	double beta1, beta2, tau; /* the adaptive optimisers */

@@ -1,10 +1,12 @@
 /*
  * ft_crypto.c - initialisation, randomness, constant-time helpers, hashing
- * and hex encoding: the small pieces every other part of the crypto core and
- * the modules above it use. All primitives are libsodium's.
+ * hex encoding and guarded memory for secrets: the small pieces every other
+ * part of the crypto core and the modules above it use. All primitives are
+ * libsodium's.
  */
 #include "ft_crypto.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -33,6 +35,45 @@ uint32_t ft_crypto_random_uniform(uint32_t upper)
 void ft_crypto_wipe(void *p, size_t n)
 {
 	sodium_memzero(p, n);
+}
+
+static atomic_size_t secure_blocks;
+
+void *ft_crypto_secure_alloc(size_t n)
+{
+	const size_t align = 16;
+	void *p;
+
+	if (n == 0 || n > SIZE_MAX - align)
+		return NULL;
+	/* Counted like any allocation by ft_alloc_fail_after, so tests reach
+	 * the callers' failure paths: a one-byte probe through ft_malloc. */
+	p = ft_malloc(1);
+	if (p == NULL)
+		return NULL;
+	ft_free(p);
+	/* sodium_malloc ends the block at the guard page, so its start is only
+	 * as aligned as its size: round the size up. */
+	n = (n + align - 1) / align * align;
+	p = sodium_malloc(n);
+	if (p == NULL)
+		return NULL;
+	memset(p, 0, n); /* sodium_malloc fills with 0xdb */
+	atomic_fetch_add(&secure_blocks, 1);
+	return p;
+}
+
+void ft_crypto_secure_free(void *p)
+{
+	if (p == NULL)
+		return;
+	atomic_fetch_sub(&secure_blocks, 1);
+	sodium_free(p); /* wipes */
+}
+
+size_t ft_crypto_secure_blocks(void)
+{
+	return atomic_load(&secure_blocks);
 }
 
 int ft_crypto_equal(const void *a, const void *b, size_t n)

@@ -12,7 +12,8 @@
  * Conventions: functions return FT_OK or an ft_err code; outputs are written
  * only on FT_OK; verification and decoding functions are FT_WARN_UNUSED.
  * Long-lived secret keys live in sodium_malloc() memory inside opaque objects
- * (ft_crypto_identity, ft_crypto_kx) and are wiped by their _free().
+ * (ft_crypto_identity, ft_crypto_kx) and are wiped by their _free(); other
+ * modules get the same memory from ft_crypto_secure_alloc().
  * Every function may be called from any thread once ft_crypto_init() has
  * returned FT_OK; objects are not internally locked.
  */
@@ -232,6 +233,70 @@ int ft_crypto_shamir_split(const uint8_t secret[FT_CRYPTO_SECRET_BYTES], uint32_
  * `secret` is written only on FT_OK; the caller wipes it. */
 int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint32_t t,
                              uint8_t secret[FT_CRYPTO_SECRET_BYTES]) FT_WARN_UNUSED;
+
+/*
+ * Batched reconstruction: many secrets whose shares come from the same
+ * holders (the same x, in the same order) share one set of Lagrange weights
+ * at 0. Computing them is the costly part of a combine (about t^2 field
+ * multiplications and one inversion); applying them is 2t multiplications
+ * per secret. The weights depend on the x only and are public.
+ */
+typedef struct ft_crypto_shamir_weights ft_crypto_shamir_weights;
+
+/* Computes the weights for the t points x[0..t). FT_EINVAL for NULL
+ * arguments, t = 0 or a duplicate x; FT_ERANGE for t > FT_CRYPTO_SHAMIR_MAX_N
+ * or an x outside [1, FT_CRYPTO_SHAMIR_MAX_N]; FT_ENOMEM. On FT_OK the
+ * caller owns *out (free with ft_crypto_shamir_weights_free); x stays the
+ * caller's. */
+int ft_crypto_shamir_weights_alloc(const uint32_t *x, uint32_t t,
+                                   ft_crypto_shamir_weights **out) FT_WARN_UNUSED;
+/* Frees; accepts NULL. */
+void ft_crypto_shamir_weights_free(ft_crypto_shamir_weights *w);
+/* The number of points t of w (0 for NULL). */
+uint32_t ft_crypto_shamir_weights_t(const ft_crypto_shamir_weights *w);
+/* 1 if count >= t and shares[0..t) carry exactly w's points in w's order,
+ * else 0: whether ft_crypto_shamir_combine_weighted can use w. Reads only
+ * the public x. */
+int ft_crypto_shamir_weights_match(const ft_crypto_shamir_weights *w,
+                                   const ft_crypto_share *shares, uint32_t count);
+
+/*
+ * ft_crypto_shamir_combine with precomputed weights: the same result, the
+ * same checks on all `count` shares and the same errors, plus FT_EINVAL if
+ * shares[0..t) do not carry w's points in w's order. Constant-time in the
+ * share values and the secret; allocates nothing. `secret` is written only
+ * on FT_OK; the caller wipes it.
+ */
+int ft_crypto_shamir_combine_weighted(const ft_crypto_shamir_weights *w,
+                                      const ft_crypto_share *shares, uint32_t count,
+                                      uint8_t secret[FT_CRYPTO_SECRET_BYTES]) FT_WARN_UNUSED;
+
+/* ---- Secure memory ----------------------------------------------------- */
+
+/*
+ * n bytes (n >= 1) of zeroed memory for secrets, from sodium_malloc: the
+ * block sits right before an inaccessible guard page with another guard page
+ * in front of its header, is locked into RAM (mlock) where RLIMIT_MEMLOCK
+ * allows, and is wiped and unmapped by ft_crypto_secure_free. n is rounded up
+ * to a multiple of 16 so the block is aligned for any object. Each call
+ * costs several system calls and at least three pages of address space
+ * plus the block rounded up to whole pages: use it for long-lived secrets
+ * (keys, seeds, a round's shares, one block per object), never for bulk
+ * data or per-message scratch. Returns NULL for n = 0, on overflow or when
+ * out of memory; ft_alloc_fail_after counts it as one allocation. The
+ * caller owns the
+ * block and frees it with ft_crypto_secure_free; any thread.
+ */
+void *ft_crypto_secure_alloc(size_t n);
+
+/* Wipes and frees a block from ft_crypto_secure_alloc; accepts NULL. A
+ * pointer from anywhere else, or an overrun of the block, aborts the process
+ * (libsodium's canary and guard pages). */
+void ft_crypto_secure_free(void *p);
+
+/* The number of ft_crypto_secure_alloc blocks not yet freed. LeakSanitizer
+ * does not see sodium_malloc's mappings, so tests check this instead. */
+size_t ft_crypto_secure_blocks(void);
 
 /* ---- Mask expansion ---------------------------------------------------- */
 

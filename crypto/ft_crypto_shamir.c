@@ -14,6 +14,11 @@
  * goes through libsodium's scalar functions, which have no secret-dependent
  * branches or table lookups. Only the public evaluation points steer
  * control flow.
+ *
+ * Reconstruction is split in two: Lagrange weights at 0 from the points
+ * (public, about t^2 multiplications and one inversion), then the weighted
+ * sum of the share values (2t multiplications). Callers that rebuild many
+ * secrets from the same holders compute the weights once.
  */
 #include "crypto_int.h"
 
@@ -117,41 +122,44 @@ int ft_crypto_shamir_split_det(const uint8_t secret[FT_CRYPTO_SECRET_BYTES], uin
 	return split(secret, t, n, &src, out);
 }
 
-/* 1 if s is a canonical scalar (< L), computed without branching on s. */
+/* The group order L, little-endian. */
+static const uint8_t order_l[SC] = {
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+	0xa2, 0xde, 0xf9, 0xde, 0x14, 0,    0,    0,    0,    0,    0,
+	0,    0,    0,    0,    0,    0,    0,    0,    0,    0x10,
+};
+
+/*
+ * 1 if s is a canonical scalar (s < L): the borrow out of s - L, computed
+ * over every byte with no branch or lookup that depends on s. It replaced a
+ * reduce-and-compare that cost about as much as a field multiplication,
+ * which mattered once batched reconstruction made the check a large part of
+ * each combine.
+ */
 static int is_canonical(const uint8_t s[SC])
 {
-	uint8_t wide[crypto_core_ed25519_NONREDUCEDSCALARBYTES] = { 0 };
-	uint8_t red[SC];
-	int ok;
+	unsigned borrow = 0;
 
-	memcpy(wide, s, SC);
-	crypto_core_ed25519_scalar_reduce(red, wide);
-	ok = sodium_memcmp(red, s, SC) == 0;
-	sodium_memzero(wide, sizeof(wide));
-	sodium_memzero(red, sizeof(red));
-	return ok;
+	for (unsigned i = 0; i < SC; i++)
+		borrow = ((unsigned)s[i] - order_l[i] - borrow) >> 8 & 1u;
+	return (int)borrow;
 }
 
-int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint32_t t,
-                             uint8_t secret[FT_CRYPTO_SECRET_BYTES])
+/* Lagrange weights at 0 for a set of evaluation points. Public data. */
+struct ft_crypto_shamir_weights {
+	uint32_t t;
+	uint32_t *x;      /* t points, in the order the shares must follow */
+	uint8_t (*lam)[SC];
+};
+
+/* Range and duplicate checks on count points read with a stride (so the
+ * x of a share array and a plain uint32_t array go through the same code). */
+static int check_points(const uint32_t *x0, size_t stride, uint32_t count)
 {
 	uint8_t seen[(FT_CRYPTO_SHAMIR_MAX_N + 8) / 8] = { 0 };
-	uint8_t (*lam)[SC] = NULL, (*pre)[SC] = NULL;
-	uint8_t xi[SC], xj[SC], d[SC], inv[SC], tmp[SC], acc[2][SC];
-	uint8_t all_x[SC]; /* product of all x_j */
-	unsigned high = 0;
-	int rv;
 
-	if (shares == NULL || secret == NULL || t < 1)
-		return FT_EINVAL;
-	if (count < t)
-		return FT_EINVAL;
-	if (t > FT_CRYPTO_SHAMIR_MAX_N || count > FT_CRYPTO_SHAMIR_MAX_N)
-		return FT_ERANGE;
-	/* Every share given is checked, not only the t that are used, so a
-	 * malformed share is reported wherever it sits. */
 	for (uint32_t i = 0; i < count; i++) {
-		uint32_t x = shares[i].x;
+		uint32_t x = *(const uint32_t *)(const void *)((const uint8_t *)x0 + i * stride);
 
 		if (x == 0 || x > FT_CRYPTO_SHAMIR_MAX_N)
 			return FT_ERANGE;
@@ -159,35 +167,33 @@ int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint
 			return FT_EINVAL;
 		seen[x / 8] |= (uint8_t)(1u << (x % 8));
 	}
-	for (uint32_t i = 0; i < count; i++)
-		if (!is_canonical(shares[i].value) || !is_canonical(shares[i].value + SC))
-			return FT_EFORMAT;
+	return FT_OK;
+}
 
-	lam = ft_mallocarray(t, SC);
-	pre = ft_mallocarray(t, SC);
-	if (lam == NULL || pre == NULL) {
-		rv = FT_ENOMEM;
-		goto out;
-	}
+/*
+ * Computes w->lam from w->x (distinct, in range: checked by the caller):
+ * lam_i = prod_{j!=i} x_j / (x_j - x_i) = (prod_j x_j) / (x_i * den_i).
+ * The t denominators are inverted together (Montgomery's trick) so the cost
+ * is one field inversion; `pre` is t scalars of scratch.
+ */
+static int lagrange(ft_crypto_shamir_weights *w, uint8_t (*pre)[SC])
+{
+	uint8_t (*lam)[SC] = w->lam;
+	uint8_t xi[SC], xj[SC], d[SC], inv[SC], tmp[SC], all_x[SC];
+	uint32_t t = w->t;
 
-	/*
-	 * Lagrange weights at 0 (public: they depend on the x only):
-	 * lam_i = prod_{j!=i} x_j / (x_j - x_i) = (prod_j x_j) / (x_i * den_i).
-	 * The t denominators are inverted together (Montgomery's trick) so the
-	 * cost is one field inversion.
-	 */
 	scalar_from_u32(all_x, 1);
 	for (uint32_t i = 0; i < t; i++) {
 		uint8_t *den = lam[i];
 
-		scalar_from_u32(xi, shares[i].x);
+		scalar_from_u32(xi, w->x[i]);
 		crypto_core_ed25519_scalar_mul(tmp, all_x, xi);
 		memcpy(all_x, tmp, SC);
 		memcpy(den, xi, SC);
 		for (uint32_t j = 0; j < t; j++) {
 			if (j == i)
 				continue;
-			scalar_from_u32(xj, shares[j].x);
+			scalar_from_u32(xj, w->x[j]);
 			crypto_core_ed25519_scalar_sub(d, xj, xi);
 			crypto_core_ed25519_scalar_mul(tmp, den, d);
 			memcpy(den, tmp, SC);
@@ -198,10 +204,8 @@ int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint
 		else
 			crypto_core_ed25519_scalar_mul(pre[i], pre[i - 1], den);
 	}
-	if (crypto_core_ed25519_scalar_invert(inv, pre[t - 1]) != 0) {
-		rv = FT_EINTERNAL; /* distinct non-zero x make every factor non-zero */
-		goto out;
-	}
+	if (crypto_core_ed25519_scalar_invert(inv, pre[t - 1]) != 0)
+		return FT_EINTERNAL; /* distinct non-zero x make every factor non-zero */
 	for (uint32_t i = t; i-- > 0;) {
 		/* inv = 1 / (den_0 ... den_i) */
 		if (i > 0) {
@@ -213,11 +217,100 @@ int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint
 		}
 		crypto_core_ed25519_scalar_mul(lam[i], d, all_x);
 	}
+	return FT_OK;
+}
+
+/* Allocates w for t points (x and lam in one block) and computes the
+ * weights for the points at x0 (read with `stride`). Points are checked. */
+static int weights_alloc(const uint32_t *x0, size_t stride, uint32_t t,
+                         ft_crypto_shamir_weights **out)
+{
+	ft_crypto_shamir_weights *w = NULL;
+	uint8_t (*pre)[SC] = NULL;
+	size_t xbytes = ((size_t)t * sizeof(uint32_t) + SC - 1) / SC * SC;
+	int rv;
+
+	if (t < 1)
+		return FT_EINVAL;
+	if (t > FT_CRYPTO_SHAMIR_MAX_N)
+		return FT_ERANGE;
+	rv = check_points(x0, stride, t);
+	if (rv != FT_OK)
+		return rv;
+	/* One block: header, x (rounded to a scalar), lam. */
+	w = ft_malloc(sizeof(*w) + xbytes + (size_t)t * SC + SC);
+	pre = ft_mallocarray(t, SC);
+	if (w == NULL || pre == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	w->t = t;
+	w->x = (uint32_t *)(void *)(w + 1);
+	w->lam = (uint8_t (*)[SC])(void *)((uint8_t *)w->x + xbytes);
+	for (uint32_t i = 0; i < t; i++)
+		w->x[i] = *(const uint32_t *)(const void *)((const uint8_t *)x0 + i * stride);
+	rv = lagrange(w, pre);
+	if (rv != FT_OK)
+		goto out;
+	*out = w;
+	w = NULL;
+out:
+	ft_free(w);
+	ft_free(pre);
+	return rv;
+}
+
+int ft_crypto_shamir_weights_alloc(const uint32_t *x, uint32_t t, ft_crypto_shamir_weights **out)
+{
+	if (x == NULL || out == NULL)
+		return FT_EINVAL;
+	return weights_alloc(x, sizeof(*x), t, out);
+}
+
+void ft_crypto_shamir_weights_free(ft_crypto_shamir_weights *w)
+{
+	ft_free(w); /* public data: nothing to wipe */
+}
+
+uint32_t ft_crypto_shamir_weights_t(const ft_crypto_shamir_weights *w)
+{
+	return w != NULL ? w->t : 0;
+}
+
+int ft_crypto_shamir_weights_match(const ft_crypto_shamir_weights *w,
+                                   const ft_crypto_share *shares, uint32_t count)
+{
+	if (w == NULL || shares == NULL || count < w->t)
+		return 0;
+	for (uint32_t i = 0; i < w->t; i++)
+		if (shares[i].x != w->x[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * The part of a combine that touches secrets: checks every given share value
+ * is canonical, then sums lam_i * share_i per half. Constant-time in the
+ * share values; only the public weights and counts steer control flow.
+ */
+static int combine_values(const ft_crypto_shamir_weights *w, const ft_crypto_share *shares,
+                          uint32_t count, uint8_t secret[FT_CRYPTO_SECRET_BYTES])
+{
+	uint8_t tmp[SC], acc[2][SC];
+	unsigned bad = 0, high = 0;
+	int rv;
+
+	/* Every share given is checked, not only the t that are used, so a
+	 * malformed share is reported wherever it sits. */
+	for (uint32_t i = 0; i < count; i++)
+		bad |= (unsigned)(is_canonical(shares[i].value) & is_canonical(shares[i].value + SC)) ^ 1u;
+	if (bad != 0)
+		return FT_EFORMAT;
 
 	memset(acc, 0, sizeof(acc));
-	for (uint32_t i = 0; i < t; i++) {
+	for (uint32_t i = 0; i < w->t; i++) {
 		for (uint32_t h = 0; h < 2; h++) {
-			crypto_core_ed25519_scalar_mul(tmp, lam[i], shares[i].value + h * SC);
+			crypto_core_ed25519_scalar_mul(tmp, w->lam[i], shares[i].value + h * SC);
 			crypto_core_ed25519_scalar_add(acc[h], acc[h], tmp);
 		}
 	}
@@ -239,7 +332,48 @@ int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint
 out:
 	sodium_memzero(acc, sizeof(acc));
 	sodium_memzero(tmp, sizeof(tmp));
-	ft_free(lam);
-	ft_free(pre);
+	return rv;
+}
+
+int ft_crypto_shamir_combine_weighted(const ft_crypto_shamir_weights *w,
+                                      const ft_crypto_share *shares, uint32_t count,
+                                      uint8_t secret[FT_CRYPTO_SECRET_BYTES])
+{
+	int rv;
+
+	if (w == NULL || shares == NULL || secret == NULL)
+		return FT_EINVAL;
+	if (count < w->t)
+		return FT_EINVAL;
+	if (count > FT_CRYPTO_SHAMIR_MAX_N)
+		return FT_ERANGE;
+	rv = check_points(&shares[0].x, sizeof(*shares), count);
+	if (rv != FT_OK)
+		return rv;
+	if (!ft_crypto_shamir_weights_match(w, shares, count))
+		return FT_EINVAL;
+	return combine_values(w, shares, count, secret);
+}
+
+int ft_crypto_shamir_combine(const ft_crypto_share *shares, uint32_t count, uint32_t t,
+                             uint8_t secret[FT_CRYPTO_SECRET_BYTES])
+{
+	ft_crypto_shamir_weights *w = NULL;
+	int rv;
+
+	if (shares == NULL || secret == NULL || t < 1)
+		return FT_EINVAL;
+	if (count < t)
+		return FT_EINVAL;
+	if (t > FT_CRYPTO_SHAMIR_MAX_N || count > FT_CRYPTO_SHAMIR_MAX_N)
+		return FT_ERANGE;
+	rv = check_points(&shares[0].x, sizeof(*shares), count);
+	if (rv != FT_OK)
+		return rv;
+	rv = weights_alloc(&shares[0].x, sizeof(*shares), t, &w);
+	if (rv != FT_OK)
+		return rv;
+	rv = combine_values(w, shares, count, secret);
+	ft_crypto_shamir_weights_free(w);
 	return rv;
 }

@@ -39,7 +39,10 @@ typedef struct ft_node_train_request {
 	ft_model_train_config cfg; /* cfg.dp.clip must be > 0; dp.enabled is forced */
 	double target_epsilon;   /* > 0: calibrate cfg.dp.sigma so this round alone
 	                            meets (target_epsilon, policy delta) */
-	int standardise;         /* 1: standardise features with this site's moments */
+	int standardise;         /* 1: standardise features with this site's exact
+	                            moments. They are stored in the model's metadata
+	                            (prediction needs them) and are NOT covered by
+	                            DP: such a model file must stay at the site. */
 } ft_node_train_request;
 
 typedef struct ft_node_train_result {

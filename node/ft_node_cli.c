@@ -23,7 +23,10 @@ static void node_usage(FILE *f)
 	        "        [--hidden 64,32] [--activation relu|tanh] [--epochs E] [--batch B]\n"
 	        "        [--lr LR] [--optimizer sgd|adam] [--momentum M] [--clip C]\n"
 	        "        (--epsilon E | --noise-multiplier S) [--run ID] [--round N]\n"
-	        "        [--no-standardise] [--out MODEL_FILE]\n"
+	        "        [--standardise] [--out MODEL_FILE]\n"
+	        "  --standardise scales features by this site's exact means and variances;\n"
+	        "  they are stored in the model file and are not covered by DP, so such a\n"
+	        "  model must stay at the site.\n"
 	        "  run --config FILE   the site daemon (docs/OPERATIONS.md)\n");
 }
 
@@ -109,7 +112,6 @@ static int node_train_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.store_path = FT_STORE_DEFAULT_PATH;
 	o.req.run_id = "local";
-	o.req.standardise = 1;
 	ft_model_train_config_default(cfg);
 	cfg->epochs = 5;
 	cfg->batch_units = 64;
@@ -121,8 +123,8 @@ static int node_train_main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "--no-standardise") == 0) {
-			o.req.standardise = 0;
+		if (strcmp(a, "--standardise") == 0) {
+			o.req.standardise = 1;
 			continue;
 		}
 		if (strcmp(a, "--help") == 0) {
@@ -277,7 +279,8 @@ static int node_train_main(int argc, char **argv)
 		printf(" train_rmse=%.6g train_mae=%.6g", res.eval.rmse, res.eval.mae);
 	else
 		printf(" train_accuracy=%.4f train_logloss=%.4f", res.eval.accuracy, res.eval.logloss);
-	printf("%s%s\n", o.out != NULL ? " model=" : "", o.out != NULL ? o.out : "");
+	printf("%s%s%s\n", o.req.standardise ? " standardise=site-exact-not-dp" : "",
+	       o.out != NULL ? " model=" : "", o.out != NULL ? o.out : "");
 	status = 0;
 	goto out;
 fail:

@@ -488,9 +488,11 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	req.cfg.batch_units = a->batch;
 	req.cfg.dp.clip = a->dp_clip;
 	req.target_epsilon = a->dp_max_epsilon;
-	/* Features standardised with this site's own moments (federated
-	 * standardisation is not in the daemons yet). */
-	req.standardise = 1;
+	/* Raw features: standardising with this site's exact moments would
+	 * make every row depend on every patient, outside what DP-SGD's
+	 * guarantee covers. Federated standardisation (a secure sum before
+	 * training) is not in the daemons yet. */
+	req.standardise = 0;
 	rv = ft_node_train_local(n->store, &req, &trained, NULL, &res, &err);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));

@@ -68,10 +68,11 @@ static int node_build_meta(const ft_node_train_request *req, const ft_node_train
 		rv = ft_model_meta_set_double(meta, "dp.clip", r->train.clip);
 	if (rv == FT_OK)
 		rv = ft_model_meta_set_int(meta, "dp.steps", (int64_t)r->train.steps);
-	if (rv == FT_OK)
-		rv = ft_model_meta_set_int(meta, "data.patients", (int64_t)r->data.patients_used);
-	if (rv == FT_OK)
-		rv = ft_model_meta_set_int(meta, "data.records", (int64_t)r->data.records_used);
+	/* Exact patient and record counts are not covered by DP: they stay in
+	 * the store and the audit log, never in the model file. */
+	if (rv == FT_OK && mean != NULL)
+		rv = ft_model_meta_set_str(meta, "standardise.privacy",
+		                           "exact site moments, not covered by DP");
 	if (rv == FT_OK && mean != NULL)
 		rv = node_meta_vector(meta, "standardise.mean", mean, n_features);
 	if (rv == FT_OK && var != NULL)

@@ -4,6 +4,10 @@
  * uploads its masked input chunk by chunk, signs the survivor set, checks the
  * other survivors' signatures and releases exactly one kind of share per
  * neighbour (docs/PROTOCOL.md, "Secure aggregation").
+ *
+ * The round's secrets live in guarded memory (ft_crypto_secure_alloc) from
+ * CONFIG to the end of the round: the seeds b and s_seed in one block, the
+ * per-neighbour keys, pairwise mask seeds and held shares in the peer array.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +28,12 @@ typedef struct cl_peer {
 	ft_crypto_share s_share; /* secret */
 } cl_peer;
 
+/* The site's own seeds for one round, in one guarded block. */
+typedef struct cl_seeds {
+	uint8_t b[FT_CRYPTO_KEY_BYTES];      /* self-mask seed */
+	uint8_t s_seed[FT_CRYPTO_KEY_BYTES]; /* seed of the s pair, wiped once shared */
+} cl_seeds;
+
 struct ft_secagg_client {
 	const ft_crypto_identity *id;
 	uint32_t self_id, self_idx;
@@ -40,9 +50,8 @@ struct ft_secagg_client {
 	ft_secagg_graph *g;
 
 	ft_crypto_kx *c_kx, *s_kx;
-	uint8_t b[FT_CRYPTO_KEY_BYTES];      /* self-mask seed: secret */
-	uint8_t s_seed[FT_CRYPTO_KEY_BYTES]; /* seed of the s pair: secret, wiped once shared */
-	cl_peer *peer;
+	cl_seeds *sec; /* guarded block */
+	cl_peer *peer; /* guarded block, cfg.k entries */
 	uint32_t n_peer;
 
 	const uint32_t *x;
@@ -66,8 +75,8 @@ static void client_wipe(ft_secagg_client *c)
 	ft_crypto_kx_free(c->s_kx);
 	c->c_kx = NULL;
 	c->s_kx = NULL;
-	ft_crypto_wipe(c->b, sizeof(c->b));
-	ft_crypto_wipe(c->s_seed, sizeof(c->s_seed));
+	if (c->sec != NULL)
+		ft_crypto_wipe(c->sec, sizeof(*c->sec));
 	if (c->peer != NULL)
 		ft_crypto_wipe(c->peer, (size_t)c->n_peer * sizeof(*c->peer));
 }
@@ -108,7 +117,8 @@ void ft_secagg_client_free(ft_secagg_client *c)
 	if (c == NULL)
 		return;
 	client_wipe(c);
-	ft_free(c->peer);
+	ft_crypto_secure_free(c->sec);
+	ft_crypto_secure_free(c->peer);
 	ft_free(c->tmp);
 	ft_free(c->u3_le);
 	ft_free(c->sites);
@@ -154,8 +164,8 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	ft_secagg_site *sites = NULL;
 	ft_secagg_graph *g = NULL;
 	cl_peer *peer = NULL;
+	cl_seeds *sec = NULL;
 	uint32_t *nb = NULL, *tmp = NULL;
-	uint8_t s_seed[FT_CRYPTO_KEY_BYTES], b[FT_CRYPTO_KEY_BYTES];
 	uint8_t stmt[SECAGG_ADV_STMT_BYTES];
 	uint8_t *m = NULL, *body;
 	ft_crypto_kx *c_kx = NULL, *s_kx = NULL;
@@ -176,9 +186,11 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	if (rv != FT_OK)
 		goto out;
 	nb = ft_mallocarray(cfg.k, sizeof(*nb));
-	peer = ft_calloc(cfg.k, sizeof(*peer));
 	tmp = ft_mallocarray(cfg.chunk, sizeof(*tmp));
-	if (nb == NULL || peer == NULL || tmp == NULL) {
+	/* k <= FT_SECAGG_MAX_SITES: the product cannot overflow. */
+	peer = ft_crypto_secure_alloc((size_t)cfg.k * sizeof(*peer));
+	sec = ft_crypto_secure_alloc(sizeof(*sec));
+	if (nb == NULL || peer == NULL || tmp == NULL || sec == NULL) {
 		rv = FT_ENOMEM;
 		goto out;
 	}
@@ -195,18 +207,18 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	rv = ft_crypto_kx_generate(&c_kx);
 	if (rv != FT_OK)
 		goto out;
-	ft_crypto_random(s_seed, sizeof(s_seed));
-	rv = ft_crypto_kx_from_seed(s_seed, &s_kx);
+	ft_crypto_random(sec->s_seed, sizeof(sec->s_seed));
+	rv = ft_crypto_kx_from_seed(sec->s_seed, &s_kx);
 	if (rv != FT_OK)
 		goto out;
 	rv = secagg_msg_alloc(FT_SECAGG_MSG_ADVERTISE, &cfg.ctx, c->self_id, SECAGG_ADV_BODY, &m,
 	                      &body);
 	if (rv != FT_OK)
 		goto out;
-	ft_crypto_random(b, sizeof(b));
+	ft_crypto_random(sec->b, sizeof(sec->b));
 	memcpy(body, ft_crypto_kx_pk(c_kx), FT_CRYPTO_KX_PK_BYTES);
 	memcpy(body + 32, ft_crypto_kx_pk(s_kx), FT_CRYPTO_KX_PK_BYTES);
-	secagg_b_commit(&cfg.ctx, c->self_id, b, body + 64);
+	secagg_b_commit(&cfg.ctx, c->self_id, sec->b, body + 64);
 	secagg_adv_statement(&cfg.ctx, c->self_id, c->cfg_hash, body, stmt);
 	rv = ft_crypto_identity_sign(c->id, stmt, sizeof(stmt), body + SECAGG_ADV_KEYS);
 	if (rv != FT_OK)
@@ -230,16 +242,15 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	c_kx = NULL;
 	c->s_kx = s_kx;
 	s_kx = NULL;
-	memcpy(c->b, b, sizeof(b));
-	memcpy(c->s_seed, s_seed, sizeof(s_seed));
+	c->sec = sec;
+	sec = NULL;
 	c->phase = FT_SECAGG_ADVERTISE;
 	rv = FT_OK;
 out:
-	ft_crypto_wipe(s_seed, sizeof(s_seed));
-	ft_crypto_wipe(b, sizeof(b));
+	ft_crypto_secure_free(sec); /* wipes */
 	ft_free(m);
 	ft_free(nb);
-	ft_free(peer);
+	ft_crypto_secure_free(peer);
 	ft_free(tmp);
 	ft_free(sites);
 	ft_secagg_graph_free(g);
@@ -300,10 +311,10 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		rv = FT_ENOMEM;
 		goto out;
 	}
-	rv = ft_crypto_shamir_split(c->b, c->cfg.t, count, bsh);
+	rv = ft_crypto_shamir_split(c->sec->b, c->cfg.t, count, bsh);
 	if (rv != FT_OK)
 		goto out;
-	rv = ft_crypto_shamir_split(c->s_seed, c->cfg.t, count, ssh);
+	rv = ft_crypto_shamir_split(c->sec->s_seed, c->cfg.t, count, ssh);
 	if (rv != FT_OK)
 		goto out;
 	mlen = 4 + (size_t)count * SECAGG_SHARES_ENTRY;
@@ -339,7 +350,7 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		goto out;
 	m = NULL;
 	/* The s seed now lives only in the shares; the s pair stays for masks. */
-	ft_crypto_wipe(c->s_seed, sizeof(c->s_seed));
+	ft_crypto_wipe(c->sec->s_seed, sizeof(c->sec->s_seed));
 	c->phase = FT_SECAGG_SHARES;
 out:
 	if (rv != FT_OK) {
@@ -382,6 +393,12 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 			return FT_EPROTO;
 		prev = id;
 	}
+	/* Masking with fewer than t neighbours would let a server that
+	 * forwarded few shares strip the remaining masks with the self-mask
+	 * shares alone (Bonawitz et al. require |U2| >= t). */
+	if (count < c->cfg.t)
+		return client_abort(c, FT_EABORT,
+		                    "fewer than t neighbours' shares were forwarded");
 	bs = ft_calloc(count ? count : 1, sizeof(*bs));
 	ss = ft_calloc(count ? count : 1, sizeof(*ss));
 	seeds = ft_calloc(count ? count : 1, sizeof(*seeds));
@@ -459,7 +476,7 @@ static int next_chunk(ft_secagg_client *c, uint8_t **buf, size_t *len)
 		cnt = c->cfg.chunk;
 	for (i = 0; i < cnt; i++)
 		c->tmp[i] = c->x[off + i] & mask;
-	rv = ft_crypto_mask_apply(c->b, c->tmp, cnt, off, c->cfg.bits, +1);
+	rv = ft_crypto_mask_apply(c->sec->b, c->tmp, cnt, off, c->cfg.bits, +1);
 	if (rv != FT_OK)
 		return rv;
 	for (i = 0; i < c->n_peer; i++) {
@@ -484,7 +501,7 @@ static int next_chunk(ft_secagg_client *c, uint8_t **buf, size_t *len)
 	if (c->up_off == c->cfg.d) {
 		c->uploaded = 1;
 		/* The self-mask seed is needed again only as shares held by others. */
-		ft_crypto_wipe(c->b, sizeof(c->b));
+		ft_crypto_wipe(c->sec->b, sizeof(c->sec->b));
 		ft_crypto_wipe(c->tmp, (size_t)c->cfg.chunk * sizeof(*c->tmp));
 	}
 	*buf = m;
@@ -601,8 +618,12 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	}
 	if (count < c->cfg.t)
 		return FT_ECRYPTO;
-	/* t valid signatures suffice; stop there to bound the work. */
-	for (i = 0; i < count && valid < c->cfg.t; i++) {
+	/* Every signature must verify (a forged one is a forged message), but
+	 * only our own neighbours' count (Bell et al.): on a sparse graph, t
+	 * signatures from elsewhere in U3 would let a server show our
+	 * neighbours another survivor set than the one we saw. Our own
+	 * signature proves nothing to us. */
+	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_SIGS_ENTRY;
 		uint32_t id = ft_load_le32(p);
 		long idx = secagg_site_index(&c->cfg, id);
@@ -610,8 +631,11 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		secagg_check_statement(&c->ctx, id, c->cfg_hash, c->n_u3, c->u3_le, h);
 		if (ft_crypto_verify(c->cfg.sites[idx].sign_pk, h, sizeof(h), p + 4) != FT_OK)
 			return FT_ECRYPTO;
-		valid++;
+		valid += peer_find(c, id) != NULL;
 	}
+	if (valid < c->cfg.t)
+		return client_abort(c, FT_EABORT,
+		                    "fewer than t neighbours signed the survivor set");
 	c->phase = FT_SECAGG_UNMASK;
 	return FT_OK;
 }

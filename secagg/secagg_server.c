@@ -4,6 +4,12 @@
  * read, adds each masked chunk into one accumulator as it arrives, runs the
  * consistency check on the survivor set and removes the masks from the
  * reconstructed seeds (docs/PROTOCOL.md, "Secure aggregation").
+ *
+ * The shares the survivors return are kept in one guarded block
+ * (ft_crypto_secure_alloc) until the round ends. Each site's secret is
+ * rebuilt from t of its shares at points for which Lagrange weights were
+ * already computed, when it has shares at all of them, so most sites share a
+ * few sets of weights.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +34,8 @@ typedef struct srv_site {
 	uint8_t *cts;      /* SHARES entries as received, until forwarded */
 	uint32_t n_cts;
 	uint32_t up_off;   /* elements uploaded so far */
-	ft_crypto_share *sh; /* first t shares of this site's secret (phase 5) */
+	ft_crypto_share *sh; /* up to k shares of this site's secret, sorted by x
+	                      * (phase 5; points into shares) */
 	uint32_t n_sh;
 } srv_site;
 
@@ -47,6 +54,9 @@ struct ft_secagg_server {
 	uint32_t *nb;   /* scratch: k neighbour indices */
 	uint32_t *acc;  /* the one accumulator, d elements */
 	uint32_t *surv; /* U3 ids, once done */
+	ft_crypto_share *shares; /* guarded block: k shares per site in U2, then
+	                          * t for the ones picked for a combine: */
+	ft_crypto_share *sel;    /* those t, inside `shares` */
 	uint32_t n_surv;
 	secagg_outbox ob;
 	/* CONFIG, CHECK and CHECK_SIGS are the same bytes for every site: one
@@ -76,11 +86,11 @@ static void server_wipe(ft_secagg_server *s)
 	for (i = 0; i < s->cfg.n; i++) {
 		ft_free(s->site[i].cts);
 		s->site[i].cts = NULL;
-		if (s->site[i].sh != NULL)
-			ft_crypto_wipe(s->site[i].sh, (size_t)s->cfg.t * sizeof(ft_crypto_share));
-		ft_free(s->site[i].sh);
 		s->site[i].sh = NULL;
 	}
+	ft_crypto_secure_free(s->shares); /* wipes */
+	s->shares = NULL;
+	s->sel = NULL;
 }
 
 /* Queues a message with an empty body of blen bytes; *body to fill in. */
@@ -392,16 +402,106 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 			p[4] = (s->site[s->nb[j]].flags & S_U3) ? SECAGG_KIND_SELF : SECAGG_KIND_MASKKEY;
 		}
 	}
-	for (i = 0; i < s->cfg.n; i++) {
+	/* One guarded block for every share that comes back: they are secrets
+	 * (t of them give a site's seed) held for the whole phase. */
+	m = count_flag(s, S_U2);
+	s->shares = ft_crypto_secure_alloc(((size_t)m * s->cfg.k + s->cfg.t) *
+	                                   sizeof(ft_crypto_share));
+	if (s->shares == NULL)
+		return server_abort(s, FT_ENOMEM, "out of memory");
+	for (i = 0, j = 0; i < s->cfg.n; i++) {
 		if (!(s->site[i].flags & S_U2))
 			continue;
-		s->site[i].sh = ft_calloc(s->cfg.t, sizeof(ft_crypto_share));
-		if (s->site[i].sh == NULL)
-			return server_abort(s, FT_ENOMEM, "out of memory");
+		s->site[i].sh = s->shares + (size_t)j * s->cfg.k;
+		j++;
 	}
+	s->sel = s->shares + (size_t)m * s->cfg.k;
 	s->phase = FT_SECAGG_UNMASK;
 	s->deadline = now_ms + s->to.unmask_ms;
 	return FT_OK;
+}
+
+/*
+ * Lagrange weights for the point sets used so far in this unmasking, with
+ * their points (sorted). Computing weights costs about as much as a whole
+ * unbatched combine; applying them costs a tenth of that at t = 16. A site
+ * whose answers cover a cached point set reuses it, so when a few holders
+ * are missing most sites still share a handful of sets.
+ */
+#define WCACHE 64
+
+typedef struct wcache {
+	ft_crypto_shamir_weights *w[WCACHE];
+	uint32_t *x; /* WCACHE rows of t points */
+	unsigned used, next;
+} wcache;
+
+/* 1 if every point of the sorted list x (t entries) is among q's share
+ * points (sorted); then pick[i] is the index of q's share at x[i]. */
+static int covers(const srv_site *q, const uint32_t *x, uint32_t t, uint32_t *pick)
+{
+	uint32_t i = 0, j = 0;
+
+	while (i < t && j < q->n_sh) {
+		if (q->sh[j].x < x[i]) {
+			j++;
+		} else if (q->sh[j].x == x[i]) {
+			pick[i++] = j++;
+		} else {
+			return 0;
+		}
+	}
+	return i == t;
+}
+
+/*
+ * Chooses the t shares of q to combine and their weights: a cached point
+ * set that q's answers cover, else q's t smallest points (new weights,
+ * cached). The chosen shares are copied to `sel` (guarded, t entries) when
+ * they are not q's first t. Public data only steers the choice.
+ */
+static int weights_for(wcache *wc, const srv_site *q, uint32_t t, ft_crypto_share *sel,
+                       uint32_t *pick, const ft_crypto_shamir_weights **w,
+                       const ft_crypto_share **shares)
+{
+	ft_crypto_shamir_weights *nw = NULL;
+	uint32_t *row;
+	int rv;
+
+	for (unsigned e = 0; e < wc->used; e++) {
+		if (!covers(q, wc->x + (size_t)e * t, t, pick))
+			continue;
+		for (uint32_t i = 0; i < t; i++)
+			sel[i] = q->sh[pick[i]];
+		*w = wc->w[e];
+		*shares = sel;
+		return FT_OK;
+	}
+	for (uint32_t i = 0; i < t; i++)
+		pick[i] = q->sh[i].x;
+	rv = ft_crypto_shamir_weights_alloc(pick, t, &nw);
+	if (rv != FT_OK)
+		return rv;
+	row = wc->x + (size_t)wc->next * t;
+	memcpy(row, pick, (size_t)t * sizeof(*row));
+	ft_crypto_shamir_weights_free(wc->w[wc->next]);
+	wc->w[wc->next] = nw;
+	wc->next = (wc->next + 1) % WCACHE;
+	if (wc->used < WCACHE)
+		wc->used++;
+	*w = nw;
+	*shares = q->sh;
+	return FT_OK;
+}
+
+static void wcache_clear(wcache *wc)
+{
+	for (unsigned i = 0; i < WCACHE; i++) {
+		ft_crypto_shamir_weights_free(wc->w[i]);
+		wc->w[i] = NULL;
+	}
+	ft_free(wc->x);
+	wc->x = NULL;
 }
 
 /* Removes the masks: the self mask of every survivor, and the pairwise masks
@@ -411,6 +511,10 @@ static int close_unmask(ft_secagg_server *s)
 	uint8_t secret[FT_CRYPTO_SECRET_BYTES];
 	uint8_t seed[FT_CRYPTO_KEY_BYTES], scratch[FT_CRYPTO_KEY_BYTES];
 	ft_crypto_kx *kx = NULL;
+	wcache wc = { { NULL }, NULL, 0, 0 };
+	const ft_crypto_shamir_weights *lw = NULL;
+	const ft_crypto_share *use = NULL;
+	uint32_t *pick = NULL;
 	char why[160];
 	uint32_t i, j, m, w;
 	int rv = FT_OK;
@@ -426,13 +530,29 @@ static int close_unmask(ft_secagg_server *s)
 			return server_abort(s, FT_EABORT, why);
 		}
 	}
+	wc.x = ft_mallocarray((size_t)WCACHE * s->cfg.t, sizeof(*wc.x));
+	pick = ft_mallocarray(s->cfg.t, sizeof(*pick));
+	if (wc.x == NULL || pick == NULL) {
+		rv = FT_ENOMEM;
+		goto out_abort;
+	}
 	for (j = 0; j < s->cfg.n; j++) {
 		const srv_site *q = &s->site[j];
 		uint32_t jid = s->cfg.sites[j].id;
 
 		if (!(q->flags & S_U2))
 			continue;
-		rv = ft_crypto_shamir_combine(q->sh, q->n_sh, s->cfg.t, secret);
+		/* A repeated point means a holder lied about its x. */
+		rv = FT_OK;
+		for (i = 1; i < q->n_sh && rv == FT_OK; i++)
+			if (q->sh[i].x == q->sh[i - 1].x)
+				rv = FT_EINVAL;
+		if (rv == FT_OK)
+			rv = weights_for(&wc, q, s->cfg.t, s->sel, pick, &lw, &use);
+		if (rv == FT_ENOMEM)
+			goto out_abort;
+		if (rv == FT_OK)
+			rv = ft_crypto_shamir_combine_weighted(lw, use, s->cfg.t, secret);
 		if (rv != FT_OK) {
 			snprintf(why, sizeof(why), "the shares of site %u do not combine", jid);
 			rv = server_abort(s, FT_ECRYPTO, why);
@@ -503,6 +623,10 @@ out:
 	ft_crypto_wipe(seed, sizeof(seed));
 	ft_crypto_wipe(scratch, sizeof(scratch));
 	ft_crypto_kx_free(kx);
+	wcache_clear(&wc);
+	ft_free(pick);
+	if (s->sel != NULL)
+		ft_crypto_wipe(s->sel, (size_t)s->cfg.t * sizeof(*s->sel));
 	return rv;
 }
 
@@ -654,6 +778,24 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 	return maybe_close(s, S_U3, S_U4, now_ms);
 }
 
+/* Stores a share in x order. Only the public x steers where it goes. */
+static void keep_share(const ft_secagg_server *s, srv_site *owner, uint32_t x,
+                       const uint8_t value[FT_CRYPTO_SHARE_BYTES])
+{
+	uint32_t pos = owner->n_sh;
+
+	if (owner->n_sh == s->cfg.k)
+		return; /* one answer per neighbour: cannot happen */
+	while (pos > 0 && owner->sh[pos - 1].x > x)
+		pos--;
+	if (owner->n_sh > pos)
+		memmove(&owner->sh[pos + 1], &owner->sh[pos],
+		        (size_t)(owner->n_sh - pos) * sizeof(*owner->sh));
+	owner->sh[pos].x = x;
+	memcpy(owner->sh[pos].value, value, FT_CRYPTO_SHARE_BYTES);
+	owner->n_sh++;
+}
+
 static int on_unmask(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_t blen,
                      uint64_t now_ms)
 {
@@ -684,13 +826,8 @@ static int on_unmask(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 	}
 	for (j = 0; j < m; j++) {
 		const uint8_t *p = e + (size_t)j * SECAGG_UNMASK_ENTRY;
-		srv_site *owner = &s->site[s->nb[j]];
 
-		if (owner->n_sh >= s->cfg.t)
-			continue;
-		owner->sh[owner->n_sh].x = ft_load_le32(p + 5);
-		memcpy(owner->sh[owner->n_sh].value, p + 9, FT_CRYPTO_SHARE_BYTES);
-		owner->n_sh++;
+		keep_share(s, &s->site[s->nb[j]], ft_load_le32(p + 5), p + 9);
 	}
 	q->flags |= S_U5;
 	return maybe_close(s, S_U4, S_U5, now_ms);

@@ -109,6 +109,9 @@ static inline void sim_free(sim *s)
 	free(s->drop_after_chunks);
 	free(s->chunks_sent);
 	free(s->dead);
+	/* Every guarded block of the round was freed (LeakSanitizer cannot see
+	 * sodium_malloc's mappings). */
+	assert_int_equal(ft_crypto_secure_blocks(), 0);
 }
 
 static inline long sim_index(const sim *s, uint32_t id)

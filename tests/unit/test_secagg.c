@@ -71,7 +71,10 @@ static int predict_full(const sim *s)
 			u[p] += s->drop_at[i] >= p;
 		u[6] += s->drop_at[i] > FT_SECAGG_DONE;
 	}
-	if (u[2] < s->cfg.t + 1 || u[3] < s->cfg.t + 1 || u[4] < s->cfg.t || u[5] < s->cfg.t)
+	/* Each site needs t neighbours' shares (u[3] - 1 others) to mask, and t
+	 * neighbours' signatures (u[5] - 1 others, its own does not count) to
+	 * unmask; on the full graph every site sees the same counts. */
+	if (u[2] < s->cfg.t + 1 || u[3] < s->cfg.t + 1 || u[4] < s->cfg.t || u[5] < s->cfg.t + 1)
 		return FT_SECAGG_ABORTED;
 	for (uint32_t j = 0; j < s->n; j++) {
 		if (s->drop_at[j] < 3)
@@ -138,6 +141,8 @@ static int predict_graph(const sim *s, int *in_u3)
 	ft_secagg_graph *g = NULL;
 	uint32_t n = s->n, t = s->cfg.t, cnt[8] = {0};
 	int *u1 = calloc(n, sizeof(int)), changed = 1, outcome = FT_SECAGG_DONE;
+	int *sent = calloc(n, sizeof(int)), *signer = calloc(n, sizeof(int));
+	int *answers = calloc(n, sizeof(int));
 
 	assert_int_equal(ft_secagg_graph_alloc(s->cfg.seed, n, s->cfg.k, &g), FT_OK);
 	for (uint32_t i = 0; i < n; i++)
@@ -155,24 +160,44 @@ static int predict_graph(const sim *s, int *in_u3)
 			}
 		}
 	}
+	/* A site masks only if t neighbours' shares reached it (else it aborts
+	 * and never uploads), and answers the unmasking only if t neighbours
+	 * (not itself) signed the survivor set. */
+	for (uint32_t i = 0; i < n; i++)
+		sent[i] = u1[i] && s->drop_at[i] >= 3;
 	for (uint32_t i = 0; i < n; i++) {
-		in_u3[i] = u1[i] && s->drop_at[i] >= 4;
+		uint32_t nb = 0;
+
+		for (uint32_t j = 0; j < n; j++)
+			nb += sent[j] && ft_secagg_graph_adjacent(g, i, j);
+		in_u3[i] = sent[i] && nb >= t && s->drop_at[i] >= 4;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		signer[i] = in_u3[i] && s->drop_at[i] >= 5;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t nb = 0;
+
+		for (uint32_t j = 0; j < n; j++)
+			nb += signer[j] && ft_secagg_graph_adjacent(g, i, j);
+		answers[i] = signer[i] && nb >= t && s->drop_at[i] > FT_SECAGG_DONE;
+	}
+	for (uint32_t i = 0; i < n; i++) {
 		cnt[1] += (uint32_t)u1[i];
-		cnt[2] += u1[i] && s->drop_at[i] >= 3;
+		cnt[2] += (uint32_t)sent[i];
 		cnt[3] += (uint32_t)in_u3[i];
-		cnt[4] += u1[i] && s->drop_at[i] >= 5;
+		cnt[4] += (uint32_t)signer[i];
 	}
 	if (cnt[1] < t + 1 || cnt[2] < t + 1 || cnt[3] < t || cnt[4] < t)
 		outcome = FT_SECAGG_ABORTED;
 	for (uint32_t j = 0; j < n && outcome == FT_SECAGG_DONE; j++) {
 		uint32_t holders = 0, surv_nb = 0;
 
-		if (!u1[j] || s->drop_at[j] < 3)
+		if (!sent[j])
 			continue;
 		for (uint32_t i = 0; i < n; i++) {
 			if (!ft_secagg_graph_adjacent(g, i, j) || !u1[i])
 				continue;
-			holders += s->drop_at[i] > FT_SECAGG_DONE;
+			holders += (uint32_t)answers[i];
 			surv_nb += (uint32_t)in_u3[i];
 		}
 		if ((in_u3[j] || surv_nb > 0) && holders < t)
@@ -180,6 +205,9 @@ static int predict_graph(const sim *s, int *in_u3)
 	}
 	ft_secagg_graph_free(g);
 	free(u1);
+	free(sent);
+	free(signer);
+	free(answers);
 	return outcome;
 }
 
@@ -633,6 +661,112 @@ static void test_shifted_shares_detected(void **state)
 	sim_free(&s);
 }
 
+/* ---- Unmasking: which shares the server uses -------------------------------- */
+
+/* Holds back every UNMASK answer until the last live site's arrives, then
+ * delivers them newest first: each site's shares arrive with the largest
+ * points first, and the server's choice of points and cached weights must
+ * not depend on that order. */
+typedef struct reorder {
+	uint8_t *held[16];
+	size_t len[16];
+	uint32_t from[16];
+	uint32_t n_held, last, delivered;
+} reorder;
+
+static int reorder_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	reorder *R = s->user;
+	ft_secagg_hdr h;
+
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (to != FT_SECAGG_SERVER_ID || h.type != FT_SECAGG_MSG_UNMASK)
+		return 0;
+	assert_true(R->n_held < 16);
+	R->held[R->n_held] = dup_msg(msg, len);
+	R->len[R->n_held] = len;
+	R->from[R->n_held] = from;
+	R->n_held++;
+	if (from != R->last)
+		return 1;
+	for (uint32_t i = R->n_held; i-- > 0;) {
+		assert_int_equal(ft_secagg_server_recv(s->srv, R->from[i], R->held[i], R->len[i], s->now),
+		                 FT_OK);
+		free(R->held[i]);
+		R->delivered++;
+	}
+	R->n_held = 0;
+	return 1;
+}
+
+static void test_unmask_answers_in_any_order(void **state)
+{
+	sim s;
+	reorder R;
+
+	(void)state;
+	memset(&R, 0, sizeof(R));
+	/* Full graph: every owner numbers its holders differently, so the
+	 * owners' point sets differ; two sites drop before uploading (their
+	 * s keys are rebuilt) and two never answer the unmasking request. */
+	sim_init(&s, 12, 11, 7, 200, 32, 64, 0);
+	s.drop_at[4] = FT_SECAGG_UPLOAD;
+	s.drop_at[8] = FT_SECAGG_UPLOAD;
+	s.drop_at[2] = FT_SECAGG_UNMASK;
+	s.drop_at[10] = FT_SECAGG_UNMASK;
+	R.last = s.sites[11].id;
+	s.hook = reorder_hook;
+	s.user = &R;
+	sim_start(&s);
+	sim_run(&s);
+	assert_int_equal(R.n_held, 0);
+	assert_int_equal(R.delivered, 8); /* the 8 sites in U3 that answer */
+	assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_DONE);
+	sim_check_sum(&s);
+	sim_free(&s);
+}
+
+/* A holder that claims another holder's evaluation point gives a repeated
+ * x or a wrong interpolation: the server aborts, it never publishes. */
+static int point_lie_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+	uint8_t *m = (uint8_t *)msg; /* the loop's own buffer: edited in place */
+	int *mode = s->user;
+
+	(void)to;
+	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
+	if (h.type != FT_SECAGG_MSG_UNMASK || from != s->sites[3].id)
+		return 0;
+	for (uint32_t e = 0; e < ft_load_le32(m + FT_SECAGG_HDR_BYTES); e++) {
+		uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
+
+		/* site 3 is site 0's holder x = 3 of 4 */
+		if (ft_load_le32(p) == s->sites[0].id)
+			ft_store_le32(p + 5, *mode == 0 ? 1u : 4u);
+	}
+	return 0;
+}
+
+static void test_unmask_point_lie_aborts(void **state)
+{
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		sim s;
+		const char *why;
+
+		sim_init(&s, 5, 4, 3, 32, 32, 32, 0);
+		s.hook = point_lie_hook;
+		s.user = &mode;
+		sim_start(&s);
+		sim_run(&s);
+		assert_int_equal(ft_secagg_server_phase(s.srv), FT_SECAGG_ABORTED);
+		assert_int_equal(ft_secagg_server_abort_reason(s.srv, &why), FT_ECRYPTO);
+		assert_non_null(strstr(why, "site 100"));
+		sim_free(&s);
+	}
+}
+
 /* ---- Hostile messages ----------------------------------------------------- */
 
 typedef struct hostile {
@@ -995,6 +1129,112 @@ static void test_allocation_failures(void **state)
 	assert_true(done > 0);
 }
 
+/* A server that forwards fewer than t neighbours' shares to a site could
+ * strip that site's remaining masks with its self-mask shares alone: the
+ * site must refuse to mask and never upload. */
+static int starve_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+	uint8_t m[FT_SECAGG_HDR_BYTES + 4];
+
+	if (from != FT_SECAGG_SERVER_ID || to != s->sites[0].id ||
+	    ft_secagg_hdr_decode(msg, len, &h) != FT_OK)
+		return 0;
+	if (h.type == FT_SECAGG_MSG_SHARES_FWD) {
+		memcpy(m, msg, FT_SECAGG_HDR_BYTES);
+		memset(m + FT_SECAGG_HDR_BYTES, 0, 4); /* no shares at all */
+		assert_int_equal(ft_secagg_client_recv(s->cl[0], m, sizeof(m), s->now), FT_EABORT);
+		assert_int_equal(ft_secagg_client_phase(s->cl[0]), FT_SECAGG_ABORTED);
+		*(int *)s->user = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int masked_from_site0(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, size_t len)
+{
+	ft_secagg_hdr h;
+
+	if (to == FT_SECAGG_SERVER_ID && from == s->sites[0].id &&
+	    ft_secagg_hdr_decode(msg, len, &h) == FT_OK && h.type == FT_SECAGG_MSG_MASKED)
+		fail_msg("a site with no forwarded shares uploaded its input");
+	return starve_hook(s, from, to, msg, len);
+}
+
+static void test_starved_site_refuses_to_mask(void **state)
+{
+	sim s;
+	int starved = 0;
+
+	(void)state;
+	sim_init(&s, 5, 4, 3, 50, 32, 50, 0);
+	s.hook = masked_from_site0;
+	s.user = &starved;
+	sim_start(&s);
+	sim_run(&s);
+	assert_true(starved);
+	assert_int_not_equal(ft_secagg_client_phase(s.cl[0]), FT_SECAGG_DONE);
+	sim_free(&s);
+}
+
+/* On a sparse graph only a site's own neighbours' signatures on the
+ * survivor set count: signatures from elsewhere in U3 (what a server
+ * splitting the sites into two views would show) make the site abort
+ * instead of releasing shares. */
+static int strip_neighbour_sigs(sim *s, uint32_t from, uint32_t to, const uint8_t *msg,
+                                size_t len)
+{
+	ft_secagg_hdr h;
+	ft_secagg_graph *g = NULL;
+	const uint32_t entry = 4 + FT_CRYPTO_SIG_BYTES;
+	uint8_t *m;
+	uint32_t count, kept = 0;
+
+	if (from != FT_SECAGG_SERVER_ID || to != s->sites[0].id ||
+	    ft_secagg_hdr_decode(msg, len, &h) != FT_OK || h.type != FT_SECAGG_MSG_CHECK_SIGS)
+		return 0;
+	assert_int_equal(ft_secagg_graph_alloc(s->cfg.seed, s->n, s->cfg.k, &g), FT_OK);
+	count = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
+	m = calloc(1, len);
+	assert_non_null(m);
+	memcpy(m, msg, FT_SECAGG_HDR_BYTES);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + (size_t)i * entry;
+		uint32_t id = ft_load_le32(p);
+		long idx = (long)((id - 100) / 3); /* sim ids are 100, 103, ... */
+
+		if (ft_secagg_graph_adjacent(g, 0, (uint32_t)idx))
+			continue;
+		memcpy(m + FT_SECAGG_HDR_BYTES + 4 + (size_t)kept * entry, p, entry);
+		kept++;
+	}
+	ft_store_le32(m + FT_SECAGG_HDR_BYTES, kept);
+	assert_true(kept >= s->cfg.t); /* enough signers, none a neighbour */
+	assert_int_equal(ft_secagg_client_recv(s->cl[0], m,
+	                                       FT_SECAGG_HDR_BYTES + 4 + (size_t)kept * entry, s->now),
+	                 FT_EABORT);
+	assert_int_equal(ft_secagg_client_phase(s->cl[0]), FT_SECAGG_ABORTED);
+	*(int *)s->user = 1;
+	free(m);
+	ft_secagg_graph_free(g);
+	return 1;
+}
+
+static void test_only_neighbour_signatures_count(void **state)
+{
+	sim s;
+	int seen = 0;
+
+	(void)state;
+	sim_init(&s, 30, 10, 6, 40, 32, 40, 0);
+	s.hook = strip_neighbour_sigs;
+	s.user = &seen;
+	sim_start(&s);
+	sim_run(&s);
+	assert_true(seen);
+	sim_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1006,8 +1246,12 @@ int main(void)
 		cmocka_unit_test(test_too_many_dropouts_abort),
 		cmocka_unit_test(test_partial_upload_aborts),
 		cmocka_unit_test(test_lying_server),
+		cmocka_unit_test(test_starved_site_refuses_to_mask),
+		cmocka_unit_test(test_only_neighbour_signatures_count),
 		cmocka_unit_test(test_split_survivor_views),
 		cmocka_unit_test(test_shifted_shares_detected),
+		cmocka_unit_test(test_unmask_answers_in_any_order),
+		cmocka_unit_test(test_unmask_point_lie_aborts),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
 		cmocka_unit_test(test_timeouts),
