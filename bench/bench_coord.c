@@ -143,6 +143,7 @@ int main(int argc, char **argv)
 	run.beta1 = 0.9;
 	run.beta2 = 0.99;
 	run.tau = 1e-3;
+	run.dropout = 0.25;
 	if (ft_coord_engine_alloc(&run, &to, coord, consortium, sites, (uint32_t)n_sites, model,
 	                          model_len, 0, NULL, 0, 1, 1, &e, &err) != FT_OK)
 		die(err.msg);

@@ -19,7 +19,7 @@ static void coord_usage(FILE *f)
 	        "             [--classes K] [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
 	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
-	        "             [--server-lr LR]\n"
+	        "             [--server-lr LR] [--dropout-tolerance F]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
 	        "  run status [ID] --db PATH\n"
 	        "  serve --config FILE\n");
@@ -80,6 +80,7 @@ static int run_create(int argc, char **argv)
 	r.beta1 = 0.9;
 	r.beta2 = 0.99;
 	r.tau = 1e-3;
+	r.dropout = 0.25;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
@@ -117,7 +118,14 @@ static int run_create(int argc, char **argv)
 			bad = opt_pos(a, v, &r.update_clip);
 		else if (strcmp(a, "--bits") == 0)
 			bad = opt_u32(a, v, 16, 32, &r.bits);
-		else if (strcmp(a, "--server-lr") == 0)
+		else if (strcmp(a, "--dropout-tolerance") == 0) {
+			if (ft_parse_double(v, &r.dropout) != FT_OK || !(r.dropout >= 0) ||
+			    r.dropout >= 0.5) {
+				fprintf(stderr, "fedtwin coordinator run create: --dropout-tolerance is a"
+				                " fraction in [0, 0.5)\n");
+				bad = 1;
+			}
+		} else if (strcmp(a, "--server-lr") == 0)
 			bad = opt_pos(a, v, &r.server_lr);
 		else if (strcmp(a, "--server-optimizer") == 0) {
 			if (ft_model_server_kind_parse(v, &r.optimizer) != FT_OK) {
@@ -254,7 +262,8 @@ static int run_status(int argc, char **argv)
 		return 0;
 	}
 	sqlite3_prepare_v2(db,
-	                   "SELECT name, status, rounds, spec, epsilon, min_sites FROM runs WHERE id=?",
+	                   "SELECT name, status, rounds, spec, epsilon, min_sites, dropout FROM runs"
+	                   " WHERE id=?",
 	                   -1, &st, NULL);
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW) {
@@ -264,10 +273,11 @@ static int run_status(int argc, char **argv)
 		coord_db_close(db);
 		return 1;
 	}
-	printf("run %llu '%s': %s, %lld rounds, %s, epsilon %g per round, min %lld sites\n",
+	printf("run %llu '%s': %s, %lld rounds, %s, epsilon %g per round, min %lld sites,"
+	       " tolerates %g of the sites dropping\n",
 	       (unsigned long long)id, sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
 	       sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3), sqlite3_column_double(st, 4),
-	       sqlite3_column_int64(st, 5));
+	       sqlite3_column_int64(st, 5), sqlite3_column_double(st, 6));
 	sqlite3_finalize(st);
 	sqlite3_prepare_v2(db,
 	                   "SELECT round, attempt, status, n_sites, COALESCE(survivors,''),"

@@ -18,7 +18,8 @@ static const char *const schema =
 	" epochs INTEGER NOT NULL, batch INTEGER NOT NULL, dp_clip REAL NOT NULL,"
 	" epsilon REAL NOT NULL, update_clip REAL NOT NULL, bits INTEGER NOT NULL,"
 	" standardise INTEGER NOT NULL, optimizer INTEGER NOT NULL, server_lr REAL NOT NULL,"
-	" beta1 REAL NOT NULL, beta2 REAL NOT NULL, tau REAL NOT NULL, opt_state BLOB,"
+	" beta1 REAL NOT NULL, beta2 REAL NOT NULL, tau REAL NOT NULL, dropout REAL NOT NULL,"
+	" opt_state BLOB,"
 	" spec TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS rounds("
 	" run_id INTEGER NOT NULL REFERENCES runs(id), round INTEGER NOT NULL,"
@@ -116,8 +117,8 @@ int coord_db_run_create(sqlite3 *db, const char *name, const ft_coord_run *r,
 	if (sqlite3_prepare_v2(db,
 	                       "INSERT INTO runs(name,status,rounds,min_sites,lr,epochs,batch,"
 	                       "dp_clip,epsilon,update_clip,bits,standardise,optimizer,server_lr,"
-	                       "beta1,beta2,tau,spec,created_ms,updated_ms) VALUES(?,'created',?,?,"
-	                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	                       "beta1,beta2,tau,spec,created_ms,updated_ms,dropout) VALUES(?,"
+	                       "'created',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -139,6 +140,7 @@ int coord_db_run_create(sqlite3 *db, const char *name, const ft_coord_run *r,
 	sqlite3_bind_text(st, 17, spec_text, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 18, now);
 	sqlite3_bind_int64(st, 19, now);
+	sqlite3_bind_double(st, 20, r->dropout);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
 	rid = sqlite3_last_insert_rowid(db);
@@ -234,7 +236,7 @@ int coord_db_run_load(sqlite3 *db, uint64_t id, ft_coord_run *r, char *status, s
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT status,rounds,min_sites,lr,epochs,batch,dp_clip,epsilon,"
 	                       "update_clip,bits,standardise,optimizer,server_lr,beta1,beta2,tau,"
-	                       "opt_state FROM runs WHERE id=?",
+	                       "opt_state,dropout FROM runs WHERE id=?",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(db, err, "loading the run");
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -260,6 +262,7 @@ int coord_db_run_load(sqlite3 *db, uint64_t id, ft_coord_run *r, char *status, s
 	x.beta1 = sqlite3_column_double(st, 13);
 	x.beta2 = sqlite3_column_double(st, 14);
 	x.tau = sqlite3_column_double(st, 15);
+	x.dropout = sqlite3_column_double(st, 17);
 	if (opt_state != NULL) {
 		int n = sqlite3_column_bytes(st, 16);
 

@@ -203,11 +203,11 @@ static const char *kind_name(uint32_t kind)
 	}
 }
 
-/* k and t for n sites: tolerate a quarter of them dropping where the graph
+/* k and t for n sites: tolerate the run's drop-out fraction where the graph
  * allows it, else none (small consortia). */
-static int choose_kt(uint32_t n, uint32_t *k, uint32_t *t)
+static int choose_kt(const ft_coord_engine *e, uint32_t n, uint32_t *k, uint32_t *t)
 {
-	if (ft_secagg_params(n, 0.25, 0.0, 40, 30, k, t) == FT_OK)
+	if (e->run.dropout > 0 && ft_secagg_params(n, e->run.dropout, 0.0, 40, 30, k, t) == FT_OK)
 		return FT_OK;
 	return ft_secagg_params(n, 0.0, 0.0, 40, 30, k, t);
 }
@@ -224,7 +224,7 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	for (uint32_t i = 0; i < e->n_sites; i++)
 		if (e->sites[i].up)
 			a->sites[n_up++] = e->sites[i].id;
-	if (choose_kt(n_up, &k, &t) != FT_OK) {
+	if (choose_kt(e, n_up, &k, &t) != FT_OK) {
 		ft_free(a);
 		e->retry_at = now + e->to.retry_ms;
 		return;
@@ -339,7 +339,7 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 		memcpy(e->sa_sites[n_acc].sign_pk, e->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
 		n_acc++;
 	}
-	if (choose_kt(n_acc, &k, &t) != FT_OK) {
+	if (choose_kt(e, n_acc, &k, &t) != FT_OK) {
 		attempt_close(e, FT_ERANGE, now, "no secure-aggregation parameters");
 		return;
 	}
@@ -547,7 +547,8 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	    (n_sites > 0 && sites == NULL) || model_bytes == NULL || next_round == 0 ||
 	    next_attempt == 0)
 		return FT_EINVAL;
-	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 || run->optimizer < FT_COORD_OPT_FEDAVG ||
+	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 || !(run->dropout >= 0) ||
+	    run->dropout >= 0.5 || run->optimizer < FT_COORD_OPT_FEDAVG ||
 	    run->optimizer > FT_COORD_OPT_FEDADAGRAD)
 		return ft_errmsg_set(err, FT_EINVAL, "run %llu: bad parameters",
 		                     (unsigned long long)run->id);

@@ -51,6 +51,11 @@ typedef struct ft_coord_run {
 	uint32_t optimizer;     /* ft_coord_optimizer */
 	double server_lr;
 	double beta1, beta2, tau; /* the adaptive optimisers */
+	double dropout;         /* secure aggregation tolerates this fraction of
+	                           the sites dropping, [0, 0.5): with the corrupt
+	                           fraction 0 it sets the graph degree k and the
+	                           threshold t (ft_secagg_params); falls back to
+	                           no tolerance when n is too small for it */
 	double delta;           /* the delta announced with epsilon (each site
 	                           states its spending at its own policy delta) */
 } ft_coord_run;

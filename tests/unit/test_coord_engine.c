@@ -101,6 +101,7 @@ static void sim_init(sim *m, uint32_t n, uint32_t optimizer)
 	m->run.beta1 = 0.9;
 	m->run.beta2 = 0.99;
 	m->run.tau = 1e-3;
+	m->run.dropout = 0.25;
 	for (uint32_t i = 0; i < n; i++) {
 		m->s[i].id = 10 + i;
 		assert_int_equal(ft_crypto_identity_generate(&m->s[i].idn), FT_OK);
