@@ -248,7 +248,7 @@ static int run_status(int argc, char **argv)
 	if (id_s == NULL) {
 		sqlite3_prepare_v2(db,
 		                   "SELECT r.id, r.name, r.status, r.rounds,"
-		                   " (SELECT COUNT(*) FROM rounds WHERE run_id=r.id AND status='done'),"
+		                   " (SELECT COUNT(*) FROM rounds WHERE run_id=r.id AND round>0 AND status='done'),"
 		                   " r.spec FROM runs r ORDER BY r.id",
 		                   -1, &st, NULL);
 		printf("%-6s %-20s %-9s %-8s %s\n", "run", "name", "status", "rounds", "model");

@@ -391,7 +391,8 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 	 * them (synchronous FULL); attempt bookkeeping only needs to survive a
 	 * crash of the process, which WAL gives at NORMAL without an fsync per
 	 * commit, so a slow disk does not stall every site's replies. */
-	sqlite3_exec(db, ev->type == FT_COORD_EV_MODEL ? "PRAGMA synchronous=FULL"
+	sqlite3_exec(db, ev->type == FT_COORD_EV_MODEL || ev->type == FT_COORD_EV_STATS
+	                     ? "PRAGMA synchronous=FULL"
 	                                               : "PRAGMA synchronous=NORMAL",
 	             NULL, NULL, NULL);
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -442,6 +443,7 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 		if (exec_stmt(db, st) != FT_OK)
 			goto fail_nost;
 		break;
+	case FT_COORD_EV_STATS:
 	case FT_COORD_EV_MODEL: {
 		size_t cap = (size_t)ev->n_survivors * 11 + 1, off = 0;
 
@@ -454,9 +456,14 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 			                        ev->survivors[i]);
 		ft_crypto_hex(hex, ev->hash, FT_CRYPTO_HASH_BYTES);
 		ft_crypto_hex(sig, ev->sig, FT_CRYPTO_SIG_BYTES);
+		/* A standardisation pass replaces the version-0 file (its
+		 * metadata carries the pass's results); a round adds a version. */
 		if (sqlite3_prepare_v2(db,
-		                       "INSERT INTO models(run_id,version,round,hash,signature,bytes,"
-		                       "created_ms) VALUES(?,?,?,?,?,?,?)",
+		                       ev->type == FT_COORD_EV_STATS
+		                           ? "INSERT OR REPLACE INTO models(run_id,version,round,hash,"
+		                             "signature,bytes,created_ms) VALUES(?,?,?,?,?,?,?)"
+		                           : "INSERT INTO models(run_id,version,round,hash,signature,"
+		                             "bytes,created_ms) VALUES(?,?,?,?,?,?,?)",
 		                       -1, &st, NULL) != SQLITE_OK)
 			goto fail;
 		sqlite3_bind_int64(st, 1, (int64_t)run);
@@ -482,6 +489,8 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 		sqlite3_bind_int64(st, 7, ev->attempt);
 		if (exec_stmt(db, st) != FT_OK)
 			goto fail_nost;
+		if (ev->type == FT_COORD_EV_STATS)
+			break;
 		if (sqlite3_prepare_v2(db,
 		                       "UPDATE runs SET opt_state=?, updated_ms=?,"
 		                       " status=CASE WHEN ? THEN 'complete' ELSE status END WHERE id=?",

@@ -14,6 +14,12 @@
 
 #include "coord_int.h"
 
+/* The round of the attempt in flight: 0 for a standardisation pass. */
+static uint64_t cur_round(const ft_coord_engine *e)
+{
+	return e->stats_mode ? 0 : e->round;
+}
+
 static void out_push(ft_coord_engine *e, eng_out *o)
 {
 	o->next = NULL;
@@ -37,7 +43,7 @@ static void queue(ft_coord_engine *e, uint32_t site, unsigned type, uint8_t *pay
 	}
 	o->site = site;
 	o->type = type;
-	o->round = e->round;
+	o->round = cur_round(e);
 	o->attempt = e->attempt;
 	o->payload = payload;
 	o->len = len;
@@ -51,7 +57,7 @@ static ft_coord_event *event_new(ft_coord_engine *e, int type)
 	if (v == NULL)
 		return NULL;
 	v->ev.type = type;
-	v->ev.round = e->round;
+	v->ev.round = cur_round(e);
 	v->ev.attempt = e->attempt;
 	v->next = NULL;
 	if (e->ev_tail != NULL)
@@ -155,7 +161,7 @@ static void drop_attempt_frames(ft_coord_engine *e)
 	e->out_tail = NULL;
 	while ((o = *pp) != NULL) {
 		if ((o->type == FT_WIRE_ROUND_ANNOUNCE || o->type == FT_WIRE_SECAGG) &&
-		    o->round == e->round && o->attempt == e->attempt) {
+		    o->round == cur_round(e) && o->attempt == e->attempt) {
 			*pp = o->next;
 			ft_free(o->payload);
 			ft_free(o);
@@ -185,6 +191,7 @@ static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char
 	e->sa_sites = NULL;
 	reset_sites(e);
 	drop_attempt_frames(e);
+	e->stats_mode = 0;
 	e->state = ENG_IDLE;
 	e->retry_at = now + e->to.retry_ms;
 }
@@ -231,8 +238,10 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	}
 	e->attempt = e->next_attempt++;
 	e->n_announced = 0;
+	/* Standardisation passes come before round 1. */
+	e->stats_mode = e->run.standardise && !e->std_done && e->version == 0;
 	snprintf(a->run_id, sizeof(a->run_id), "run-%llu", (unsigned long long)e->run.id);
-	a->round = e->round;
+	a->round = cur_round(e);
 	a->attempt = e->attempt;
 	a->model_version = e->version;
 	memcpy(a->model_hash, e->hash, sizeof(a->model_hash));
@@ -259,9 +268,10 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	a->t = t;
 	a->k = k;
 	a->bits = e->run.bits;
-	a->fxp_clip = e->run.update_clip;
+	a->fxp_clip = e->stats_mode ? (double)FT_COORD_STATS_MAX_ROWS : e->run.update_clip;
 	ft_crypto_random(a->seed, sizeof(a->seed));
-	a->d = (uint32_t)ft_model_n_params(e->model);
+	a->d = (uint32_t)(e->stats_mode ? ft_model_stats_len(spec->n_features)
+	                                : ft_model_n_params(e->model));
 	a->chunk = a->d < 65536 ? a->d : 65536;
 	a->train_ms = e->to.accept_ms;
 	a->advertise_ms = e->to.phase_ms;
@@ -346,17 +356,22 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.ctx.consortium, e->consortium, FT_CRYPTO_ID_BYTES);
 	cfg.ctx.run = e->run.id;
-	cfg.ctx.round = e->round;
+	cfg.ctx.round = cur_round(e);
 	cfg.ctx.attempt = e->attempt;
 	cfg.n = n_acc;
 	cfg.sites = e->sa_sites;
 	cfg.t = t;
 	cfg.k = k;
 	ft_crypto_random(cfg.seed, sizeof(cfg.seed));
-	cfg.d = (uint32_t)ft_model_n_params(e->model);
+	cfg.d = (uint32_t)(e->stats_mode ? ft_model_stats_len(ft_model_get_spec(e->model)->n_features)
+	                                 : ft_model_n_params(e->model));
 	cfg.bits = e->run.bits;
 	cfg.chunk = cfg.d < 65536 ? cfg.d : 65536;
-	rv = ft_crypto_fxp_init(&e->fxp, e->run.update_clip, e->run.bits, e->n_announced);
+	if (e->stats_mode)
+		rv = ft_model_stats_fxp_init(&e->fxp, FT_COORD_STATS_MAX_ROWS, e->run.bits,
+		                             e->n_announced);
+	else
+		rv = ft_crypto_fxp_init(&e->fxp, e->run.update_clip, e->run.bits, e->n_announced);
 	if (rv != FT_OK) {
 		attempt_close(e, rv, now, "fixed-point parameters do not fit");
 		return;
@@ -374,6 +389,27 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 	}
 	e->state = ENG_SECAGG;
 	drain_secagg(e);
+}
+
+/* Every global model carries the federation's moments (prediction must
+ * apply them too): copied from the current model's metadata. */
+static int carry_standardisation(const ft_coord_engine *e, ft_model_meta *meta)
+{
+	static const char *const keys[] = {"standardise.mean", "standardise.var",
+	                                   "standardise.privacy"};
+	ft_model *m = NULL;
+	ft_model_meta *cur = NULL;
+	int rv = ft_model_decode(e->model_bytes, e->model_len, &m, &cur, NULL);
+
+	for (size_t i = 0; rv == FT_OK && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v;
+
+		if (ft_model_meta_get_str(cur, keys[i], &v) == FT_OK)
+			rv = ft_model_meta_set_str(meta, keys[i], v);
+	}
+	ft_model_meta_free(cur);
+	ft_model_free(m);
+	return rv;
 }
 
 /* The sum is in: decode it, apply the server optimiser, publish. */
@@ -436,6 +472,8 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	    ft_model_meta_set_int(meta, "version", (int64_t)(e->version + 1)) != FT_OK ||
 	    ft_model_meta_set_int(meta, "round", (int64_t)e->round) != FT_OK ||
 	    ft_model_meta_set_int(meta, "sites", (int64_t)n_surv) != FT_OK)
+		goto nomem;
+	if (carry_standardisation(e, meta) != FT_OK)
 		goto nomem;
 	rv = ft_model_encode(next, meta, &bytes, &blen);
 	if (rv != FT_OK)
@@ -512,6 +550,210 @@ out:
 	ft_free(delta);
 }
 
+/* ---- Federated standardisation ------------------------------------------ */
+
+/* "a,b,c" (%.17g) of n doubles into a metadata string. */
+static int meta_vector_set(ft_model_meta *meta, const char *key, const double *v, size_t n)
+{
+	char buf[FT_MODEL_META_MAX_STR + 1];
+	size_t used = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + used, sizeof(buf) - used, "%s%.9g", i ? "," : "", v[i]);
+
+		if (w < 0 || (size_t)w >= sizeof(buf) - used)
+			return FT_ERANGE;
+		used += (size_t)w;
+	}
+	return ft_model_meta_set_str(meta, key, buf);
+}
+
+/* Parses exactly n comma-separated finite doubles. */
+static int meta_vector_get(const ft_model_meta *meta, const char *key, double *v, size_t n)
+{
+	const char *str;
+	char buf[FT_MODEL_META_MAX_STR + 1], *save = NULL, *tok;
+	size_t i = 0;
+	int rv = ft_model_meta_get_str(meta, key, &str);
+
+	if (rv != FT_OK)
+		return rv;
+	if (strlen(str) >= sizeof(buf))
+		return FT_EFORMAT;
+	memcpy(buf, str, strlen(str) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (i == n || ft_parse_double(tok, &v[i]) != FT_OK || !isfinite(v[i]))
+			return FT_EFORMAT;
+		i++;
+	}
+	return i == n ? FT_OK : FT_EFORMAT;
+}
+
+/* Where standardisation stands, from the version-0 model's metadata. */
+static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
+{
+	int64_t pass = 0;
+	size_t p = ft_model_get_spec(e->model)->n_features;
+
+	e->std_p = p;
+	e->std_shift = ft_calloc(p, sizeof(double));
+	e->std_scale = ft_calloc(p, sizeof(double));
+	if (e->std_shift == NULL || e->std_scale == NULL)
+		return FT_ENOMEM;
+	for (size_t j = 0; j < p; j++)
+		e->std_scale[j] = 1.0;
+	if (meta == NULL)
+		return FT_OK;
+	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK) {
+		if (pass < 0 || pass > FT_COORD_STATS_PASSES)
+			return FT_EFORMAT;
+		e->std_pass = (int)pass;
+	}
+	if (e->std_pass > 0 &&
+	    (meta_vector_get(meta, "standardise.shift", e->std_shift, p) != FT_OK ||
+	     meta_vector_get(meta, "standardise.scale", e->std_scale, p) != FT_OK))
+		return FT_EFORMAT;
+	{
+		const char *str;
+
+		e->std_done = ft_model_meta_get_str(meta, "standardise.mean", &str) == FT_OK;
+	}
+	return FT_OK;
+}
+
+/* A standardisation pass's sum is in: the moments, the next pass's shift
+ * and scale, and a new version-0 model file carrying them. */
+static void finish_stats(ft_coord_engine *e, uint64_t now)
+{
+	const uint32_t *sum, *surv;
+	size_t d, p = e->std_p, len = ft_model_stats_len(p);
+	uint32_t n_surv;
+	float *dec = NULL;
+	double *mean = NULL, *var = NULL, bound;
+	uint64_t count = 0;
+	ft_model_meta *meta = NULL;
+	uint8_t *bytes = NULL;
+	size_t blen;
+	ft_coord_event *ev;
+	char run_name[32];
+	int rv, last = e->std_pass + 1 >= FT_COORD_STATS_PASSES;
+
+	rv = ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv);
+	if (rv != FT_OK || d != len || n_surv == 0) {
+		attempt_close(e, FT_EINTERNAL, now, "no secure-aggregation result");
+		return;
+	}
+	dec = ft_mallocarray(len, sizeof(float));
+	mean = ft_calloc(p, sizeof(double));
+	var = ft_calloc(p, sizeof(double));
+	if (dec == NULL || mean == NULL || var == NULL)
+		goto nomem;
+	bound = e->std_pass == 0 ? FT_COORD_STATS_BOUND : FT_COORD_STATS_REFINE_BOUND;
+	rv = ft_crypto_fxp_decode(&e->fxp, sum, len, n_surv, dec);
+	if (rv == FT_OK)
+		rv = ft_model_stats_finish(dec, len, p, e->std_pass == 0 ? NULL : e->std_shift,
+		                           e->std_pass == 0 ? NULL : e->std_scale, bound, mean, var,
+		                           &count);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "the standardisation sums do not decode");
+		goto out;
+	}
+	{
+		/* The resolution of this pass: a variance below it was lost in
+		 * the rounding, so the next scale never goes below 4 times the
+		 * spread it allows (models/ft_model.h). */
+		double res = (double)n_surv / (e->fxp.scale * (double)(count ? count : 1));
+
+		for (size_t j = 0; j < p; j++) {
+			double floor_sd = 4.0 * sqrt(res) * bound * e->std_scale[j];
+			double sd = sqrt(var[j]);
+
+			e->std_shift[j] = mean[j];
+			e->std_scale[j] = sd > floor_sd ? sd : floor_sd;
+			if (!(e->std_scale[j] > 0))
+				e->std_scale[j] = 1.0;
+		}
+	}
+	rv = ft_model_meta_alloc(&meta);
+	if (rv != FT_OK)
+		goto nomem;
+	snprintf(run_name, sizeof(run_name), "run-%llu", (unsigned long long)e->run.id);
+	rv = ft_model_meta_set_str(meta, "run", run_name);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_int(meta, "version", 0);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_int(meta, "standardise.pass", e->std_pass + 1);
+	if (rv == FT_OK)
+		rv = meta_vector_set(meta, "standardise.shift", e->std_shift, p);
+	if (rv == FT_OK)
+		rv = meta_vector_set(meta, "standardise.scale", e->std_scale, p);
+	if (rv == FT_OK && last) {
+		rv = meta_vector_set(meta, "standardise.mean", mean, p);
+		if (rv == FT_OK)
+			rv = meta_vector_set(meta, "standardise.var", var, p);
+		if (rv == FT_OK)
+			rv = ft_model_meta_set_str(meta, "standardise.privacy",
+			                           "federation moments from secure sums; not DP");
+		if (rv == FT_OK)
+			rv = ft_model_meta_set_int(meta, "standardise.rows", (int64_t)count);
+	}
+	if (rv == FT_OK)
+		rv = ft_model_encode(e->model, meta, &bytes, &blen);
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "the standardised model cannot be encoded");
+		goto out;
+	}
+	ft_free(e->survivors);
+	e->survivors = ft_mallocarray(n_surv, sizeof(uint32_t));
+	if (e->survivors == NULL)
+		goto nomem;
+	memcpy(e->survivors, surv, n_surv * sizeof(uint32_t));
+	e->n_survivors = n_surv;
+	ft_free(e->model_bytes);
+	e->model_bytes = bytes;
+	e->model_len = blen;
+	bytes = NULL;
+	if (model_seal(e) != FT_OK)
+		goto nomem;
+	e->std_pass++;
+	e->std_done = last;
+	ev = event_new(e, FT_COORD_EV_STATS);
+	if (ev != NULL) {
+		ev->version = 0;
+		ev->model = e->model_bytes;
+		ev->model_len = e->model_len;
+		memcpy(ev->hash, e->hash, sizeof(ev->hash));
+		memcpy(ev->sig, e->sig, sizeof(ev->sig));
+		ev->survivors = e->survivors;
+		ev->n_survivors = e->n_survivors;
+		ev->run_complete = last;
+		ev->code = e->std_pass;
+	}
+	/* Every site needs the new version-0 file before the next announcement. */
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		e->sites[i].have_version = FT_COORD_NO_VERSION;
+		if (e->sites[i].up)
+			queue_model(e, &e->sites[i]);
+	}
+	ft_secagg_server_free(e->sa);
+	e->sa = NULL;
+	ft_free(e->sa_sites);
+	e->sa_sites = NULL;
+	reset_sites(e);
+	e->stats_mode = 0;
+	e->state = ENG_IDLE;
+	e->retry_at = now;
+	goto out;
+nomem:
+	attempt_close(e, FT_ENOMEM, now, "out of memory");
+out:
+	ft_free(bytes);
+	ft_model_meta_free(meta);
+	ft_free(var);
+	ft_free(mean);
+	ft_free(dec);
+}
+
 static void after_secagg(ft_coord_engine *e, uint64_t now)
 {
 	ft_secagg_phase p;
@@ -521,7 +763,10 @@ static void after_secagg(ft_coord_engine *e, uint64_t now)
 		return;
 	p = ft_secagg_server_phase(e->sa);
 	if (p == FT_SECAGG_DONE) {
-		finish_round(e, now);
+		if (e->stats_mode)
+			finish_stats(e, now);
+		else
+			finish_round(e, now);
 	} else if (p == FT_SECAGG_ABORTED) {
 		const char *why = "";
 		int code = ft_secagg_server_abort_reason(e->sa, &why);
@@ -541,6 +786,7 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
                           uint32_t next_attempt, ft_coord_engine **out, ft_errmsg *err)
 {
 	ft_coord_engine *e = NULL;
+	ft_model_meta *meta = NULL;
 	int rv;
 
 	if (run == NULL || to == NULL || id == NULL || consortium == NULL || out == NULL ||
@@ -574,9 +820,21 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	e->n_sites = n_sites;
 	memcpy(e->model_bytes, model_bytes, model_len);
 	e->model_len = model_len;
-	rv = ft_model_decode(model_bytes, model_len, &e->model, NULL, err);
+	rv = ft_model_decode(model_bytes, model_len, &e->model, &meta, err);
 	if (rv != FT_OK)
 		goto out;
+	if (run->standardise && ft_model_get_spec(e->model)->n_features > FT_COORD_STATS_MAX_FEATURES) {
+		rv = ft_errmsg_set(err, FT_ERANGE,
+		                   "federated standardisation handles at most %u features",
+		                   FT_COORD_STATS_MAX_FEATURES);
+		goto out;
+	}
+	rv = stats_state_load(e, meta);
+	if (rv != FT_OK) {
+		rv = ft_errmsg_set(err, rv, "run %llu: bad standardisation metadata",
+		                   (unsigned long long)run->id);
+		goto out;
+	}
 	e->version = version;
 	rv = model_seal(e);
 	if (rv != FT_OK)
@@ -614,6 +872,7 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	e = NULL;
 	rv = FT_OK;
 out:
+	ft_model_meta_free(meta);
 	ft_coord_engine_free(e);
 	return rv;
 }
@@ -640,6 +899,8 @@ void ft_coord_engine_free(ft_coord_engine *e)
 	ft_model_free(e->model);
 	ft_free(e->model_bytes);
 	ft_model_server_free(e->opt);
+	ft_free(e->std_shift);
+	ft_free(e->std_scale);
 	ft_free(e->opt_state);
 	ft_free(e->survivors);
 	ft_free(e->sites);
@@ -701,7 +962,7 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 	s = site_find(e, site);
 	if (s == NULL)
 		return FT_EPROTO;
-	if (round != e->round || attempt != e->attempt)
+	if (round != cur_round(e) || attempt != e->attempt)
 		return FT_EREPLAY;
 	switch (type) {
 	case FT_WIRE_ROUND_ACCEPT:

@@ -388,7 +388,7 @@ static void audit_event(serve *s, const ft_coord_event *ev)
 		audit_check(s, FT_ENOMEM, "out of memory");
 	switch (ev->type) {
 	case FT_COORD_EV_ATTEMPT_START:
-		if (ev->round == 1 && ev->attempt == 1)
+		if (ev->round <= 1 && ev->attempt == 1)
 			audit_check(s, ft_audit_log_run_start(s->audit, rn, 0, NULL, 0, NULL, NULL),
 			            "run.start");
 		site_list(ev->sites, ev->n_sites, names, ptr);
@@ -408,6 +408,16 @@ static void audit_event(serve *s, const ft_coord_event *ev)
 		audit_check(s, ft_audit_log_round_end(s->audit, rn, ev->round, "aborted", NULL, 0, NULL,
 		                                      0, NULL, NULL),
 		            "round.end");
+		break;
+	case FT_COORD_EV_STATS:
+		site_list(ev->survivors, ev->n_survivors, names, ptr);
+		audit_check(s, ft_audit_log_round_end(s->audit, rn, 0, "standardised", ptr,
+		                                      ev->n_survivors, dptr, 0, NULL, NULL),
+		            "round.end");
+		audit_check(s, ft_audit_log_model(s->audit, rn, 0, ev->hash,
+		                                  ft_crypto_identity_pk(s->id), ev->model_len, NULL,
+		                                  NULL),
+		            "model.version");
 		break;
 	case FT_COORD_EV_MODEL:
 		site_list(ev->survivors, ev->n_survivors, names, ptr);
@@ -469,6 +479,11 @@ static void pump(serve *s)
 			      (unsigned long long)s->run_id, (unsigned long long)ev.round, ev.attempt,
 			      ft_strerror(ev.code), ev.text);
 			break;
+		case FT_COORD_EV_STATS:
+			logf_("run %llu standardisation pass %d of %d done with %u sites%s",
+			      (unsigned long long)s->run_id, ev.code, FT_COORD_STATS_PASSES,
+			      ev.n_survivors, ev.run_complete ? ": moments published in model v0" : "");
+			break;
 		case FT_COORD_EV_MODEL: {
 			char hex[2 * FT_CRYPTO_HASH_BYTES + 1];
 
@@ -522,6 +537,15 @@ static void engine_load(serve *s, uint64_t now)
 		rv = coord_db_latest_model(s->db, id, &model, &mlen, &version, &err);
 	if (rv == FT_OK)
 		rv = coord_db_next_attempt(s->db, id, version + 1, &attempt, &err);
+	if (rv == FT_OK && version == 0) {
+		/* Standardisation passes are attempts of round 0 and share the
+		 * counter with round 1's first attempts. */
+		uint32_t a0 = 0;
+
+		rv = coord_db_next_attempt(s->db, id, 0, &a0, &err);
+		if (rv == FT_OK && a0 > attempt)
+			attempt = a0;
+	}
 	if (rv == FT_OK)
 		rv = ft_coord_engine_alloc(&run, &s->cfg.to, s->id, s->man->id, s->esites,
 		                           s->n_sites, model, mlen, version, opt, opt_len, version + 1,

@@ -139,8 +139,26 @@ typedef enum ft_coord_event_type {
 	FT_COORD_EV_ATTEMPT_START = 1, /* round, attempt, n_sites announced */
 	FT_COORD_EV_REFUSED = 2,       /* round, attempt, site, code (ft_wire_refusal), text */
 	FT_COORD_EV_ATTEMPT_END = 3,   /* round, attempt, code, text (aborted) */
-	FT_COORD_EV_MODEL = 4          /* round done: model, survivors, opt state */
+	FT_COORD_EV_MODEL = 4,         /* round done: model, survivors, opt state */
+	FT_COORD_EV_STATS = 5          /* a standardisation pass done (round 0):
+	                                  model = the new version-0 file, whose
+	                                  metadata carries the pass's results;
+	                                  run_complete = 1 after the last pass */
 } ft_coord_event_type;
+
+/* Federated standardisation before round 1 (when the run's standardise is
+ * 1): FT_COORD_STATS_PASSES secure sums of per-feature moments (models/
+ * ft_model.h, "Federated standardisation"), as attempts of round 0. The
+ * first pass bounds |x| by FT_COORD_STATS_BOUND, later ones work on
+ * standardised values bounded by 16; a site contributes at most
+ * FT_COORD_STATS_MAX_ROWS rows. Results travel in the version-0 model
+ * file's metadata ("standardise.*"), so at most FT_COORD_STATS_MAX_FEATURES
+ * features (the metadata string limit). */
+#define FT_COORD_STATS_PASSES 3
+#define FT_COORD_STATS_BOUND 1000.0
+#define FT_COORD_STATS_REFINE_BOUND 16.0
+#define FT_COORD_STATS_MAX_ROWS 100000u
+#define FT_COORD_STATS_MAX_FEATURES 40u
 
 #define FT_COORD_TEXT_MAX 256
 typedef struct ft_coord_event {

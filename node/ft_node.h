@@ -43,6 +43,12 @@ typedef struct ft_node_train_request {
 	                            moments. They are stored in the model's metadata
 	                            (prediction needs them) and are NOT covered by
 	                            DP: such a model file must stay at the site. */
+	const double *std_mean;  /* non-NULL (with std_var): standardise features
+	                            with these public moments (n_features each,
+	                            e.g. the federation's, from secure sums), which
+	                            depend on no single patient of this site in a
+	                            way DP-SGD must cover; overrides standardise */
+	const double *std_var;
 } ft_node_train_request;
 
 typedef struct ft_node_train_result {

@@ -251,8 +251,21 @@ static int read_all(const char *path, size_t max, uint8_t **out, size_t *len)
 }
 
 /* Loads the model file of (run, version) and checks its hash. */
+static int model_load_meta(node_d *n, uint64_t run, uint64_t version,
+                           const uint8_t hash[FT_CRYPTO_HASH_BYTES], ft_model **out,
+                           ft_model_meta **meta);
+
 static int model_load(node_d *n, uint64_t run, uint64_t version,
                       const uint8_t hash[FT_CRYPTO_HASH_BYTES], ft_model **out)
+{
+	return model_load_meta(n, run, version, hash, out, NULL);
+}
+
+/* Loads the model file of (run, version), checks its hash, and gives its
+ * metadata too if meta is non-NULL (the caller frees it). */
+static int model_load_meta(node_d *n, uint64_t run, uint64_t version,
+                           const uint8_t hash[FT_CRYPTO_HASH_BYTES], ft_model **out,
+                           ft_model_meta **meta)
 {
 	char path[1100];
 	uint8_t *buf = NULL, h[FT_CRYPTO_HASH_BYTES];
@@ -268,9 +281,27 @@ static int model_load(node_d *n, uint64_t run, uint64_t version,
 	if (!ft_crypto_equal(h, hash, sizeof(h)))
 		rv = FT_ECRYPTO;
 	else
-		rv = ft_model_decode(buf, len, out, NULL, NULL);
+		rv = ft_model_decode(buf, len, out, meta, NULL);
 	ft_free(buf);
 	return rv;
+}
+
+/* Exactly n comma-separated finite doubles from a metadata string. */
+static int meta_vector(const ft_model_meta *meta, const char *key, double *v, size_t n)
+{
+	const char *str;
+	char buf[FT_MODEL_META_MAX_STR + 1], *save = NULL, *tok;
+	size_t i = 0;
+
+	if (ft_model_meta_get_str(meta, key, &str) != FT_OK || strlen(str) >= sizeof(buf))
+		return FT_ENOTFOUND;
+	memcpy(buf, str, strlen(str) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (i == n || ft_parse_double(tok, &v[i]) != FT_OK || !isfinite(v[i]))
+			return FT_EFORMAT;
+		i++;
+	}
+	return i == n ? FT_OK : FT_EFORMAT;
 }
 
 /* The newest model held: the highest run, then its highest version. */
@@ -433,6 +464,8 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	uint8_t *buf = NULL, hdr[40];
 	size_t len;
 	ft_model *global = NULL, *trained = NULL;
+	ft_model_meta *gmeta = NULL;
+	double *smean = NULL, *svar = NULL;
 	ft_node_train_request req;
 	ft_node_train_result res;
 	ft_errmsg err = {{0}};
@@ -443,7 +476,7 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	snprintf(name, sizeof(name), "update-run-%llu-round-%llu.bin", (unsigned long long)f->run,
 	         (unsigned long long)f->round);
 	snprintf(path, sizeof(path), "%s/%s", n->cfg.state_dir, name);
-	rv = model_load(n, f->run, a->model_version, a->model_hash, &global);
+	rv = model_load_meta(n, f->run, a->model_version, a->model_hash, &global, &gmeta);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "global model v%llu is not held or its hash differs",
 		         (unsigned long long)a->model_version);
@@ -488,11 +521,26 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	req.cfg.batch_units = a->batch;
 	req.cfg.dp.clip = a->dp_clip;
 	req.target_epsilon = a->dp_max_epsilon;
-	/* Raw features: standardising with this site's exact moments would
-	 * make every row depend on every patient, outside what DP-SGD's
-	 * guarantee covers. Federated standardisation (a secure sum before
-	 * training) is not in the daemons yet. */
+	/* Never this site's exact moments (every row would depend on every
+	 * patient, outside DP-SGD's guarantee): the federation's, from the
+	 * global model's metadata when the run standardised, else raw
+	 * features. */
 	req.standardise = 0;
+	{
+		size_t p = ft_model_get_spec(global)->n_features;
+
+		smean = ft_calloc(p, sizeof(double));
+		svar = ft_calloc(p, sizeof(double));
+		if (smean == NULL || svar == NULL) {
+			rv = FT_ENOMEM;
+			goto out;
+		}
+		if (meta_vector(gmeta, "standardise.mean", smean, p) == FT_OK &&
+		    meta_vector(gmeta, "standardise.var", svar, p) == FT_OK) {
+			req.std_mean = smean;
+			req.std_var = svar;
+		}
+	}
 	rv = ft_node_train_local(n->store, &req, &trained, NULL, &res, &err);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
@@ -584,9 +632,87 @@ done:
 	dl = NULL;
 	rv = FT_OK;
 out:
+	ft_free(smean);
+	ft_free(svar);
+	ft_model_meta_free(gmeta);
 	ft_free(dl);
 	ft_free(buf);
 	ft_model_free(trained);
+	ft_model_free(global);
+	return rv;
+}
+
+/*
+ * A standardisation pass (round 0): this site's vector of scaled sums and
+ * sums of squares over its consented records, with the pass's shift, scale
+ * and bound taken from the version-0 model's metadata (models/ft_model.h,
+ * "Federated standardisation"). No training, so no privacy charge: only the
+ * federation's totals are ever revealed (secure aggregation).
+ */
+static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a, float **vec_out,
+                     char *why, size_t why_cap)
+{
+	ft_model *global = NULL;
+	ft_model_meta *meta = NULL;
+	ft_model_dataset *ds = NULL;
+	ft_store_load_stats ls;
+	ft_errmsg err = {{0}};
+	double *shift = NULL, *scale = NULL, bound = 1000.0;
+	int64_t pass = 0;
+	float *vec = NULL;
+	size_t p, len;
+	int rv;
+
+	rv = model_load_meta(n, f->run, a->model_version, a->model_hash, &global, &meta);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "model v%llu is not held or its hash differs",
+		         (unsigned long long)a->model_version);
+		return rv;
+	}
+	p = ft_model_get_spec(global)->n_features;
+	len = ft_model_stats_len(p);
+	shift = ft_calloc(p, sizeof(double));
+	scale = ft_calloc(p, sizeof(double));
+	vec = ft_mallocarray(len, sizeof(float));
+	if (shift == NULL || scale == NULL || vec == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK && pass > 0) {
+		if (meta_vector(meta, "standardise.shift", shift, p) != FT_OK ||
+		    meta_vector(meta, "standardise.scale", scale, p) != FT_OK) {
+			snprintf(why, why_cap, "the model's standardisation metadata is malformed");
+			rv = FT_EINVAL;
+			goto out;
+		}
+		bound = 16.0;
+	}
+	if (len != a->d) {
+		snprintf(why, why_cap, "the announced vector length is not %zu", len);
+		rv = FT_EINVAL;
+		goto out;
+	}
+	rv = ft_store_load_training(n->store, n->cfg.dataset, &ds, &ls, &err);
+	if (rv == FT_OK && ds->n_features != p)
+		rv = ft_errmsg_set(&err, FT_EINVAL, "dataset '%s' has %zu features, the model %zu",
+		                   n->cfg.dataset, ds->n_features, p);
+	if (rv == FT_OK)
+		rv = ft_node_stats_site(ds, pass > 0 ? shift : NULL, pass > 0 ? scale : NULL, bound,
+		                        (uint64_t)a->fxp_clip, vec, len, &err);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	nlog("standardisation pass %lld: sums over %zu consented records", (long long)pass + 1,
+	     ds->n_rows);
+	*vec_out = vec;
+	vec = NULL;
+out:
+	ft_model_dataset_free(ds);
+	ft_free(vec);
+	ft_free(shift);
+	ft_free(scale);
+	ft_model_meta_free(meta);
 	ft_model_free(global);
 	return rv;
 }
@@ -620,7 +746,12 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	     (unsigned long long)f->run, (unsigned long long)f->round, f->attempt,
 	     (unsigned long long)a->model_version, a->dp_max_epsilon);
 	why[0] = '\0';
-	rv = update_get(n, f, a, &delta, &d, why, sizeof(why));
+	if (f->round == 0) {
+		rv = stats_get(n, f, a, &delta, why, sizeof(why));
+		d = a->d;
+	} else {
+		rv = update_get(n, f, a, &delta, &d, why, sizeof(why));
+	}
 	if (rv != FT_OK) {
 		refuse(n, f, rv, why);
 		goto out;
@@ -629,7 +760,10 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 		refuse(n, f, FT_EINVAL, "the announced vector length is not the model's");
 		goto out;
 	}
-	rv = ft_model_update_fxp_init(&fxp, a->fxp_clip, 0, a->bits, a->n_sites);
+	if (f->round == 0)
+		rv = ft_model_stats_fxp_init(&fxp, (uint64_t)a->fxp_clip, a->bits, a->n_sites);
+	else
+		rv = ft_model_update_fxp_init(&fxp, a->fxp_clip, 0, a->bits, a->n_sites);
 	if (rv == FT_OK) {
 		n->x = ft_mallocarray(d, sizeof(uint32_t));
 		rv = n->x == NULL ? FT_ENOMEM : ft_crypto_fxp_encode(&fxp, delta, d, n->x);

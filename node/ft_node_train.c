@@ -197,7 +197,14 @@ int ft_node_train_local(ft_store *store, const ft_node_train_request *req, ft_mo
 		goto out;
 
 	/* 6. Train. */
-	if (req->standardise) {
+	if (req->std_mean != NULL && req->std_var != NULL) {
+		/* Public moments: the data are transformed by fixed values. */
+		rv = ft_model_dataset_standardise(ds, req->std_mean, req->std_var);
+		if (rv != FT_OK) {
+			ft_errmsg_set(err, rv, "cannot standardise dataset '%s'", req->dataset);
+			goto out;
+		}
+	} else if (req->standardise) {
 		mean = ft_mallocarray(ds->n_features, sizeof(double));
 		var = ft_mallocarray(ds->n_features, sizeof(double));
 		if (mean == NULL || var == NULL) {

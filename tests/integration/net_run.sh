@@ -49,7 +49,7 @@ for i in 1 2 3; do
 done
 # Every round was done once, by at least two sites.
 done_rounds=$(sqlite3 "$WORK/coord.db" \
-	"SELECT COUNT(DISTINCT round) FROM rounds WHERE run_id=$RUN AND status='done'")
+	"SELECT COUNT(DISTINCT round) FROM rounds WHERE run_id=$RUN AND round>0 AND status='done'")
 [ "$done_rounds" = 3 ] || fail "expected 3 done rounds, got $done_rounds"
 wait_for 15 grep -q "no answer from the coordinator" "$WORK/site-4.log" ||
 	fail "the other CA's node did not report the refusal"
@@ -79,15 +79,26 @@ types = [e.get("type") for e in ev]
 def payload(e):
     return e.get("payload", e)
 spends = [i for i, t in enumerate(types) if t == "privacy.spend"]
+# Training rounds only (round 0 is standardisation: nothing trained).
 secagg_sent = [i for i, e in enumerate(ev) if e.get("type") == "msg.sent"
-               and payload(e).get("msg_type") == "SECAGG"]
+               and payload(e).get("msg_type") == "SECAGG" and payload(e).get("round", 0) >= 1]
 assert len(spends) == 3, spends
 assert secagg_sent and spends[0] < secagg_sent[0], (spends, secagg_sent[:1])
-assert sum(1 for t in types if t == "model.version") == 4  # v0..v3
+# v0 (then again after each standardisation pass), v1, v2, v3
+assert sum(1 for t in types if t == "model.version") == 4 + 3
 assert "anchor" in types
 PY
 done
 ft audit verify "$WORK/coordinator.audit" --against "$WORK/site-1/audit.log" >/dev/null ||
 	fail "the coordinator's anchors do not match site 1's log"
+# Federated standardisation ran before round 1 and its moments travel with
+# every global model.
+n=$(sqlite3 "$WORK/coord.db" "SELECT COUNT(*) FROM rounds WHERE run_id=$RUN AND round=0 AND status='done'")
+[ "$n" = 3 ] || fail "expected 3 standardisation passes, got $n"
+python3 - "$WORK/site-1/models/run-$RUN-v3.ftm" <<'PY' || fail "the final model lacks the federation's moments"
+import sys
+b = open(sys.argv[1], "rb").read()
+assert b"standardise.mean" in b and b"standardise.var" in b
+PY
 run_status "$RUN"
 finish net_run

@@ -13,6 +13,7 @@
 
 #include "ft_coord.h"
 #include "ft_model.h"
+#include "ft_node.h"
 #include "ft_secagg.h"
 #include "ft_wire.h"
 
@@ -33,6 +34,7 @@ typedef struct ssite {
 	int results;
 	uint64_t round;
 	uint32_t attempt;
+	ft_model_dataset *ds;  /* rows for standardisation passes */
 } ssite;
 
 typedef struct sim {
@@ -59,7 +61,7 @@ static void collect(sim *m)
 	while (ft_coord_engine_event(m->e, &ev) == FT_OK) {
 		assert_true(m->n_ev < 64);
 		m->ev_model[m->n_ev] = NULL;
-		if (ev.type == FT_COORD_EV_MODEL) {
+		if (ev.type == FT_COORD_EV_MODEL || ev.type == FT_COORD_EV_STATS) {
 			/* Borrowed until the next engine call: keep a copy. */
 			m->ev_model[m->n_ev] = malloc(ev.model_len);
 			memcpy(m->ev_model[m->n_ev], ev.model, ev.model_len);
@@ -144,13 +146,15 @@ static ssite *site_of(sim *m, uint32_t id)
 
 static void client_out(sim *m, ssite *s)
 {
+	size_t d = s->round == 0 ? ft_model_stats_len(4) : m->d;
+
 	uint8_t *buf;
 	size_t len;
 
 	if (s->sa == NULL || s->dead)
 		return;
 	if (!s->input_set && ft_secagg_client_phase(s->sa) >= FT_SECAGG_ADVERTISE &&
-	    ft_secagg_client_set_input(s->sa, s->x, m->d) == FT_OK)
+	    ft_secagg_client_set_input(s->sa, s->x, d) == FT_OK)
 		s->input_set = 1;
 	while (!s->dead && ft_secagg_client_next(s->sa, &buf, &len) == FT_OK) {
 		ft_wire_secagg w = {buf, len};
@@ -204,7 +208,8 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		ft_crypto_hash(h, s->model, s->model_len);
 		assert_memory_equal(h, a.model_hash, 32);
 		assert_int_equal(a.model_len, s->model_len);
-		assert_int_equal(a.d, m->d);
+		if (round > 0)
+			assert_int_equal(a.d, m->d);
 		assert_true(a.dp_max_epsilon == m->run.epsilon);
 		if (s->dead)
 			return;
@@ -234,13 +239,56 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		ctx.round = round;
 		ctx.attempt = attempt;
 		assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa), FT_OK);
-		assert_int_equal(ft_crypto_fxp_init(&fxp, a.fxp_clip, a.bits, a.n_sites), FT_OK);
-		delta = malloc(m->d * sizeof(float));
-		s->x = malloc(m->d * sizeof(uint32_t));
-		for (size_t i = 0; i < m->d; i++)
-			delta[i] = s->value;
-		assert_int_equal(ft_crypto_fxp_encode(&fxp, delta, m->d, s->x), FT_OK);
-		free(delta);
+		if (round == 0) {
+			/* A standardisation pass: this site's sums, with the pass's
+			 * shift and scale from the version-0 model's metadata. */
+			ft_model *gm = NULL;
+			ft_model_meta *meta = NULL;
+			int64_t pass = 0;
+			double shift[4], scale[4];
+
+			assert_non_null(s->ds);
+			assert_int_equal(ft_model_decode(s->model, s->model_len, &gm, &meta, NULL), FT_OK);
+			if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK && pass > 0)
+				for (int j = 0; j < 4; j++) {
+					const char *str;
+					char key[2][32] = {"standardise.shift", "standardise.scale"};
+					double *dst[2] = {shift, scale};
+
+					for (int k = 0; k < 2; k++) {
+						char *end;
+						const char *q;
+
+						assert_int_equal(ft_model_meta_get_str(meta, key[k], &str), FT_OK);
+						q = str;
+						for (int jj = 0; jj < j; jj++)
+							q = strchr(q, ',') + 1;
+						dst[k][j] = strtod(q, &end);
+					}
+				}
+			assert_int_equal(a.d, ft_model_stats_len(4));
+			delta = malloc(a.d * sizeof(float));
+			s->x = malloc(a.d * sizeof(uint32_t));
+			assert_int_equal(ft_node_stats_site(s->ds, pass > 0 ? shift : NULL,
+			                                    pass > 0 ? scale : NULL, pass > 0 ? 16.0 : 1000.0,
+			                                    (uint64_t)a.fxp_clip, delta, a.d, NULL),
+			                 FT_OK);
+			assert_int_equal(ft_model_stats_fxp_init(&fxp, (uint64_t)a.fxp_clip, a.bits,
+			                                         a.n_sites),
+			                 FT_OK);
+			assert_int_equal(ft_crypto_fxp_encode(&fxp, delta, a.d, s->x), FT_OK);
+			free(delta);
+			ft_model_meta_free(meta);
+			ft_model_free(gm);
+		} else {
+			assert_int_equal(ft_crypto_fxp_init(&fxp, a.fxp_clip, a.bits, a.n_sites), FT_OK);
+			delta = malloc(m->d * sizeof(float));
+			s->x = malloc(m->d * sizeof(uint32_t));
+			for (size_t i = 0; i < m->d; i++)
+				delta[i] = s->value;
+			assert_int_equal(ft_crypto_fxp_encode(&fxp, delta, m->d, s->x), FT_OK);
+			free(delta);
+		}
 		/* An accept must echo the announced model's hash. */
 		memset(acc.model_hash, 0, 32);
 		assert_int_equal(ft_wire_accept_encode(&acc, &ab, &alen), FT_OK);
@@ -514,6 +562,99 @@ static void test_fedadam_state(void **state)
 	sim_free(&m);
 }
 
+/* Three standardisation passes over the sites' rows come before round 1;
+ * the final version-0 model carries the pooled means and variances, and
+ * every later version keeps them. */
+static void test_federated_standardisation(void **state)
+{
+	sim m;
+	ft_model *gm = NULL;
+	ft_model_meta *meta = NULL;
+	const ft_coord_event *ev;
+	uint8_t *b = NULL;
+	double sum[4] = {0}, sumsq[4] = {0}, want_mean[4], want_var[4];
+	size_t total = 0;
+	const char *str;
+	uint32_t n_stats = 0;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	m.run.standardise = 1;
+	ft_coord_engine_free(m.e);
+	{
+		ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
+		ft_errmsg err;
+
+		assert_int_equal(ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, 3,
+		                                       m.model0, m.model0_len, 0, NULL, 0, 1, 1, &m.e,
+		                                       &err),
+		                 FT_OK);
+	}
+	for (uint32_t i = 0; i < 3; i++) {
+		size_t rows = 50 + 20 * i;
+
+		assert_int_equal(ft_model_dataset_alloc(rows, 4, &m.s[i].ds), FT_OK);
+		for (size_t r = 0; r < rows; r++) {
+			for (int j = 0; j < 4; j++) {
+				/* Features of very different scales and offsets. */
+				double x = (j == 0 ? 250.0 : j == 1 ? 0.0 : 50.0) +
+				           (j == 0 ? 40.0 : j == 1 ? 1.0 : 10.0) *
+				               sin((double)(r * 7 + i * 13 + (size_t)j * 3));
+
+				m.s[i].ds->x[r * 4 + (size_t)j] = (float)x;
+				sum[j] += (float)x;
+				sumsq[j] += (double)(float)x * (float)x;
+			}
+		}
+		total += rows;
+		ft_coord_engine_site_up(m.e, m.s[i].id, FT_COORD_NO_VERSION, m.now);
+	}
+	for (int j = 0; j < 4; j++) {
+		want_mean[j] = sum[j] / (double)total;
+		want_var[j] = sumsq[j] / (double)total - want_mean[j] * want_mean[j];
+	}
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	for (uint32_t i = 0; i < m.n_ev; i++) {
+		if (m.ev[i].type == FT_COORD_EV_STATS) {
+			assert_int_equal(m.ev[i].round, 0);
+			assert_int_equal(m.ev[i].version, 0);
+			n_stats++;
+		}
+		if (m.ev[i].type == FT_COORD_EV_MODEL)
+			assert_int_equal(n_stats, 3); /* all passes before round 1 */
+	}
+	assert_int_equal(n_stats, 3);
+	ev = find_ev(&m, FT_COORD_EV_STATS, 2, &b);
+	assert_int_equal(ev->run_complete, 1);
+	assert_int_equal(ft_model_decode(b, ev->model_len, &gm, &meta, NULL), FT_OK);
+	assert_int_equal(ft_model_meta_get_str(meta, "standardise.mean", &str), FT_OK);
+	for (int j = 0; j < 4; j++) {
+		double got = strtod(str, NULL);
+
+		/* Within a part in 10^4 of the feature's spread. */
+		assert_true(fabs(got - want_mean[j]) <= 1e-4 * sqrt(want_var[j]) + 1e-6);
+		str = strchr(str, ',') != NULL ? strchr(str, ',') + 1 : str;
+	}
+	assert_int_equal(ft_model_meta_get_str(meta, "standardise.var", &str), FT_OK);
+	for (int j = 0; j < 4; j++) {
+		double got = strtod(str, NULL);
+
+		assert_true(fabs(got - want_var[j]) <= 2e-3 * want_var[j]);
+		str = strchr(str, ',') != NULL ? strchr(str, ',') + 1 : str;
+	}
+	ft_model_meta_free(meta);
+	meta = NULL;
+	ft_model_free(gm);
+	gm = NULL;
+	/* Version 1 carries the same moments. */
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
+	assert_int_equal(ft_model_decode(b, ev->model_len, &gm, &meta, NULL), FT_OK);
+	assert_int_equal(ft_model_meta_get_str(meta, "standardise.var", &str), FT_OK);
+	ft_model_meta_free(meta);
+	ft_model_free(gm);
+	sim_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_dropout_mid_round),
 		cmocka_unit_test(test_pause_abandons_attempt),
 		cmocka_unit_test(test_fedadam_state),
+		cmocka_unit_test(test_federated_standardisation),
 	};
 
 	if (ft_crypto_init() != FT_OK)
