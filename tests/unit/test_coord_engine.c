@@ -128,6 +128,7 @@ static void sim_free(sim *m)
 		ft_crypto_identity_free(m->s[i].idn);
 		free(m->s[i].x);
 		free(m->s[i].model);
+		ft_model_dataset_free(m->s[i].ds);
 	}
 	for (uint32_t i = 0; i < m->n_ev; i++)
 		free(m->ev_model[i]);
