@@ -21,4 +21,4 @@ ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
 for i in $(seq 1 "$N"); do start_node "$i"; done
 wait_for 600 run_is "$RUN" complete || fail "the run did not complete"
-sqlite3 "$WORK/coord.db" "SELECT printf('%d sites, %d rounds: mean %.0f ms, max %d ms per round (attempt start to committed model)', $N, COUNT(*), AVG(ended_ms - started_ms), MAX(ended_ms - started_ms)) FROM rounds WHERE run_id=$RUN AND status='done'"
+sqlite3 "$WORK/coord.db" "SELECT printf('%d sites, %d rounds: mean %.0f ms, max %d ms per round (attempt start to committed model)', $N, COUNT(*), AVG(ended_ms - started_ms), MAX(ended_ms - started_ms)) FROM rounds WHERE run_id=$RUN AND round>0 AND status='done'"
