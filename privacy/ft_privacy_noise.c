@@ -7,10 +7,10 @@
  * Bernoulli trial compares CSPRNG bits with an exact rational probability, so
  * the output distribution is the mathematical one and leaks nothing through
  * rounding (Mironov 2012). Random bits come from a ChaCha20 keystream keyed
- * with 32 fresh bytes of libsodium's CSPRNG per call, produced in 4 KiB
- * blocks and consumed a bit at a time, because a getrandom call per sample
- * would cost more than the sampling itself; key and buffer are wiped before
- * returning.
+ * with 32 fresh bytes of libsodium's CSPRNG per call, produced on demand in
+ * blocks of 256 bytes growing to 4 KiB and consumed a bit at a time, because
+ * a getrandom call per sample would cost more than the sampling itself; key
+ * and the keystream produced are wiped before returning.
  */
 #include "ft_privacy.h"
 
@@ -23,8 +23,12 @@
 
 typedef unsigned __int128 u128;
 
-/* Random bits are fetched in blocks of this many 64-bit words. */
+/* Random bits are fetched in blocks of up to this many 64-bit words. */
 #define RNG_WORDS 512
+/* The first refill of a call is this many words (256 bytes); each further
+ * refill doubles, up to RNG_WORDS. A call over a few floats thus generates
+ * (and wipes) a few hundred bytes, a call over 100k floats 4 KiB at a time. */
+#define RNG_WORDS_FIRST 32
 /* Caps on the loops. Each is reached with probability far below 2^-128. */
 #define CAP_BITS 192      /* equal bits in a lazy comparison: 2^-192 */
 #define CAP_K 64          /* Bernoulli(exp(-g)) series: 1/63! < 2^-290 */
@@ -35,17 +39,19 @@ typedef struct rng {
 	uint64_t buf[RNG_WORDS];
 	uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
 	uint64_t block; /* refills so far: the nonce of the next one */
-	size_t words;   /* words fetched per refill */
+	size_t words;   /* words fetched by the last refill (0: none yet) */
 	size_t pos;     /* next unused word in buf */
 	uint64_t cur;   /* bits being consumed, low bit first */
 	unsigned ncur;  /* bits left in cur */
 	int failed;     /* a loop cap was reached */
 } rng;
 
-static void rng_init(rng *r, size_t words)
+/* No keystream is generated here: buf fills on first use, so a call pays
+ * for the bytes it consumes and not for a full block. */
+static void rng_init(rng *r)
 {
-	r->words = words < 1 ? 1 : words > RNG_WORDS ? RNG_WORDS : words;
-	r->pos = r->words;
+	r->words = 0;
+	r->pos = 0;
 	r->cur = 0;
 	r->ncur = 0;
 	r->failed = 0;
@@ -53,9 +59,15 @@ static void rng_init(rng *r, size_t words)
 	ft_crypto_random(r->key, sizeof(r->key));
 }
 
+/* Wipes the key and the part of buf that ever held keystream (refills only
+ * grow, so that is the first `words` words). */
 static void rng_done(rng *r)
 {
-	ft_crypto_wipe(r, sizeof(*r));
+	ft_crypto_wipe(r->buf, r->words * sizeof(r->buf[0]));
+	ft_crypto_wipe(r->key, sizeof(r->key));
+	ft_crypto_wipe(&r->cur, sizeof(r->cur));
+	r->words = r->pos = 0;
+	r->ncur = 0;
 }
 
 static uint64_t rng_word(rng *r)
@@ -64,7 +76,9 @@ static uint64_t rng_word(rng *r)
 		/* Each refill is its own (key, nonce) stream, so the keystream
 		 * never repeats however many blocks one call needs. */
 		uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+		size_t w = r->words == 0 ? RNG_WORDS_FIRST : 2 * r->words;
 
+		r->words = w > RNG_WORDS ? RNG_WORDS : w;
 		ft_store_le64(nonce, r->block++);
 		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * sizeof(r->buf[0]), nonce,
 		                            r->key);
@@ -288,7 +302,7 @@ int ft_privacy_dgauss_fill(uint64_t sigma, int64_t *out, size_t n)
 		return FT_EINVAL;
 	if (n == 0)
 		return FT_OK;
-	rng_init(&r, n < RNG_WORDS / 4 ? 4 * n : RNG_WORDS);
+	rng_init(&r);
 	for (size_t i = 0; i < n; i++) {
 		int64_t z = dgauss(&r, sigma);
 
@@ -350,7 +364,7 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 		if (!isfinite(x) || fabs(x) >= limit || fabs(x) >= ldexp(sigma, 41))
 			return FT_ERANGE;
 	}
-	rng_init(&r, RNG_WORDS);
+	rng_init(&r);
 	for (size_t i = 0; i < n; i += NOISE_CHUNK) {
 		size_t m = n - i < NOISE_CHUNK ? n - i : NOISE_CHUNK;
 
