@@ -51,12 +51,12 @@ static const uint64_t EXP_M1[3] = {
 	UINT64_C(0xda9805aab56c7733)};
 
 typedef struct rng {
-	uint64_t buf[RNG_WORDS];
+	uint32_t buf[2 * RNG_WORDS];
 	uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
 	uint64_t block; /* refills so far: the nonce of the next one */
-	size_t words;   /* words fetched by the last refill (0: none yet) */
-	size_t pos;     /* next unused word in buf */
-	uint64_t cur;   /* bits being consumed, low bit first */
+	size_t words;   /* 64-bit words fetched by the last refill (0: none yet) */
+	size_t pos;     /* next unused 32-bit half-word in buf */
+	uint32_t cur;   /* bits being consumed one at a time, low bit first */
 	unsigned ncur;  /* bits left in cur */
 	int failed;     /* a loop cap was reached */
 } rng;
@@ -78,16 +78,17 @@ static void rng_init(rng *r)
  * grow, so that is the first `words` words). */
 static void rng_done(rng *r)
 {
-	ft_crypto_wipe(r->buf, r->words * sizeof(r->buf[0]));
+	ft_crypto_wipe(r->buf, r->words * 2 * sizeof(r->buf[0]));
 	ft_crypto_wipe(r->key, sizeof(r->key));
 	ft_crypto_wipe(&r->cur, sizeof(r->cur));
 	r->words = r->pos = 0;
 	r->ncur = 0;
 }
 
-static uint64_t rng_word(rng *r)
+/* 32 uniform bits. */
+static uint64_t rng_u32(rng *r)
 {
-	if (r->pos == r->words) {
+	if (r->pos == 2 * r->words) {
 		/* Each refill is its own (key, nonce) stream, so the keystream
 		 * never repeats however many blocks one call needs. */
 		uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
@@ -95,8 +96,7 @@ static uint64_t rng_word(rng *r)
 
 		r->words = w > RNG_WORDS ? RNG_WORDS : w;
 		ft_store_le64(nonce, r->block++);
-		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * sizeof(r->buf[0]), nonce,
-		                            r->key);
+		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * 8, nonce, r->key);
 		r->pos = 0;
 	}
 	return r->buf[r->pos++];
@@ -107,32 +107,13 @@ static unsigned rng_bit(rng *r)
 	unsigned b;
 
 	if (r->ncur == 0) {
-		r->cur = rng_word(r);
-		r->ncur = 64;
+		r->cur = (uint32_t)rng_u32(r);
+		r->ncur = 32;
 	}
-	b = (unsigned)(r->cur & 1u);
+	b = r->cur & 1u;
 	r->cur >>= 1;
 	r->ncur--;
 	return b;
-}
-
-/* 32 uniform bits: half a word (the other half is kept for the next call). */
-static uint64_t rng_u32(rng *r)
-{
-	uint64_t v;
-
-	if (r->ncur >= 32) {
-		v = r->cur & UINT32_MAX;
-		r->cur >>= 32;
-		r->ncur -= 32;
-		return v;
-	}
-	/* Fewer than 32 bits left: drop them (unused, hence independent) and
-	 * split a fresh word. */
-	v = rng_word(r);
-	r->cur = v >> 32;
-	r->ncur = 32;
-	return v & UINT32_MAX;
 }
 
 /*
@@ -455,7 +436,7 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 			/* v / g is exact (g is a power of two); the sum is an
 			 * exact integer, and the one rounding to float below is a
 			 * function of that integer alone, i.e. post-processing. */
-			int64_t idx = (int64_t)nearbyint((double)v[i + j] / g);
+			int64_t idx = (int64_t)rint((double)v[i + j] / g);
 
 			v[i + j] = (float)((double)(idx + z[j]) * g);
 		}
