@@ -404,6 +404,7 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 	uint64_t units = 0;
 	double limit;
 	int64_t z[NOISE_CHUNK];
+	size_t z_used = 0; /* entries of z that held noise: wiped at the end */
 	rng r;
 	int rv;
 
@@ -414,17 +415,18 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 		return FT_EINVAL;
 	/* |v| / g < 2^62 keeps the grid index and the noisy index in int64;
 	 * since g > sigma * 2^-21 this admits every |v| < 2^41 * sigma. */
-	limit = ldexp(g, 62);
+	limit = fmin(ldexp(g, 62), ldexp(sigma, 41));
 	for (size_t i = 0; i < n; i++) {
 		double x = (double)v[i];
 
-		if (!isfinite(x) || fabs(x) >= limit || fabs(x) >= ldexp(sigma, 41))
+		if (!isfinite(x) || fabs(x) >= limit)
 			return FT_ERANGE;
 	}
 	rng_init(&r);
 	for (size_t i = 0; i < n; i += NOISE_CHUNK) {
 		size_t m = n - i < NOISE_CHUNK ? n - i : NOISE_CHUNK;
 
+		z_used = m > z_used ? m : z_used;
 		for (size_t j = 0; j < m; j++) {
 			z[j] = dgauss(&r, units);
 			if (r.failed) {
@@ -442,7 +444,7 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 		}
 	}
 out:
-	ft_crypto_wipe(z, sizeof(z));
+	ft_crypto_wipe(z, z_used * sizeof(z[0]));
 	rng_done(&r);
 	return rv;
 }
