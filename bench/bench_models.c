@@ -1,6 +1,6 @@
 /*
  * bench_models.c - speed and utility of the site's training:
- *   1. examples per second of DP-SGD against non-private training of the
+ *   1. examples per CPU-second of DP-SGD against non-private training of the
  *      same model in the same run, and their ratio: logistic regression on
  *      WDBC, and an MLP 30-300-300-1 (99,901 parameters) on WDBC rows
  *      resampled (seeded, with replacement) to 16384 units, because DP-SGD

@@ -14,10 +14,11 @@
 #include "ft_crypto.h"
 #include "ft_privacy.h"
 
-/* Random 32-bit words from a ChaCha20 keystream, refilled 4 KiB at a time.
- * For shuffling the key is the caller's seed; for DP sampling it is 32 fresh
- * bytes from the CSPRNG (libsodium), so the keystream is itself a CSPRNG
- * output without a system call per block. Wiped when training ends. */
+/* Random bytes and 32-bit words from a ChaCha20 keystream, refilled 4 KiB
+ * at a time. For shuffling the key is the caller's seed; for DP sampling it
+ * is 32 fresh bytes from the CSPRNG (libsodium), so the keystream is itself
+ * a CSPRNG output without a system call per block. Wiped when training
+ * ends. */
 typedef struct rng {
 	int csprng;
 	uint8_t key[32];
