@@ -250,9 +250,9 @@ static int bern_exp_m1(rng *r)
 	return 0;
 }
 
-/* Bernoulli(exp(-n/d)) for n < d <= 2^26 (CKS20 Algorithm 1 with gamma < 1)
- * in 64-bit arithmetic: d * k < 2^32 for every k <= CAP_K. The Laplace
- * step's trials are all this small. */
+/* Bernoulli(exp(-n/d)) for n < d <= 2^25 (CKS20 Algorithm 1 with gamma < 1)
+ * in 64-bit arithmetic: d * k <= 2^31 < 2^32 for every k <= CAP_K = 64, as
+ * bern_frac32 needs. The Laplace step's trials are all this small. */
 static int bern_exp_lt1_small(rng *r, uint64_t n, uint64_t d)
 {
 	uint64_t k = 1;
