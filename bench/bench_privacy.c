@@ -51,6 +51,15 @@ static void report_ms(const char *what, int reps, struct stamp t0)
 	printf("%-44s %10.3f CPU-ms per call (%.3f wall-ms)\n", what, cpu / reps, wall / reps);
 }
 
+static void report_us(const char *what, int reps, struct stamp t0)
+{
+	struct stamp t1 = now();
+	double wall = (double)(t1.wall_ms - t0.wall_ms) * 1000.0;
+	double cpu = (t1.cpu - t0.cpu) * 1e6;
+
+	printf("%-44s %10.3f CPU-us per call (%.3f wall-us)\n", what, cpu / reps, wall / reps);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = 10000000;
@@ -91,6 +100,24 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	report("noise_add (float, 100k per call)", (double)n, "M samples", t0);
+	{
+		/* The fixed cost of a call: DP-SGD on a small model (logistic
+		 * regression, 31 parameters) makes one call per step. */
+		const size_t small[] = {1, 31};
+		int reps = 200000;
+
+		for (size_t k = 0; k < sizeof(small) / sizeof(small[0]); k++) {
+			char what[64];
+
+			t0 = now();
+			for (int i = 0; i < reps; i++) {
+				if (ft_privacy_noise_add(v, small[k], 1.0) != FT_OK)
+					goto out;
+			}
+			snprintf(what, sizeof(what), "noise_add (float, %zu per call)", small[k]);
+			report_us(what, reps, t0);
+		}
+	}
 	{
 		/* Accountant: epsilon over the default orders, and calibration,
 		 * at a slowly converging setting (large q, small sigma). */

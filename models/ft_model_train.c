@@ -14,10 +14,11 @@
 #include "ft_crypto.h"
 #include "ft_privacy.h"
 
-/* Random 32-bit words from a ChaCha20 keystream, refilled 4 KiB at a time.
- * For shuffling the key is the caller's seed; for DP sampling it is 32 fresh
- * bytes from the CSPRNG (libsodium), so the keystream is itself a CSPRNG
- * output without a system call per block. Wiped when training ends. */
+/* Random bytes and 32-bit words from a ChaCha20 keystream, refilled 4 KiB
+ * at a time. For shuffling the key is the caller's seed; for DP sampling it
+ * is 32 fresh bytes from the CSPRNG (libsodium), so the keystream is itself
+ * a CSPRNG output without a system call per block. Wiped when training
+ * ends. */
 typedef struct rng {
 	int csprng;
 	uint8_t key[32];
@@ -56,6 +57,33 @@ static uint32_t rng_u32(rng *r)
 	v = ft_load_le32(r->buf + r->pos);
 	r->pos += 4;
 	return v;
+}
+
+static uint32_t rng_u8(rng *r)
+{
+	if (r->pos >= sizeof(r->buf))
+		rng_refill(r);
+	return r->buf[r->pos++];
+}
+
+/*
+ * Poisson sampling: a unit is included iff a uniform 32-bit word is below
+ * thresh (<= 2^32). The word is compared lazily, most significant byte
+ * first: its top byte decides unless it equals thresh's (probability 1/256),
+ * and only then are the other three bytes drawn. The outcome is the same
+ * function of a uniform word as `word < thresh`, so the inclusion
+ * probability is exactly thresh / 2^32, for a quarter of the keystream.
+ */
+static int rng_include(rng *r, uint64_t thresh)
+{
+	uint32_t hi = (uint32_t)(thresh >> 24), x = rng_u8(r);
+
+	if (x != hi)
+		return x < hi;
+	x = rng_u8(r) << 16;
+	x |= rng_u8(r) << 8;
+	x |= rng_u8(r);
+	return x < (uint32_t)(thresh & 0xffffff);
 }
 
 /* Everything a training call needs, allocated once before the first step. */
@@ -419,7 +447,7 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 		for (uint64_t t = 1; t <= steps; t++) {
 			memset(st.grad, 0, m->n_params * sizeof(float));
 			for (size_t u = 0; u < ds->n_units; u++) {
-				if ((uint64_t)rng_u32(st.rand) >= thresh)
+				if (!rng_include(st.rand, thresh))
 					continue;
 				add_clipped_unit(m, ds, u, cfg->dp.clip, &st);
 				rep.units_sampled++;

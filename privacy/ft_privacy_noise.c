@@ -7,10 +7,12 @@
  * Bernoulli trial compares CSPRNG bits with an exact rational probability, so
  * the output distribution is the mathematical one and leaks nothing through
  * rounding (Mironov 2012). Random bits come from a ChaCha20 keystream keyed
- * with 32 fresh bytes of libsodium's CSPRNG per call, produced in 4 KiB
- * blocks and consumed a bit at a time, because a getrandom call per sample
- * would cost more than the sampling itself; key and buffer are wiped before
- * returning.
+ * with 32 fresh bytes of libsodium's CSPRNG per call, produced on demand in
+ * blocks of 256 bytes growing to 4 KiB, because a getrandom call per sample
+ * would cost more than the sampling itself; key and the keystream produced
+ * are wiped before returning. Comparisons with rational probabilities take
+ * 32 uniform bits at a time, so that the time goes to arithmetic rather
+ * than to mispredicted branches (docs/PRIVACY.md, "Sampler speed").
  */
 #include "ft_privacy.h"
 
@@ -23,29 +25,48 @@
 
 typedef unsigned __int128 u128;
 
-/* Random bits are fetched in blocks of this many 64-bit words. */
+/* Random bits are fetched in blocks of up to this many 64-bit words. */
 #define RNG_WORDS 512
+/* The first refill of a call is this many words (256 bytes); each further
+ * refill doubles, up to RNG_WORDS. A call over a few floats thus generates
+ * (and wipes) a few hundred bytes, a call over 100k floats 4 KiB at a time. */
+#define RNG_WORDS_FIRST 32
 /* Caps on the loops. Each is reached with probability far below 2^-128. */
 #define CAP_BITS 192      /* equal bits in a lazy comparison: 2^-192 */
 #define CAP_K 64          /* Bernoulli(exp(-g)) series: 1/63! < 2^-290 */
 #define CAP_V 4096        /* geometric part of the Laplace: e^-4096 */
 #define CAP_TRIES 1024    /* rejection rounds: each accepts w.p. > 0.3 */
 
+/*
+ * floor(exp(-1) * 2^192), most significant word first: Bernoulli(1/e) is
+ * decided by comparing uniform words with these (an irrational number never
+ * equals a finite binary fraction, so only 192 equal bits are undecided).
+ * Computed exactly from the alternating series sum (-1)^j / j! up to j = 79
+ * in rational arithmetic (Python fractions; the truncation error, below
+ * 1/80!, does not move the floor); the top word is floor(exp(-1) * 2^64) =
+ * 6786177901268885274.
+ */
+static const uint64_t EXP_M1[3] = {
+	UINT64_C(0x5e2d58d8b3bcdf1a), UINT64_C(0xbadec7829054f90d),
+	UINT64_C(0xda9805aab56c7733)};
+
 typedef struct rng {
-	uint64_t buf[RNG_WORDS];
+	uint32_t buf[2 * RNG_WORDS];
 	uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
 	uint64_t block; /* refills so far: the nonce of the next one */
-	size_t words;   /* words fetched per refill */
-	size_t pos;     /* next unused word in buf */
-	uint64_t cur;   /* bits being consumed, low bit first */
+	size_t words;   /* 64-bit words fetched by the last refill (0: none yet) */
+	size_t pos;     /* next unused 32-bit half-word in buf */
+	uint32_t cur;   /* bits being consumed one at a time, low bit first */
 	unsigned ncur;  /* bits left in cur */
 	int failed;     /* a loop cap was reached */
 } rng;
 
-static void rng_init(rng *r, size_t words)
+/* No keystream is generated here: buf fills on first use, so a call pays
+ * for the bytes it consumes and not for a full block. */
+static void rng_init(rng *r)
 {
-	r->words = words < 1 ? 1 : words > RNG_WORDS ? RNG_WORDS : words;
-	r->pos = r->words;
+	r->words = 0;
+	r->pos = 0;
 	r->cur = 0;
 	r->ncur = 0;
 	r->failed = 0;
@@ -53,21 +74,29 @@ static void rng_init(rng *r, size_t words)
 	ft_crypto_random(r->key, sizeof(r->key));
 }
 
+/* Wipes the key and the part of buf that ever held keystream (refills only
+ * grow, so that is the first `words` words). */
 static void rng_done(rng *r)
 {
-	ft_crypto_wipe(r, sizeof(*r));
+	ft_crypto_wipe(r->buf, r->words * 2 * sizeof(r->buf[0]));
+	ft_crypto_wipe(r->key, sizeof(r->key));
+	ft_crypto_wipe(&r->cur, sizeof(r->cur));
+	r->words = r->pos = 0;
+	r->ncur = 0;
 }
 
-static uint64_t rng_word(rng *r)
+/* 32 uniform bits. */
+static uint64_t rng_u32(rng *r)
 {
-	if (r->pos == r->words) {
+	if (r->pos == 2 * r->words) {
 		/* Each refill is its own (key, nonce) stream, so the keystream
 		 * never repeats however many blocks one call needs. */
 		uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+		size_t w = r->words == 0 ? RNG_WORDS_FIRST : 2 * r->words;
 
+		r->words = w > RNG_WORDS ? RNG_WORDS : w;
 		ft_store_le64(nonce, r->block++);
-		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * sizeof(r->buf[0]), nonce,
-		                            r->key);
+		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * 8, nonce, r->key);
 		r->pos = 0;
 	}
 	return r->buf[r->pos++];
@@ -78,55 +107,36 @@ static unsigned rng_bit(rng *r)
 	unsigned b;
 
 	if (r->ncur == 0) {
-		r->cur = rng_word(r);
-		r->ncur = 64;
+		r->cur = (uint32_t)rng_u32(r);
+		r->ncur = 32;
 	}
-	b = (unsigned)(r->cur & 1u);
+	b = r->cur & 1u;
 	r->cur >>= 1;
 	r->ncur--;
 	return b;
 }
 
-/* k uniform bits, 1 <= k <= 64. */
-static uint64_t rng_bits(rng *r, unsigned k)
-{
-	uint64_t v;
-
-	if (k <= r->ncur) {
-		v = k == 64 ? r->cur : r->cur & (((uint64_t)1 << k) - 1);
-		r->cur = k == 64 ? 0 : r->cur >> k;
-		r->ncur -= k;
-		return v;
-	}
-	/* Take the rest of cur, then the high part from a fresh word. */
-	v = r->cur;
-	k -= r->ncur;
-	{
-		unsigned have = r->ncur;
-		uint64_t w = rng_word(r);
-		uint64_t hi = k == 64 ? w : w & (((uint64_t)1 << k) - 1);
-
-		v |= have == 64 ? 0 : hi << have;
-		r->cur = k == 64 ? 0 : w >> k;
-		r->ncur = 64 - k;
-	}
-	return v;
-}
-
-/* Uniform in [0, m), m >= 1, by rejection of ceil(log2 m) bits (exact). */
+/*
+ * Uniform in [0, m), 1 <= m <= 2^32, exactly, by Lemire's multiply-and-
+ * reject (ACM TOMACS 2019): x * m / 2^32 for a 32-bit x, rejecting the
+ * 2^32 mod m values of the low half that would make some outcomes one more
+ * likely than others. Rejection has probability below m / 2^32, so unlike
+ * rejection of ceil(log2 m) bits it almost never loops.
+ */
 static uint64_t rng_uniform(rng *r, uint64_t m)
 {
-	unsigned k = 0;
+	uint64_t prod, thresh;
 
 	if (m <= 1)
 		return 0;
-	while (k < 64 && ((uint64_t)1 << k) < m)
-		k++;
+	prod = rng_u32(r) * m;
+	if ((prod & UINT32_MAX) >= m)
+		return prod >> 32; /* low half >= m > 2^32 mod m: accepted */
+	thresh = (((uint64_t)1 << 32) - m) % m; /* 2^32 mod m */
 	for (unsigned i = 0; i < CAP_TRIES; i++) {
-		uint64_t x = rng_bits(r, k);
-
-		if (x < m)
-			return x;
+		if ((prod & UINT32_MAX) >= thresh)
+			return prod >> 32;
+		prod = rng_u32(r) * m;
 	}
 	r->failed = 1;
 	return 0;
@@ -136,6 +146,7 @@ static uint64_t rng_uniform(rng *r, uint64_t m)
  * Bernoulli(n/d) for 0 <= n, 0 < d < 2^127: compares a uniform binary
  * fraction with the binary expansion of n/d, produced one digit at a time by
  * long division, and stops at the first difference (two bits on average).
+ * The general path, for denominators too large for the chunked ones below.
  */
 static int bern_frac(rng *r, u128 n, u128 d)
 {
@@ -162,31 +173,97 @@ static int bern_frac(rng *r, u128 n, u128 d)
 	return 0;
 }
 
-/* bern_frac() for d < 2^63, in 64-bit arithmetic: most trials (all but the
- * final Gaussian acceptance at large sigma) are this small. */
-static int bern_frac64(rng *r, uint64_t n, uint64_t d)
+/*
+ * The same comparison 32 digits at a time, without division. The uniform
+ * fraction V lies in [x / 2^32, (x + 1) / 2^32) for the next 32 bits x:
+ * V < n/d for sure if (x + 1) d <= n 2^32, V >= n/d if x d >= n 2^32, and
+ * otherwise (one x in 2^32) V < n/d iff the remaining bits V' of V satisfy
+ * V' < (n 2^32 - x d) / d, a Bernoulli of the same kind. The result is the
+ * same function of the uniform bits as bern_frac()'s; only the number of
+ * unpredictable branches drops (one per trial instead of one per bit).
+ * bern_frac32 needs d < 2^32, bern_frac96 d < 2^95.
+ */
+static int bern_frac32(rng *r, uint64_t n, uint64_t d)
 {
-	uint64_t rem = n;
-
 	if (n >= d)
 		return 1;
-	if (n == 0)
-		return 0;
-	for (unsigned i = 0; i < CAP_BITS; i++) {
-		unsigned pbit, b;
+	for (unsigned i = 0; i < CAP_BITS / 32; i++) {
+		uint64_t xd, n32;
 
-		rem <<= 1;
-		pbit = rem >= d;
-		if (pbit)
-			rem -= d;
-		b = rng_bit(r);
-		if (b != pbit)
-			return b < pbit;
-		if (rem == 0)
+		if (n == 0)
 			return 0;
+		xd = rng_u32(r) * d;
+		n32 = n << 32;
+		if (xd + d <= n32)
+			return 1;
+		if (xd >= n32)
+			return 0;
+		n = n32 - xd; /* in (0, d) */
 	}
 	r->failed = 1;
 	return 0;
+}
+
+static int bern_frac96(rng *r, u128 n, u128 d)
+{
+	if (n >= d)
+		return 1;
+	for (unsigned i = 0; i < CAP_BITS / 32; i++) {
+		u128 xd, n32;
+
+		if (n == 0)
+			return 0;
+		xd = (u128)rng_u32(r) * d;
+		n32 = n << 32;
+		if (xd + d <= n32)
+			return 1;
+		if (xd >= n32)
+			return 0;
+		n = n32 - xd;
+	}
+	r->failed = 1;
+	return 0;
+}
+
+/* Bernoulli(n/d) by the cheapest exact path for the size of d. */
+static int bern_any(rng *r, u128 n, u128 d)
+{
+	if (d < ((u128)1 << 32))
+		return bern_frac32(r, (uint64_t)n, (uint64_t)d);
+	if (d < ((u128)1 << 95))
+		return bern_frac96(r, n, d);
+	return bern_frac(r, n, d);
+}
+
+/* Bernoulli(exp(-1)): uniform bits against EXP_M1, most significant first,
+ * 32 at a time (the first 32 decide with probability 1 - 2^-32). */
+static int bern_exp_m1(rng *r)
+{
+	for (unsigned i = 0; i < 6; i++) {
+		uint64_t c = (EXP_M1[i / 2] >> (i % 2 ? 0 : 32)) & UINT32_MAX;
+		uint64_t x = rng_u32(r);
+
+		if (x != c)
+			return x < c;
+	}
+	r->failed = 1; /* 192 equal bits: probability 2^-192 */
+	return 0;
+}
+
+/* Bernoulli(exp(-n/d)) for n < d <= 2^25 (CKS20 Algorithm 1 with gamma < 1)
+ * in 64-bit arithmetic: d * k <= 2^31 < 2^32 for every k <= CAP_K = 64, as
+ * bern_frac32 needs. The Laplace step's trials are all this small. */
+static int bern_exp_lt1_small(rng *r, uint64_t n, uint64_t d)
+{
+	uint64_t k = 1;
+
+	while (bern_frac32(r, n, d * k)) {
+		if (++k > CAP_K) {
+			r->failed = 1;
+			return 0;
+		}
+	}
+	return (int)(k & 1u);
 }
 
 /* Bernoulli(exp(-n/d)) for n <= d < 2^120 (CKS20 Algorithm 1, gamma <= 1). */
@@ -194,17 +271,10 @@ static int bern_exp_le1(rng *r, u128 n, u128 d)
 {
 	uint64_t k = 1;
 
-	if (d <= ((u128)1 << 56)) {
-		/* d * k < 2^63 for every k <= CAP_K = 64. */
-		while (bern_frac64(r, (uint64_t)n, (uint64_t)d * k)) {
-			if (++k > CAP_K) {
-				r->failed = 1;
-				return 0;
-			}
-		}
-		return (int)(k & 1u);
-	}
-	while (bern_frac(r, n, d * k)) {
+	if (n == d)
+		return bern_exp_m1(r);
+	/* d * k < 2^126 for every k <= CAP_K = 64. */
+	while (bern_any(r, n, d * k)) {
 		if (++k > CAP_K) {
 			r->failed = 1;
 			return 0;
@@ -218,7 +288,7 @@ static int bern_exp_le1(rng *r, u128 n, u128 d)
 static int bern_exp(rng *r, u128 n, u128 d)
 {
 	while (n > d) {
-		if (!bern_exp_le1(r, 1, 1) || r->failed)
+		if (!bern_exp_m1(r) || r->failed)
 			return 0;
 		n -= d;
 	}
@@ -232,9 +302,10 @@ static int64_t dlaplace(rng *r, uint64_t t)
 	for (unsigned tries = 0; tries < CAP_TRIES && !r->failed; tries++) {
 		uint64_t u = rng_uniform(r, t), v = 0, x;
 
-		if (!bern_exp(r, u, t))
+		/* u < t <= 2^24 + 1 (FT_PRIVACY_DGAUSS_SIGMA_MAX + 1). */
+		if (!bern_exp_lt1_small(r, u, t))
 			continue;
-		while (bern_exp_le1(r, 1, 1)) {
+		while (bern_exp_m1(r)) {
 			if (++v >= CAP_V) {
 				r->failed = 1;
 				return 0;
@@ -288,7 +359,7 @@ int ft_privacy_dgauss_fill(uint64_t sigma, int64_t *out, size_t n)
 		return FT_EINVAL;
 	if (n == 0)
 		return FT_OK;
-	rng_init(&r, n < RNG_WORDS / 4 ? 4 * n : RNG_WORDS);
+	rng_init(&r);
 	for (size_t i = 0; i < n; i++) {
 		int64_t z = dgauss(&r, sigma);
 
@@ -333,6 +404,7 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 	uint64_t units = 0;
 	double limit;
 	int64_t z[NOISE_CHUNK];
+	size_t z_used = 0; /* entries of z that held noise: wiped at the end */
 	rng r;
 	int rv;
 
@@ -343,17 +415,18 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 		return FT_EINVAL;
 	/* |v| / g < 2^62 keeps the grid index and the noisy index in int64;
 	 * since g > sigma * 2^-21 this admits every |v| < 2^41 * sigma. */
-	limit = ldexp(g, 62);
+	limit = fmin(ldexp(g, 62), ldexp(sigma, 41));
 	for (size_t i = 0; i < n; i++) {
 		double x = (double)v[i];
 
-		if (!isfinite(x) || fabs(x) >= limit || fabs(x) >= ldexp(sigma, 41))
+		if (!isfinite(x) || fabs(x) >= limit)
 			return FT_ERANGE;
 	}
-	rng_init(&r, RNG_WORDS);
+	rng_init(&r);
 	for (size_t i = 0; i < n; i += NOISE_CHUNK) {
 		size_t m = n - i < NOISE_CHUNK ? n - i : NOISE_CHUNK;
 
+		z_used = m > z_used ? m : z_used;
 		for (size_t j = 0; j < m; j++) {
 			z[j] = dgauss(&r, units);
 			if (r.failed) {
@@ -365,13 +438,13 @@ int ft_privacy_noise_add(float *v, size_t n, double sigma)
 			/* v / g is exact (g is a power of two); the sum is an
 			 * exact integer, and the one rounding to float below is a
 			 * function of that integer alone, i.e. post-processing. */
-			int64_t idx = (int64_t)nearbyint((double)v[i + j] / g);
+			int64_t idx = (int64_t)rint((double)v[i + j] / g);
 
 			v[i + j] = (float)((double)(idx + z[j]) * g);
 		}
 	}
 out:
-	ft_crypto_wipe(z, sizeof(z));
+	ft_crypto_wipe(z, z_used * sizeof(z[0]));
 	rng_done(&r);
 	return rv;
 }

@@ -498,6 +498,36 @@ static void test_dp_sampling_rate(void **state)
 	ft_model_dataset_free(ds);
 }
 
+/* At q = 1/512 the sampler's threshold is 2^23: the first random byte of a
+ * unit's decision is never below its top byte (0), so every inclusion comes
+ * from the rarely taken comparison of the lower three bytes. The rate must
+ * still be exactly q: never including on that path would give 0 units,
+ * always including it twice the rate (40 sd off). */
+static void test_dp_sampling_rate_low_bytes(void **state)
+{
+	ft_model *m = make_model(FT_MODEL_LOGREG, 4, 2, 0, NULL, 0);
+	ft_model_dataset *ds = make_ds(514, 4, 2, 12); /* 512 units */
+	ft_model_train_config c;
+	ft_model_train_report rep;
+	double mean, sd;
+
+	(void)state;
+	ft_model_train_config_default(&c);
+	c.steps = 2000;
+	c.batch_units = 1;
+	c.dp.enabled = 1;
+	c.dp.clip = 1;
+	c.dp.sigma = 0;
+	assert_int_equal(ft_model_train(m, ds, &c, &rep, NULL), FT_OK);
+	assert_true(rep.q == 1.0 / 512);
+	/* 1024000 Bernoulli(1/512) draws: mean 2000, sd ~44.7. */
+	mean = 512.0 * 2000 / 512;
+	sd = sqrt(512.0 * 2000 * (1.0 / 512) * (511.0 / 512));
+	assert_true(fabs((double)rep.units_sampled - mean) < 8 * sd);
+	ft_model_free(m);
+	ft_model_dataset_free(ds);
+}
+
 static void test_training_deterministic_and_optimisers(void **state)
 {
 	ft_model_dataset *ds = make_ds(200, 4, 2, 13);
@@ -727,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_dp_step_matches_reference),
 		cmocka_unit_test(test_dp_sampling_rate),
+		cmocka_unit_test(test_dp_sampling_rate_low_bytes),
 		cmocka_unit_test(test_training_deterministic_and_optimisers),
 		cmocka_unit_test(test_fedprox),
 		cmocka_unit_test(test_mlp_xor),

@@ -165,14 +165,18 @@ static double chi_square_binned(const int64_t *x, size_t n, double s)
 
 static void test_dgauss_large_sigma_shape(void **state)
 {
-	const uint64_t sig[] = {1000, (uint64_t)1 << 20, FT_PRIVACY_DGAUSS_SIGMA_MAX};
+	/* 3 * 2^19 + 1: a sigma that noise_add uses (units in [2^20, 2^21]) and
+	 * for which 2^32 mod (sigma + 1) is far from 0, so the uniform draw of
+	 * the Laplace step rejects sometimes. */
+	const uint64_t sig[] = {1000, (uint64_t)1 << 20, 3 * ((uint64_t)1 << 19) + 1,
+	                        FT_PRIVACY_DGAUSS_SIGMA_MAX};
 	size_t n = 100000;
 	int64_t *x = calloc(n, sizeof(*x));
 	double df = 13, limit = df + 12 * sqrt(2 * df);
 
 	(void)state;
 	assert_non_null(x);
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < sizeof(sig) / sizeof(sig[0]); k++) {
 		assert_int_equal(ft_privacy_dgauss_fill(sig[k], x, n), FT_OK);
 		assert_true(chi_square_binned(x, n, (double)sig[k]) < limit);
 		assert_true(chi_square_binned(x, n, 1.1 * (double)sig[k]) > limit);
@@ -198,6 +202,21 @@ static void test_dgauss_independent(void **state)
 	}
 	assert_true(fabs(c / v) < 6 / sqrt((double)n));
 	free(x);
+}
+
+/* Every call keys its own keystream: two calls never return the same
+ * samples (a repeated key or nonce would make them equal; by chance, 16
+ * samples at sigma 10^6 agree with probability below 10^-90). */
+static void test_dgauss_calls_differ(void **state)
+{
+	int64_t a[16], b[16];
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(ft_privacy_dgauss_fill(1000000, a, 16), FT_OK);
+		assert_int_equal(ft_privacy_dgauss_fill(1000000, b, 16), FT_OK);
+		assert_memory_not_equal(a, b, sizeof(a));
+	}
 }
 
 static void test_dgauss_bad_sigma(void **state)
@@ -364,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_dgauss_pmf),
 		cmocka_unit_test(test_dgauss_large_sigma_shape),
 		cmocka_unit_test(test_dgauss_independent),
+		cmocka_unit_test(test_dgauss_calls_differ),
 		cmocka_unit_test(test_dgauss_bad_sigma),
 		cmocka_unit_test(test_noise_grid),
 		cmocka_unit_test(test_noise_add_moments),
