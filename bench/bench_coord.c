@@ -71,7 +71,7 @@ static void client_out(ft_coord_engine *e, bsite *s, size_t d, uint64_t now)
 	    ft_secagg_client_set_input(s->sa, s->x, d) == FT_OK)
 		s->input_set = 1;
 	while (ft_secagg_client_next(s->sa, &buf, &len) == FT_OK) {
-		ft_wire_secagg w = {buf, len};
+		ft_wire_secagg w = { .msg = buf, .len = len };
 
 		if (ft_wire_secagg_encode(&w, &body, &blen) != FT_OK)
 			die("secagg body");

@@ -311,7 +311,7 @@ static void drain_secagg(ft_coord_engine *e)
 	size_t len;
 
 	while (e->sa != NULL && ft_secagg_server_next(e->sa, &to, &buf, &len) == FT_OK) {
-		ft_wire_secagg w = {buf, len};
+		ft_wire_secagg w = { .msg = buf, .len = len };
 		uint8_t *body = NULL;
 		size_t blen;
 

@@ -131,6 +131,67 @@ static void audit_msg(serve *s, ft_audit_dir dir, uint32_t site, unsigned type, 
 	            "message");
 }
 
+/* Records the log head a site put in a round message (ROUND_ACCEPT,
+ * ROUND_REFUSE, SECAGG, BYE) as an anchor: the site's log as it stood when
+ * it sent the message, which an auditor checks against that log. The body
+ * was signed by the site; one it sent without a head anchors nothing. */
+static void audit_site_anchor(serve *s, uint32_t site, unsigned type, const uint8_t *body,
+                              size_t len)
+{
+	uint64_t log_len = 0;
+	uint8_t head[FT_CRYPTO_HASH_BYTES];
+	char peer[32];
+
+	if (type == FT_WIRE_ROUND_ACCEPT) {
+		ft_wire_accept a;
+
+		if (ft_wire_accept_decode(body, len, &a) == FT_OK) {
+			log_len = a.log_len;
+			memcpy(head, a.log_head, sizeof(head));
+		}
+	} else if (type == FT_WIRE_ROUND_REFUSE || type == FT_WIRE_BYE) {
+		ft_wire_notice nt;
+
+		if (ft_wire_notice_decode(body, len, &nt) == FT_OK) {
+			log_len = nt.log_len;
+			memcpy(head, nt.log_head, sizeof(head));
+		}
+	} else if (type == FT_WIRE_SECAGG) {
+		ft_wire_secagg w;
+
+		if (ft_wire_secagg_decode(body, len, &w) == FT_OK) {
+			log_len = w.log_len;
+			memcpy(head, w.log_head, sizeof(head));
+		}
+	}
+	if (log_len == 0)
+		return;
+	site_actor(site, peer, sizeof(peer));
+	audit_check(s, ft_audit_log_anchor(s->audit, peer, log_len, head, NULL, NULL), "anchor");
+}
+
+/* Puts the coordinator's current log head into a ROUND_RESULT body before
+ * it is sealed: each site anchors it with the model it receives. On error
+ * the body is sent as it was (without a head). */
+static void stamp_result(serve *s, uint8_t **payload, size_t *len)
+{
+	ft_wire_result *r = ft_calloc(1, sizeof(*r));
+	uint8_t *body = NULL;
+	size_t blen;
+
+	if (r == NULL || ft_wire_result_decode(*payload, *len, r) != FT_OK)
+		goto out;
+	if (ft_audit_head(s->audit, &r->log_len, r->log_head) != FT_OK || r->log_len == 0)
+		goto out;
+	if (ft_wire_result_encode(r, &body, &blen) != FT_OK)
+		goto out;
+	ft_free(*payload);
+	*payload = body;
+	*len = blen;
+out:
+	ft_free(r);
+}
+
 /* A list of "site:N" strings for the typed events. */
 static void site_list(const uint32_t *ids, uint32_t n, char (*buf)[16], const char **ptr)
 {
@@ -295,6 +356,8 @@ static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32
 
 	if (!c->bound)
 		goto out;
+	if (type == FT_WIRE_ROUND_RESULT)
+		stamp_result(s, &payload, &len);
 	if (seal(s, c->id, type, round, attempt, payload, len, &buf, &blen) != FT_OK)
 		goto out;
 	audit_msg(s, FT_AUDIT_SENT, c->id, type, s->run_id, round, buf, blen);
@@ -731,6 +794,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 			      ft_wire_type_name(h.type), h.sender);
 			continue;
 		}
+		audit_site_anchor(s, c->id, h.type, mb, mlen);
 		switch (h.type) {
 		case FT_WIRE_ROUND_ACCEPT:
 		case FT_WIRE_ROUND_REFUSE:

@@ -342,6 +342,23 @@ static void audit_check(node_d *n, int rv, const char *what)
 	exit(1);
 }
 
+/* Test-only fault injection (docs/AUDIT.md, "The ledger never under-counts"):
+ * FEDTWIN_TEST_CRASH_AFTER_CHARGE=R makes the daemon die as a kill -9 would,
+ * right after round R's privacy charge is durable in the ledger and the
+ * audit log and before anything derived from that training is sent or
+ * saved. Never set it in production. */
+static void crash_after_charge(uint64_t round, uint32_t attempt)
+{
+	const char *v = getenv("FEDTWIN_TEST_CRASH_AFTER_CHARGE");
+	uint64_t r;
+
+	if (v == NULL || ft_parse_u64(v, UINT64_MAX, &r) != FT_OK || r != round)
+		return;
+	nlog("FEDTWIN_TEST_CRASH_AFTER_CHARGE: dying after the privacy charge of round %llu"
+	     " attempt %u", (unsigned long long)round, attempt);
+	_exit(137);
+}
+
 static void audit_msg(node_d *n, ft_audit_dir dir, unsigned type, uint64_t run, uint64_t round,
                       const uint8_t *env, size_t len)
 {
@@ -406,6 +423,7 @@ static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
 		                                    NAN, NAN, NULL, NULL),
 		            "policy.refuse");
 	}
+	(void)ft_audit_head(n->audit, &nt.log_len, nt.log_head);
 	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK)
 		send_frame(n, FT_WIRE_ROUND_REFUSE, f->run, f->round, f->attempt, body, len);
 	ft_free(body);
@@ -424,10 +442,17 @@ static void secagg_drain(node_d *n)
 			n->input_set = 1;
 	}
 	while (ft_secagg_client_next(n->sa, &buf, &len) == FT_OK) {
-		ft_wire_secagg w = {buf, len};
+		ft_wire_secagg w;
 		uint8_t *body = NULL;
 		size_t blen;
 
+		/* Every secure-aggregation message, the masked upload included,
+		 * carries this log's head: the coordinator anchors it, so the
+		 * privacy charge logged before the upload is fixed in its log. */
+		memset(&w, 0, sizeof(w));
+		w.msg = buf;
+		w.len = len;
+		(void)ft_audit_head(n->audit, &w.log_len, w.log_head);
 		if (ft_wire_secagg_encode(&w, &body, &blen) == FT_OK)
 			send_frame(n, FT_WIRE_SECAGG, n->sa_run, n->sa_round, n->sa_attempt, body, blen);
 		ft_free(body);
@@ -589,6 +614,7 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		pv.max_eps_run = pol.max_eps_run;
 		pv.max_eps_total = pol.max_eps_total;
 		audit_check(n, ft_audit_log_privacy(n->audit, &pv, NULL, NULL), "privacy.spend");
+		crash_after_charge(f->round, f->attempt);
 	}
 	dl = ft_mallocarray(np, sizeof(float));
 	ft_free(buf);
@@ -787,6 +813,7 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	n->sa_round = f->round;
 	n->sa_attempt = f->attempt;
 	memcpy(acc.model_hash, a->model_hash, sizeof(acc.model_hash));
+	(void)ft_audit_head(n->audit, &acc.log_len, acc.log_head);
 	if (ft_wire_accept_encode(&acc, &ab, &alen) == FT_OK)
 		send_frame(n, FT_WIRE_ROUND_ACCEPT, f->run, f->round, f->attempt, ab, alen);
 out:
@@ -872,6 +899,11 @@ static void on_result(node_d *n, const ft_wire_hdr *f, const uint8_t *raw, size_
 		nlog("model v%llu announced but not held", (unsigned long long)r->model_version);
 		goto out;
 	}
+	/* The coordinator's log head as it published this model. */
+	if (r->log_len > 0)
+		audit_check(n, ft_audit_log_anchor(n->audit, "coordinator", r->log_len, r->log_head,
+		                                   NULL, NULL),
+		            "anchor");
 	for (uint32_t i = 0; i < r->n_metrics; i++)
 		if (strcmp(r->metrics[i].name, "run_complete") == 0 && r->metrics[i].value == 1.0)
 			complete = 1;
@@ -1129,6 +1161,7 @@ static int node_run_main(const char *config)
 
 		memset(&bye, 0, sizeof(bye));
 		snprintf(bye.text, sizeof(bye.text), "stopping");
+		(void)ft_audit_head(n.audit, &bye.log_len, bye.log_head);
 		if (ft_wire_notice_encode(&bye, &bb, &blen) == FT_OK)
 			send_frame(&n, FT_WIRE_BYE, n.run, 0, 0, bb, blen);
 		ft_free(bb);

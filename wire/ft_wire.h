@@ -255,8 +255,18 @@ int ft_wire_announce_encode(const ft_wire_announce *in, uint8_t **out, size_t *l
 int ft_wire_announce_decode(const uint8_t *body, size_t len, ft_wire_announce *out)
     FT_WARN_UNUSED;
 
+/*
+ * Cross-anchors (PROTOCOL.md "Log-head anchors"): ROUND_ACCEPT,
+ * ROUND_REFUSE/ERROR/BYE, SECAGG and ROUND_RESULT carry the sender's
+ * audit-log head, so that each side's log records the other's head every
+ * round. log_len is the head entry's seq (entries in the log); 0 means no
+ * head is sent, and then log_head must be all zero. On the wire the pair is
+ * two optional trailing keys, present exactly when log_len >= 1.
+ */
 typedef struct ft_wire_accept {
 	uint8_t model_hash[FT_CRYPTO_HASH_BYTES]; /* the announced model, echoed */
+	uint64_t log_len;                         /* the site's log head (0: none) */
+	uint8_t log_head[FT_CRYPTO_HASH_BYTES];
 } ft_wire_accept;
 int ft_wire_accept_encode(const ft_wire_accept *in, uint8_t **out, size_t *len) FT_WARN_UNUSED;
 int ft_wire_accept_decode(const uint8_t *body, size_t len, ft_wire_accept *out) FT_WARN_UNUSED;
@@ -277,6 +287,8 @@ typedef enum ft_wire_refusal {
 typedef struct ft_wire_notice {
 	uint32_t code;
 	char text[FT_WIRE_TEXT_MAX + 1];
+	uint64_t log_len;                         /* the sender's log head (0: none) */
+	uint8_t log_head[FT_CRYPTO_HASH_BYTES];
 } ft_wire_notice;
 int ft_wire_notice_encode(const ft_wire_notice *in, uint8_t **out, size_t *len) FT_WARN_UNUSED;
 int ft_wire_notice_decode(const uint8_t *body, size_t len, ft_wire_notice *out) FT_WARN_UNUSED;
@@ -285,7 +297,9 @@ int ft_wire_notice_decode(const uint8_t *body, size_t len, ft_wire_notice *out) 
  * decode (valid as long as the body, i.e. the received buffer). */
 typedef struct ft_wire_secagg {
 	const uint8_t *msg;
-	size_t len; /* 1..FT_WIRE_SECAGG_MAX - 16 */
+	size_t len; /* 1..FT_WIRE_SECAGG_MAX - 96 */
+	uint64_t log_len;                         /* the sender's log head (0: none) */
+	uint8_t log_head[FT_CRYPTO_HASH_BYTES];
 } ft_wire_secagg;
 int ft_wire_secagg_encode(const ft_wire_secagg *in, uint8_t **out, size_t *len) FT_WARN_UNUSED;
 int ft_wire_secagg_decode(const uint8_t *body, size_t len, ft_wire_secagg *out) FT_WARN_UNUSED;
@@ -317,6 +331,8 @@ typedef struct ft_wire_result {
 	uint32_t survivors[FT_WIRE_MAX_SITES];  /* strictly increasing ids */
 	uint32_t n_metrics;                     /* 0..FT_WIRE_MAX_METRICS */
 	ft_wire_metric metrics[FT_WIRE_MAX_METRICS]; /* names unique */
+	uint64_t log_len;                       /* the coordinator's log head (0: none) */
+	uint8_t log_head[FT_CRYPTO_HASH_BYTES];
 } ft_wire_result;
 int ft_wire_result_encode(const ft_wire_result *in, uint8_t **out, size_t *len) FT_WARN_UNUSED;
 int ft_wire_result_decode(const uint8_t *body, size_t len, ft_wire_result *out) FT_WARN_UNUSED;

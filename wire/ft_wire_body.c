@@ -49,6 +49,63 @@ static int dec_err(int rv)
 	return rv == FT_ERANGE || rv == FT_ENOMEM ? rv : FT_EPROTO;
 }
 
+/* ---- Log-head anchors (optional trailing keys) ------------------------------------- */
+
+/* No head (0) comes with an all-zero hash: one encoding per value. */
+static int anchor_ok(uint64_t log_len, const uint8_t head[FT_CRYPTO_HASH_BYTES])
+{
+	static const uint8_t zero[FT_CRYPTO_HASH_BYTES];
+
+	return log_len > 0 || memcmp(head, zero, FT_CRYPTO_HASH_BYTES) == 0;
+}
+
+/* Map entries the anchor adds: 2 when a head is sent, else none. */
+static uint32_t anchor_keys(uint64_t log_len)
+{
+	return log_len > 0 ? 2u : 0u;
+}
+
+static void anchor_wr(wire_wr *w, uint64_t log_len, const uint8_t head[FT_CRYPTO_HASH_BYTES])
+{
+	if (log_len == 0)
+		return;
+	wire_wr_cstr(w, "log_len");
+	wire_wr_uint(w, log_len);
+	wire_wr_cstr(w, "log_head");
+	wire_wr_bin(w, head, FT_CRYPTO_HASH_BYTES);
+}
+
+/* Reads the map header of a body with `base` mandatory keys and says
+ * whether the anchor pair follows them. */
+static int anchor_map(wire_rd *r, uint32_t base, int *has)
+{
+	uint32_t n;
+	int rv = wire_rd_map(r, &n);
+
+	if (rv != FT_OK)
+		return rv;
+	if (n != base && n != base + 2)
+		return FT_EPROTO;
+	*has = n == base + 2;
+	return FT_OK;
+}
+
+static int anchor_rd(wire_rd *r, int has, uint64_t *log_len, uint8_t head[FT_CRYPTO_HASH_BYTES])
+{
+	int rv;
+
+	if (!has)
+		return FT_OK;
+	rv = wire_rd_key(r, "log_len");
+	if (rv == FT_OK)
+		rv = wire_rd_uint(r, 1, UINT64_MAX, log_len);
+	if (rv == FT_OK)
+		rv = wire_rd_key(r, "log_head");
+	if (rv == FT_OK)
+		rv = wire_rd_bin_fixed(r, head, FT_CRYPTO_HASH_BYTES);
+	return rv;
+}
+
 /* ---- HELLO -------------------------------------------------------------------- */
 
 static int hello_ok(const ft_wire_hello *h)
@@ -446,12 +503,13 @@ int ft_wire_accept_encode(const ft_wire_accept *in, uint8_t **out, size_t *len)
 {
 	wire_wr w;
 
-	if (in == NULL || out == NULL || len == NULL)
+	if (in == NULL || out == NULL || len == NULL || !anchor_ok(in->log_len, in->log_head))
 		return FT_EINVAL;
 	wire_wr_init(&w, ft_wire_body_max(FT_WIRE_ROUND_ACCEPT));
-	wire_wr_map(&w, 1);
+	wire_wr_map(&w, 1 + anchor_keys(in->log_len));
 	wire_wr_cstr(&w, "model_hash");
 	wire_wr_bin(&w, in->model_hash, sizeof(in->model_hash));
+	anchor_wr(&w, in->log_len, in->log_head);
 	return wire_wr_finish(&w, out, len);
 }
 
@@ -459,19 +517,20 @@ int ft_wire_accept_decode(const uint8_t *body, size_t len, ft_wire_accept *out)
 {
 	wire_rd r;
 	ft_wire_accept a;
-	int rv;
+	int rv, has;
 
 	if (out == NULL)
 		return FT_EINVAL;
 	memset(&a, 0, sizeof(a));
 	if (len > ft_wire_body_max(FT_WIRE_ROUND_ACCEPT))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 2, 4);
+	rv = wire_rd_init(&r, body, len, 2, 8);
 	if (rv != FT_OK)
 		return rv;
-	TRY(wire_rd_map_n(&r, 1));
+	TRY(anchor_map(&r, 1, &has));
 	TRY(wire_rd_key(&r, "model_hash"));
 	TRY(wire_rd_bin_fixed(&r, a.model_hash, sizeof(a.model_hash)));
+	TRY(anchor_rd(&r, has, &a.log_len, a.log_head));
 	*out = a;
 	return FT_OK;
 fail:
@@ -484,14 +543,16 @@ int ft_wire_notice_encode(const ft_wire_notice *in, uint8_t **out, size_t *len)
 {
 	wire_wr w;
 
-	if (in == NULL || out == NULL || len == NULL || !wire_cstr_ok(in->text, 0, FT_WIRE_TEXT_MAX))
+	if (in == NULL || out == NULL || len == NULL || !wire_cstr_ok(in->text, 0, FT_WIRE_TEXT_MAX) ||
+	    !anchor_ok(in->log_len, in->log_head))
 		return FT_EINVAL;
 	wire_wr_init(&w, ft_wire_body_max(FT_WIRE_ERROR));
-	wire_wr_map(&w, 2);
+	wire_wr_map(&w, 2 + anchor_keys(in->log_len));
 	wire_wr_cstr(&w, "code");
 	wire_wr_uint(&w, in->code);
 	wire_wr_cstr(&w, "text");
 	wire_wr_cstr(&w, in->text);
+	anchor_wr(&w, in->log_len, in->log_head);
 	return wire_wr_finish(&w, out, len);
 }
 
@@ -499,21 +560,22 @@ int ft_wire_notice_decode(const uint8_t *body, size_t len, ft_wire_notice *out)
 {
 	wire_rd r;
 	ft_wire_notice n;
-	int rv;
+	int rv, has;
 
 	if (out == NULL)
 		return FT_EINVAL;
 	memset(&n, 0, sizeof(n));
 	if (len > ft_wire_body_max(FT_WIRE_ERROR))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 2, 8);
+	rv = wire_rd_init(&r, body, len, 2, 12);
 	if (rv != FT_OK)
 		return rv;
-	TRY(wire_rd_map_n(&r, 2));
+	TRY(anchor_map(&r, 2, &has));
 	TRY(wire_rd_key(&r, "code"));
 	TRY(wire_rd_u32(&r, 0, UINT32_MAX, &n.code));
 	TRY(wire_rd_key(&r, "text"));
 	TRY(wire_rd_text(&r, 0, FT_WIRE_TEXT_MAX, n.text));
+	TRY(anchor_rd(&r, has, &n.log_len, n.log_head));
 	*out = n;
 	return FT_OK;
 fail:
@@ -522,19 +584,21 @@ fail:
 
 /* ---- SECAGG -------------------------------------------------------------------- */
 
-#define SECAGG_MSG_MAX (FT_WIRE_SECAGG_MAX - 16u)
+/* Room for the map, the keys and the anchor pair within the body limit. */
+#define SECAGG_MSG_MAX (FT_WIRE_SECAGG_MAX - 96u)
 
 int ft_wire_secagg_encode(const ft_wire_secagg *in, uint8_t **out, size_t *len)
 {
 	wire_wr w;
 
 	if (in == NULL || out == NULL || len == NULL || in->msg == NULL || in->len < 1 ||
-	    in->len > SECAGG_MSG_MAX)
+	    in->len > SECAGG_MSG_MAX || !anchor_ok(in->log_len, in->log_head))
 		return FT_EINVAL;
 	wire_wr_init(&w, ft_wire_body_max(FT_WIRE_SECAGG));
-	wire_wr_map(&w, 1);
+	wire_wr_map(&w, 1 + anchor_keys(in->log_len));
 	wire_wr_cstr(&w, "msg");
 	wire_wr_bin(&w, in->msg, in->len);
+	anchor_wr(&w, in->log_len, in->log_head);
 	return wire_wr_finish(&w, out, len);
 }
 
@@ -542,21 +606,22 @@ int ft_wire_secagg_decode(const uint8_t *body, size_t len, ft_wire_secagg *out)
 {
 	wire_rd r;
 	ft_wire_secagg s;
-	int rv;
+	int rv, has;
 
 	if (out == NULL)
 		return FT_EINVAL;
 	memset(&s, 0, sizeof(s));
 	if (len > ft_wire_body_max(FT_WIRE_SECAGG))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 2, 4);
+	rv = wire_rd_init(&r, body, len, 2, 8);
 	if (rv != FT_OK)
 		return rv;
-	TRY(wire_rd_map_n(&r, 1));
+	TRY(anchor_map(&r, 1, &has));
 	TRY(wire_rd_key(&r, "msg"));
 	TRY(wire_rd_bin(&r, SECAGG_MSG_MAX, &s.msg, &s.len));
 	if (s.len < 1)
 		return FT_EPROTO;
+	TRY(anchor_rd(&r, has, &s.log_len, s.log_head));
 	*out = s;
 	return FT_OK;
 fail:
@@ -636,7 +701,7 @@ static int result_ok(const ft_wire_result *res)
 {
 	if (res->model_len < 1 || res->model_len > MODEL_LEN_MAX ||
 	    res->n_survivors > FT_WIRE_MAX_SITES || !ids_increasing(res->survivors, res->n_survivors) ||
-	    res->n_metrics > FT_WIRE_MAX_METRICS)
+	    res->n_metrics > FT_WIRE_MAX_METRICS || !anchor_ok(res->log_len, res->log_head))
 		return 0;
 	for (uint32_t i = 0; i < res->n_metrics; i++) {
 		const char *a = res->metrics[i].name;
@@ -657,7 +722,7 @@ int ft_wire_result_encode(const ft_wire_result *in, uint8_t **out, size_t *len)
 	if (in == NULL || out == NULL || len == NULL || !result_ok(in))
 		return FT_EINVAL;
 	wire_wr_init(&w, ft_wire_body_max(FT_WIRE_ROUND_RESULT));
-	wire_wr_map(&w, 5);
+	wire_wr_map(&w, 5 + anchor_keys(in->log_len));
 	wire_wr_cstr(&w, "model_version");
 	wire_wr_uint(&w, in->model_version);
 	wire_wr_cstr(&w, "model_hash");
@@ -674,15 +739,16 @@ int ft_wire_result_encode(const ft_wire_result *in, uint8_t **out, size_t *len)
 		wire_wr_cstr(&w, in->metrics[i].name);
 		wire_wr_double(&w, in->metrics[i].value);
 	}
+	anchor_wr(&w, in->log_len, in->log_head);
 	return wire_wr_finish(&w, out, len);
 }
 
 static int result_read(wire_rd *r, ft_wire_result *res)
 {
 	uint32_t n;
-	int rv;
+	int rv, has;
 
-	TRY(wire_rd_map_n(r, 5));
+	TRY(anchor_map(r, 5, &has));
 	TRY(wire_rd_key(r, "model_version"));
 	TRY(wire_rd_uint(r, 0, UINT64_MAX, &res->model_version));
 	TRY(wire_rd_key(r, "model_hash"));
@@ -712,6 +778,7 @@ static int result_read(wire_rd *r, ft_wire_result *res)
 		if (rv != FT_OK)
 			return rv;
 	}
+	TRY(anchor_rd(r, has, &res->log_len, res->log_head));
 	return result_ok(res) ? FT_OK : FT_EPROTO;
 fail:
 	return rv;
@@ -727,7 +794,7 @@ int ft_wire_result_decode(const uint8_t *body, size_t len, ft_wire_result *out)
 		return FT_EINVAL;
 	if (len > ft_wire_body_max(FT_WIRE_ROUND_RESULT))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 3, 16 + FT_WIRE_MAX_SITES + 2 * FT_WIRE_MAX_METRICS);
+	rv = wire_rd_init(&r, body, len, 3, 20 + FT_WIRE_MAX_SITES + 2 * FT_WIRE_MAX_METRICS);
 	if (rv != FT_OK)
 		return rv;
 	memset(&res, 0, sizeof(res));

@@ -53,15 +53,18 @@ static void check_same_ft_wire_announce(const ft_wire_announce *a, const ft_wire
 }
 static void check_same_ft_wire_accept(const ft_wire_accept *a, const ft_wire_accept *b)
 {
-	same(memcmp(a->model_hash, b->model_hash, 32) == 0);
+	same(memcmp(a->model_hash, b->model_hash, 32) == 0 && a->log_len == b->log_len &&
+	     memcmp(a->log_head, b->log_head, 32) == 0);
 }
 static void check_same_ft_wire_notice(const ft_wire_notice *a, const ft_wire_notice *b)
 {
-	same(a->code == b->code && strcmp(a->text, b->text) == 0);
+	same(a->code == b->code && strcmp(a->text, b->text) == 0 && a->log_len == b->log_len &&
+	     memcmp(a->log_head, b->log_head, 32) == 0);
 }
 static void check_same_ft_wire_secagg(const ft_wire_secagg *a, const ft_wire_secagg *b)
 {
-	same(a->len == b->len && memcmp(a->msg, b->msg, a->len) == 0);
+	same(a->len == b->len && memcmp(a->msg, b->msg, a->len) == 0 && a->log_len == b->log_len &&
+	     memcmp(a->log_head, b->log_head, 32) == 0);
 }
 static void check_same_ft_wire_chunk(const ft_wire_chunk *a, const ft_wire_chunk *b)
 {
@@ -71,7 +74,8 @@ static void check_same_ft_wire_chunk(const ft_wire_chunk *a, const ft_wire_chunk
 static void check_same_ft_wire_result(const ft_wire_result *a, const ft_wire_result *b)
 {
 	same(a->n_survivors == b->n_survivors && a->n_metrics == b->n_metrics &&
-	     a->model_len == b->model_len);
+	     a->model_len == b->model_len && a->log_len == b->log_len &&
+	     memcmp(a->log_head, b->log_head, 32) == 0);
 	for (uint32_t i = 0; i < a->n_metrics; i++)
 		same(strcmp(a->metrics[i].name, b->metrics[i].name) == 0 &&
 		     a->metrics[i].value == b->metrics[i].value);

@@ -140,10 +140,14 @@ int main(int argc, char **argv)
 		body(w, "accept", 3, FT_WIRE_ROUND_ACCEPT, 1, b, n);
 	}
 	{
-		ft_wire_notice no = { FT_WIRE_REFUSE_POLICY, "epsilon over the site limit" };
+		ft_wire_notice no = { .code = FT_WIRE_REFUSE_POLICY, .text = "epsilon over the site limit" };
 
+		no.log_len = 17;
+		memset(no.log_head, 0x5a, sizeof(no.log_head));
 		must(ft_wire_notice_encode(&no, &b, &n));
 		body(w, "refuse", 4, FT_WIRE_ROUND_REFUSE, 3, b, n);
+		no.log_len = 0;
+		memset(no.log_head, 0, sizeof(no.log_head));
 		no.code = FT_EPROTO;
 		snprintf(no.text, sizeof(no.text), "bad message");
 		must(ft_wire_notice_encode(&no, &b, &n));
@@ -155,10 +159,14 @@ int main(int argc, char **argv)
 	}
 	{
 		static const uint8_t msg[64] = { 1, 0, 0, 0, 6 };
-		ft_wire_secagg sa = { msg, sizeof(msg) };
+		ft_wire_secagg sa = { .msg = msg, .len = sizeof(msg) };
 
 		must(ft_wire_secagg_encode(&sa, &b, &n));
 		body(w, "secagg", 5, FT_WIRE_SECAGG, 1, b, n);
+		sa.log_len = 23;
+		memset(sa.log_head, 0x77, sizeof(sa.log_head));
+		must(ft_wire_secagg_encode(&sa, &b, &n));
+		body(w, "secagg_anchor", 5, FT_WIRE_SECAGG, 1, b, n);
 	}
 	{
 		static const uint8_t data[50] = { 7, 7, 7 };
@@ -185,6 +193,8 @@ int main(int argc, char **argv)
 		r->n_metrics = 1;
 		snprintf(r->metrics[0].name, sizeof(r->metrics[0].name), "accuracy");
 		r->metrics[0].value = 0.75;
+		r->log_len = 31;
+		memset(r->log_head, 0x42, sizeof(r->log_head));
 		must(ft_wire_result_encode(r, &b, &n));
 		body(w, "result", 7, FT_WIRE_ROUND_RESULT, FT_WIRE_COORDINATOR_ID, b, n);
 		free(r);

@@ -158,7 +158,7 @@ static void client_out(sim *m, ssite *s)
 	    ft_secagg_client_set_input(s->sa, s->x, d) == FT_OK)
 		s->input_set = 1;
 	while (!s->dead && ft_secagg_client_next(s->sa, &buf, &len) == FT_OK) {
-		ft_wire_secagg w = {buf, len};
+		ft_wire_secagg w = { .msg = buf, .len = len };
 		uint8_t *body;
 		size_t blen;
 

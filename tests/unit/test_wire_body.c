@@ -207,6 +207,130 @@ static void test_bodies_from_independent_encoder(void **state)
 	free(r);
 }
 
+/* The log-head anchor pair (PROTOCOL.md "Log-head anchors"): carried when
+ * log_len >= 1, absent otherwise, refused when half there or contradictory. */
+static void test_anchor_fields(void **state)
+{
+	ft_wire_accept ac, ac2;
+	ft_wire_notice no, no2;
+	ft_wire_secagg sa, sa2;
+	ft_wire_result *r = malloc(sizeof(*r)), *r2 = malloc(sizeof(*r2));
+	static const uint8_t sec[] = { 1, 0, 0, 0, 6, 42 };
+	uint8_t *b = NULL, *b0 = NULL;
+	size_t n, n0;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t head[32];
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(r2);
+	memset(head, 0xa5, sizeof(head));
+
+	memset(&ac, 0, sizeof(ac));
+	memset(ac.model_hash, 0x10, sizeof(ac.model_hash));
+	assert_int_equal(ft_wire_accept_encode(&ac, &b0, &n0), FT_OK);
+	ac.log_len = 41;
+	memcpy(ac.log_head, head, 32);
+	assert_int_equal(ft_wire_accept_encode(&ac, &b, &n), FT_OK);
+	/* the pair costs its bytes only when sent: two keys, a uint, a bin */
+	assert_int_equal(n, n0 + 8 + 1 + 9 + 2 + 32);
+	assert_int_equal(ft_wire_accept_decode(b, n, &ac2), FT_OK);
+	assert_int_equal(ac2.log_len, 41);
+	assert_memory_equal(ac2.log_head, head, 32);
+	ft_free(b);
+	assert_int_equal(ft_wire_accept_decode(b0, n0, &ac2), FT_OK);
+	assert_int_equal(ac2.log_len, 0);
+	ft_free(b0);
+	/* no head, yet a hash: one encoding per value, so refused */
+	ac.log_len = 0;
+	assert_int_equal(ft_wire_accept_encode(&ac, &b, &n), FT_EINVAL);
+
+	memset(&no, 0, sizeof(no));
+	no.code = FT_WIRE_REFUSE_BUDGET;
+	snprintf(no.text, sizeof(no.text), "budget");
+	no.log_len = UINT64_MAX;
+	memcpy(no.log_head, head, 32);
+	assert_int_equal(ft_wire_notice_encode(&no, &b, &n), FT_OK);
+	assert_true(n <= ft_wire_body_max(FT_WIRE_ROUND_REFUSE));
+	assert_int_equal(ft_wire_notice_decode(b, n, &no2), FT_OK);
+	assert_true(no2.log_len == UINT64_MAX);
+	assert_memory_equal(no2.log_head, head, 32);
+	ft_free(b);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.msg = sec;
+	sa.len = sizeof(sec);
+	sa.log_len = 7;
+	memcpy(sa.log_head, head, 32);
+	assert_int_equal(ft_wire_secagg_encode(&sa, &b, &n), FT_OK);
+	assert_int_equal(ft_wire_secagg_decode(b, n, &sa2), FT_OK);
+	assert_int_equal(sa2.log_len, 7);
+	assert_memory_equal(sa2.log_head, head, 32);
+	assert_memory_equal(sa2.msg, sec, sizeof(sec));
+	ft_free(b);
+
+	wt_result(r);
+	r->log_len = 1234;
+	memcpy(r->log_head, head, 32);
+	assert_int_equal(ft_wire_result_encode(r, &b, &n), FT_OK);
+	assert_int_equal(ft_wire_result_decode(b, n, r2), FT_OK);
+	assert_memory_equal(r, r2, sizeof(*r));
+	ft_free(b);
+
+	/* written by msgpack-c: the pair after the other keys */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	mp_str(&pk, "model_hash");
+	msgpack_pack_bin(&pk, 32);
+	msgpack_pack_bin_body(&pk, head, 32);
+	mp_str(&pk, "log_len");
+	msgpack_pack_uint64(&pk, 5);
+	mp_str(&pk, "log_head");
+	msgpack_pack_bin(&pk, 32);
+	msgpack_pack_bin_body(&pk, head, 32);
+	assert_int_equal(ft_wire_accept_decode((const uint8_t *)sb.data, sb.size, &ac2), FT_OK);
+	assert_int_equal(ac2.log_len, 5);
+	msgpack_sbuffer_clear(&sb);
+	/* log_len 0 inside the pair */
+	msgpack_pack_map(&pk, 3);
+	mp_str(&pk, "model_hash");
+	msgpack_pack_bin(&pk, 32);
+	msgpack_pack_bin_body(&pk, head, 32);
+	mp_str(&pk, "log_len");
+	msgpack_pack_uint64(&pk, 0);
+	mp_str(&pk, "log_head");
+	msgpack_pack_bin(&pk, 32);
+	msgpack_pack_bin_body(&pk, head, 32);
+	assert_int_equal(ft_wire_accept_decode((const uint8_t *)sb.data, sb.size, &ac2), FT_EPROTO);
+	msgpack_sbuffer_clear(&sb);
+	/* half a pair */
+	msgpack_pack_map(&pk, 3);
+	mp_str(&pk, "code");
+	msgpack_pack_uint32(&pk, 1);
+	mp_str(&pk, "text");
+	mp_str(&pk, "x");
+	mp_str(&pk, "log_len");
+	msgpack_pack_uint64(&pk, 5);
+	assert_int_equal(ft_wire_notice_decode((const uint8_t *)sb.data, sb.size, &no2), FT_EPROTO);
+	msgpack_sbuffer_clear(&sb);
+	/* a head that is not 32 bytes */
+	msgpack_pack_map(&pk, 4);
+	mp_str(&pk, "code");
+	msgpack_pack_uint32(&pk, 1);
+	mp_str(&pk, "text");
+	mp_str(&pk, "x");
+	mp_str(&pk, "log_len");
+	msgpack_pack_uint64(&pk, 5);
+	mp_str(&pk, "log_head");
+	msgpack_pack_bin(&pk, 31);
+	msgpack_pack_bin_body(&pk, head, 31);
+	assert_int_equal(ft_wire_notice_decode((const uint8_t *)sb.data, sb.size, &no2), FT_EPROTO);
+	msgpack_sbuffer_destroy(&sb);
+	free(r);
+	free(r2);
+}
+
 static void test_small_bodies_round_trip(void **state)
 {
 	ft_wire_accept ac, ac2;
@@ -220,6 +344,7 @@ static void test_small_bodies_round_trip(void **state)
 	(void)state;
 	assert_non_null(r2);
 	assert_non_null(q2);
+	memset(&ac, 0, sizeof(ac));
 	memset(ac.model_hash, 0x10, sizeof(ac.model_hash));
 	assert_int_equal(ft_wire_accept_encode(&ac, &b, &n), FT_OK);
 	assert_int_equal(ft_wire_accept_decode(b, n, &ac2), FT_OK);
@@ -240,6 +365,7 @@ static void test_small_bodies_round_trip(void **state)
 	assert_string_equal(no2.text, "");
 	ft_free(b);
 
+	memset(&sa, 0, sizeof(sa));
 	sa.msg = sec;
 	sa.len = sizeof(sec);
 	assert_int_equal(ft_wire_secagg_encode(&sa, &b, &n), FT_OK);
@@ -538,10 +664,10 @@ static void test_encoder_alloc_failures(void **state)
 	ft_wire_stats st = { 1, &col };
 	ft_wire_hello h = { .site_id = 1, .software = "x" };
 	ft_wire_welcome we = { .manifest_serial = 1 };
-	ft_wire_accept ac = { { 0 } };
-	ft_wire_notice no = { 3, "text" };
+	ft_wire_accept ac = { .log_len = 9 };
+	ft_wire_notice no = { .code = 3, .text = "text", .log_len = 9 };
 	static uint8_t big[3u << 20];
-	ft_wire_secagg sa = { big, sizeof(big) };
+	ft_wire_secagg sa = { .msg = big, .len = sizeof(big), .log_len = 9 };
 	ft_wire_chunk ch = { .total = sizeof(big), .data = big, .len = sizeof(big) };
 	ft_wire_result r;
 	ft_wire_announce a;
@@ -571,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_announce_round_trip_and_limits),
 		cmocka_unit_test(test_bodies_from_independent_encoder),
 		cmocka_unit_test(test_small_bodies_round_trip),
+		cmocka_unit_test(test_anchor_fields),
 		cmocka_unit_test(test_stats_round_trip_and_sets),
 		cmocka_unit_test(test_limits_refused_before_allocation),
 		cmocka_unit_test(test_decoder_alloc_failures),
