@@ -7,8 +7,12 @@
  *
  *   bench_secagg            all shapes: (10,1e5) (50,1e5) (100,1e5) (20,1e6)
  *   bench_secagg N d        one shape
+ *   bench_secagg N d k t    one shape with graph degree k and threshold t
  *
- * Each figure is the best of three rounds. k and t come from ft_secagg_params(N, 0.1, 0.05, 40, 30). Scenarios:
+ * Each figure is the best of three rounds. k and t come from
+ * ft_secagg_params(N, 0.1, 0.05, 40, 30) unless given. "Whole round" is the
+ * wall time of everything in the round, all N clients and the server run
+ * one after another in this process. Scenarios:
  * no drop-out; 10% of the sites drop after uploading (before the
  * consistency check); 10% drop after sharing keys, before uploading (the
  * server then regenerates their pairwise masks). The peak RSS is the whole
@@ -26,6 +30,9 @@
 #include "ft_crypto.h"
 #include "ft_secagg.h"
 
+/* Graph degree and threshold given on the command line (0: ft_secagg_params). */
+static uint32_t bench_k, bench_t;
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -42,6 +49,7 @@ typedef struct result {
 	double mask_s;    /* all clients, producing masked chunks */
 	double agg_s;     /* server, adding chunks */
 	double unmask_s;  /* server, the unmasking phase */
+	double round_s;   /* the whole round, server alloc to result, all roles */
 	double chacha_client_s, chacha_server_s;
 	double shamir_s;  /* the server's reconstructions alone, timed apart:
 	                   * one set of weights, then weighted combines */
@@ -92,8 +100,12 @@ static int run(uint32_t n, uint32_t d, int scen, result *r)
 	memset(&cfg, 0, sizeof(cfg));
 	if (sites == NULL || ids == NULL || cl == NULL || x == NULL || dead == NULL || drop == NULL)
 		goto out;
-	if (ft_secagg_params(n, 0.1, 0.05, 40, 30, &r->k, &r->t) != FT_OK)
+	if (bench_k != 0) {
+		r->k = bench_k;
+		r->t = bench_t;
+	} else if (ft_secagg_params(n, 0.1, 0.05, 40, 30, &r->k, &r->t) != FT_OK) {
 		goto out;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		sites[i].id = i + 1;
 		if (ft_crypto_identity_generate(&ids[i]) != FT_OK)
@@ -118,6 +130,7 @@ static int run(uint32_t n, uint32_t d, int scen, result *r)
 	cfg.d = d;
 	cfg.bits = 32;
 	cfg.chunk = 16384;
+	r->round_s = now_s();
 	if (ft_secagg_server_alloc(&cfg, NULL, now, &srv) != FT_OK)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
@@ -200,6 +213,7 @@ static int run(uint32_t n, uint32_t d, int scen, result *r)
 				r->unmask_s += now_s() - t1;
 		}
 	}
+	r->round_s = now_s() - r->round_s;
 	if (ft_secagg_server_phase(srv) != FT_SECAGG_DONE) {
 		const char *why;
 
@@ -326,7 +340,7 @@ out:
 static int report(uint32_t n, uint32_t d)
 {
 	for (int scen = 0; scen < 3; scen++) {
-		result r;
+		result r = {0};
 		struct rusage ru;
 		uint32_t uploaders = scen == DROP_BEFORE_UPLOAD ? n - (n + 9) / 10 : n;
 
@@ -349,16 +363,17 @@ static int report(uint32_t n, uint32_t d)
 			BEST(shamir_plain_s);
 			BEST(chacha_client_s);
 			BEST(chacha_server_s);
+			BEST(round_s);
 #undef BEST
 		}
 		getrusage(RUSAGE_SELF, &ru);
-		printf("| %u | %u | %u/%u | %s | %u | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2f | %.1f | %.2fx | %.2fx | %.1f | %ld |\n",
+		printf("| %u | %u | %u/%u | %s | %u | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2f | %.1f | %.2fx | %.2fx | %.1f | %.0f | %ld |\n",
 		       n, d, r.k, r.t, scen_name[scen], r.survivors, 1e3 * r.setup_s / n,
 		       1e3 * r.mask_s / uploaders, r.mask_s / r.chacha_client_s,
 		       1e3 * r.agg_s, 1e3 * r.unmask_s, 1e3 * r.shamir_s, 1e3 * r.shamir_plain_s,
 		       r.unmask_s / r.chacha_server_s,
 		       (r.unmask_s - r.shamir_s) / r.chacha_server_s,
-		       1e3 * r.chacha_server_s, ru.ru_maxrss / 1024);
+		       1e3 * r.chacha_server_s, 1e3 * r.round_s, ru.ru_maxrss / 1024);
 		fflush(stdout);
 	}
 	return 0;
@@ -373,16 +388,20 @@ int main(int argc, char **argv)
 	printf("| N | d | k/t | drop-out | survivors | setup ms/site | masking ms/site | "
 	       "masking / ChaCha20 | server add ms | server unmask ms | of which Shamir ms | "
 	       "Shamir unbatched ms | unmask / ChaCha20 | (unmask - Shamir) / ChaCha20 | "
-	       "ChaCha20 server ms | peak RSS MiB |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-	if (argc == 3) {
-		uint64_t n, d;
+	       "ChaCha20 server ms | whole round ms | peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	if (argc == 3 || argc == 5) {
+		uint64_t n, d, k = 0, t = 0;
 
 		if (ft_parse_u64(argv[1], FT_SECAGG_MAX_SITES, &n) != FT_OK ||
-		    ft_parse_u64(argv[2], FT_SECAGG_MAX_D, &d) != FT_OK || n < 2 || d < 1) {
-			fprintf(stderr, "usage: bench_secagg [N d]\n");
+		    ft_parse_u64(argv[2], FT_SECAGG_MAX_D, &d) != FT_OK || n < 2 || d < 1 ||
+		    (argc == 5 && (ft_parse_u64(argv[3], n - 1, &k) != FT_OK ||
+		                   ft_parse_u64(argv[4], k, &t) != FT_OK || k < 1 || 2 * t <= k))) {
+			fprintf(stderr, "usage: bench_secagg [N d [k t]]  (k < N, k/2 < t <= k)\n");
 			return 2;
 		}
+		bench_k = (uint32_t)k;
+		bench_t = (uint32_t)t;
 		return report((uint32_t)n, (uint32_t)d);
 	}
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)

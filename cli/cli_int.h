@@ -11,12 +11,5 @@ int ft_cli_fingerprint_main(int argc, char **argv);
 int ft_cli_selfcheck_main(int argc, char **argv);
 int ft_cli_version_main(int argc, char **argv);
 
-/* Reads a passphrase from --passphrase-file FILE (first line) or the
- * FEDTWIN_PASSPHRASE environment variable; never from the command line,
- * where other users could read it. Returns a sodium_malloc'd string (free
- * with ft_cli_passphrase_free) or NULL when none is configured; *err is set
- * to non-zero on a read error. */
-char *ft_cli_passphrase(const char *file, int *err);
-void ft_cli_passphrase_free(char *p);
 
 #endif

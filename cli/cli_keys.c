@@ -11,71 +11,15 @@
 #include "ft_crypto.h"
 #include "cli_int.h"
 
-#define FT_PASSPHRASE_MAX 1024
-
-char *ft_cli_passphrase(const char *file, int *err)
-{
-	char *p = NULL;
-	const char *env = NULL;
-	FILE *f = NULL;
-	size_t n;
-
-	*err = 0;
-	if (file == NULL) {
-		env = getenv("FEDTWIN_PASSPHRASE");
-		if (env == NULL || *env == '\0')
-			return NULL;
-		if (strlen(env) >= FT_PASSPHRASE_MAX) {
-			fprintf(stderr, "fedtwin: FEDTWIN_PASSPHRASE is longer than %d bytes\n",
-			        FT_PASSPHRASE_MAX - 1);
-			*err = 1;
-			return NULL;
-		}
-	}
-	p = sodium_malloc(FT_PASSPHRASE_MAX);
-	if (p == NULL) {
-		*err = 1;
-		return NULL;
-	}
-	if (env != NULL) {
-		memcpy(p, env, strlen(env) + 1);
-		return p;
-	}
-	f = fopen(file, "r");
-	if (f == NULL || fgets(p, FT_PASSPHRASE_MAX, f) == NULL) {
-		fprintf(stderr, "fedtwin: cannot read passphrase file '%s'\n", file);
-		goto fail;
-	}
-	n = strcspn(p, "\r\n");
-	p[n] = '\0';
-	if (n == 0) {
-		fprintf(stderr, "fedtwin: passphrase file '%s' starts with an empty line\n", file);
-		goto fail;
-	}
-	fclose(f);
-	return p;
-fail:
-	if (f != NULL)
-		fclose(f);
-	sodium_free(p);
-	*err = 1;
-	return NULL;
-}
-
-void ft_cli_passphrase_free(char *p)
-{
-	if (p != NULL)
-		sodium_free(p);
-}
-
 int ft_cli_keygen_main(int argc, char **argv)
 {
 	const char *out = NULL, *pfile = NULL;
-	int plain = 0, perr = 0, rv, status = 1;
+	int plain = 0, rv, status = 1;
 	char *pass = NULL;
 	char pub[4096];
 	char fpr[FT_CRYPTO_FPR_CHARS + 1];
 	ft_crypto_identity *id = NULL;
+	ft_errmsg err = {{0}};
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
@@ -103,9 +47,11 @@ int ft_cli_keygen_main(int argc, char **argv)
 		fprintf(stderr, "fedtwin keygen: path too long\n");
 		return 2;
 	}
-	pass = ft_cli_passphrase(pfile, &perr);
-	if (perr)
+	rv = ft_crypto_passphrase_read(pfile, &pass, &err);
+	if (rv != FT_OK) {
+		fprintf(stderr, "fedtwin keygen: %s\n", err.msg);
 		goto out;
+	}
 	if (pass == NULL && !plain) {
 		fprintf(stderr, "fedtwin keygen: no passphrase: give --passphrase-file FILE, set "
 		                "FEDTWIN_PASSPHRASE, or say --no-passphrase\n");
@@ -130,7 +76,7 @@ int ft_cli_keygen_main(int argc, char **argv)
 	status = 0;
 out:
 	ft_crypto_identity_free(id);
-	ft_cli_passphrase_free(pass);
+	ft_crypto_passphrase_free(pass);
 	return status;
 }
 

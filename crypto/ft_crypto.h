@@ -129,6 +129,22 @@ int ft_crypto_identity_load(const char *path, const char *passphrase,
 int ft_crypto_identity_decode(const uint8_t *buf, size_t n, const char *passphrase,
                               ft_crypto_identity **out, ft_errmsg *err) FT_WARN_UNUSED;
 
+/*
+ * The passphrase that seals an identity key, read from the first line of
+ * `file` (trailing CR/LF removed) or, when file is NULL, from the
+ * FEDTWIN_PASSPHRASE environment variable; never from the command line,
+ * where other users could read it. On FT_OK *out is a NUL-terminated copy in
+ * guarded memory (free with ft_crypto_passphrase_free), or NULL when file is
+ * NULL and the variable is unset or empty. FT_EIO if the file cannot be read,
+ * FT_EFORMAT if its first line is empty, FT_ERANGE if the passphrase is
+ * longer than FT_CRYPTO_PASSPHRASE_MAX bytes; the message names the file.
+ */
+#define FT_CRYPTO_PASSPHRASE_MAX 1023u
+int ft_crypto_passphrase_read(const char *file, char **out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Wipes and frees a passphrase from ft_crypto_passphrase_read; accepts NULL. */
+void ft_crypto_passphrase_free(char *p);
+
 /* Public key files: one line of hex (mode 0644, written atomically, never
  * replacing an existing file: FT_EEXIST). The loader accepts the 64 hex
  * digits with or without the final newline, nothing else (FT_EFORMAT). */

@@ -315,7 +315,7 @@ static int budget_check(ft_store *s, const char *run_id, double q, double sigma,
                         uint64_t steps, double *eps_run, double *eps_total, ft_errmsg *err)
 {
 	ft_privacy_accountant *total = NULL, *run = NULL;
-	ft_store_policy p;
+	ft_store_policy p = {0};
 	double er = 0, et = 0;
 	int rv;
 
@@ -420,7 +420,7 @@ int ft_store_policy_charge(ft_store *s, const ft_store_ledger_event *ev, double 
 int ft_store_privacy_spent(ft_store *s, const char *run_id, double *eps, ft_errmsg *err)
 {
 	ft_privacy_accountant *total = NULL, *run = NULL;
-	ft_store_policy p;
+	ft_store_policy p = {0};
 	double e = 0;
 	int rv;
 

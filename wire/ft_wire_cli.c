@@ -17,7 +17,6 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define PASS_MAX 1024
 
 static const char usage_text[] =
 	"usage: fedtwin consortium init --name NAME --key CONSORTIUM_KEY\n"
@@ -98,36 +97,15 @@ static int parse(int argc, char **argv, struct opts *o, FILE *err)
  * FEDTWIN_PASSPHRASE. */
 static int load_key(const struct opts *o, ft_crypto_identity **id, FILE *err)
 {
-	char pass[PASS_MAX];
-	const char *p = NULL;
+	char *pass = NULL;
 	ft_errmsg em;
 	int rv;
 
-	if (o->pass_file != NULL) {
-		FILE *f = fopen(o->pass_file, "r");
-		size_t n;
-
-		if (f == NULL || fgets(pass, sizeof(pass), f) == NULL) {
-			if (f != NULL)
-				fclose(f);
-			return fail(err, EXIT_FAIL, "cannot read passphrase file '%s'", o->pass_file);
-		}
-		fclose(f);
-		n = strcspn(pass, "\r\n");
-		pass[n] = '\0';
-		if (n == 0) {
-			ft_crypto_wipe(pass, sizeof(pass));
-			return fail(err, EXIT_FAIL, "passphrase file '%s' starts with an empty line",
-			            o->pass_file);
-		}
-		p = pass;
-	} else {
-		p = getenv("FEDTWIN_PASSPHRASE");
-		if (p != NULL && *p == '\0')
-			p = NULL;
-	}
-	rv = ft_crypto_identity_load(o->key, p, id, &em);
-	ft_crypto_wipe(pass, sizeof(pass));
+	rv = ft_crypto_passphrase_read(o->pass_file, &pass, &em);
+	if (rv != FT_OK)
+		return fail(err, EXIT_FAIL, "%s", em.msg);
+	rv = ft_crypto_identity_load(o->key, pass, id, &em);
+	ft_crypto_passphrase_free(pass);
 	if (rv != FT_OK)
 		return fail(err, EXIT_FAIL, "%s: %s (%s)", o->key, em.msg, ft_strerror(rv));
 	return 0;
