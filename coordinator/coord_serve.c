@@ -931,6 +931,7 @@ int coord_serve_main(const char *config_path)
 	if (rv != FT_OK) {
 		fprintf(stderr, "fedtwin coordinator serve: %s\n", err.msg[0] ? err.msg : ft_strerror(rv));
 		serve_close(&s);
+		ft_transport_fini();
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -978,5 +979,6 @@ int coord_serve_main(const char *config_path)
 	}
 	logf_("stopping");
 	serve_close(&s);
+	ft_transport_fini();
 	return 0;
 }

@@ -1098,6 +1098,7 @@ static int node_run_main(const char *config)
 	if (rv != FT_OK) {
 		fprintf(stderr, "fedtwin node run: %s\n", err.msg[0] ? err.msg : ft_strerror(rv));
 		node_close(&n);
+		ft_transport_fini();
 		return 1;
 	}
 	tls.ca_file = n.cfg.ca;
@@ -1170,6 +1171,7 @@ static int node_run_main(const char *config)
 	}
 	nlog("stopping");
 	node_close(&n);
+	ft_transport_fini();
 	return 0;
 }
 

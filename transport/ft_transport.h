@@ -121,6 +121,14 @@ int ft_transport_client_open(const char *url, const ft_transport_tls *tls,
 void ft_transport_client_close(ft_transport_client *c);
 
 /*
+ * Releases nng's global state once every socket of the process is closed:
+ * nng tears sockets down on background threads, so a request still queued
+ * when a daemon exits would otherwise outlive the process's last free.
+ * Call once, after the last _close, just before the process exits.
+ */
+void ft_transport_fini(void);
+
+/*
  * One exchange: sends `body` as a request and waits up to timeout_ms for the
  * reply. On FT_OK the caller owns *reply (ft_free) of *reply_len bytes.
  * FT_ETIMEDOUT, FT_ENET. Blocking; one thread only.

@@ -480,6 +480,11 @@ out:
 	return rv;
 }
 
+void ft_transport_fini(void)
+{
+	nng_fini();
+}
+
 void ft_transport_client_close(ft_transport_client *c)
 {
 	if (c == NULL)
