@@ -25,6 +25,7 @@ static const struct ft_cli_cmd {
 } ft_cli_cmds[] = {
 	{"node", ft_node_cli_main, "site commands: import, consent, policy, status, train, run"},
 	{"coordinator", ft_coord_cli_main, "consortium operator: run create|start|pause|stop|status, serve"},
+	{"model", ft_node_model_cli_main, "evaluate a model file on a labelled CSV file"},
 	{"simulate", ft_sim_cli_main, "federated training simulated in one process on a CSV file"},
 	{"privacy", ft_privacy_cli_main, "plan a run: epsilon for given noise, or noise for an epsilon"},
 	{"audit", ft_audit_cli_main, "auditor tools: verify, report, export a signed audit log"},

@@ -665,6 +665,17 @@ static void follow_db(serve *s, uint64_t now)
 		ft_coord_engine_pause(s->eng, 0, now);
 	} else if (strcmp(status, "complete") == 0 && !ft_coord_engine_complete(s->eng)) {
 		engine_drop(s);
+	} else if (strcmp(status, "complete") == 0) {
+		/* A finished run stays loaded (its final model is served from
+		 * it) until the operator has started another one. */
+		uint64_t next;
+
+		if (coord_db_active_run(s->db, &next, &err) == FT_OK && next != s->run_id) {
+			logf_("run %llu complete; run %llu is next", (unsigned long long)s->run_id,
+			      (unsigned long long)next);
+			engine_drop(s);
+			engine_load(s, now);
+		}
 	}
 }
 

@@ -203,6 +203,11 @@ int ft_node_levels_onehot(const ft_node_levels *lv, const char *level, float *ou
  */
 int ft_node_cli_main(int argc, char **argv);
 
+/* `fedtwin model ...` (argv[0] is "model"): `eval`, the metrics of a model
+ * file on a labelled CSV file, standardised with the moments the model
+ * carries. Returns the exit status (0, 1 failure, 2 usage). */
+int ft_node_model_cli_main(int argc, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

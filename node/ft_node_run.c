@@ -287,7 +287,7 @@ static int model_load_meta(node_d *n, uint64_t run, uint64_t version,
 }
 
 /* Exactly n comma-separated finite doubles from a metadata string. */
-static int meta_vector(const ft_model_meta *meta, const char *key, double *v, size_t n)
+int node_meta_vector_get(const ft_model_meta *meta, const char *key, double *v, size_t n)
 {
 	const char *str;
 	char buf[FT_MODEL_META_MAX_STR + 1], *save = NULL, *tok;
@@ -560,8 +560,8 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 			rv = FT_ENOMEM;
 			goto out;
 		}
-		if (meta_vector(gmeta, "standardise.mean", smean, p) == FT_OK &&
-		    meta_vector(gmeta, "standardise.var", svar, p) == FT_OK) {
+		if (node_meta_vector_get(gmeta, "standardise.mean", smean, p) == FT_OK &&
+		    node_meta_vector_get(gmeta, "standardise.var", svar, p) == FT_OK) {
 			req.std_mean = smean;
 			req.std_var = svar;
 		}
@@ -705,8 +705,8 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 		goto out;
 	}
 	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK && pass > 0) {
-		if (meta_vector(meta, "standardise.shift", shift, p) != FT_OK ||
-		    meta_vector(meta, "standardise.scale", scale, p) != FT_OK) {
+		if (node_meta_vector_get(meta, "standardise.shift", shift, p) != FT_OK ||
+		    node_meta_vector_get(meta, "standardise.scale", scale, p) != FT_OK) {
 			snprintf(why, why_cap, "the model's standardisation metadata is malformed");
 			rv = FT_EINVAL;
 			goto out;
