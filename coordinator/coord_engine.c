@@ -552,43 +552,6 @@ out:
 
 /* ---- Federated standardisation ------------------------------------------ */
 
-/* "a,b,c" (%.17g) of n doubles into a metadata string. */
-static int meta_vector_set(ft_model_meta *meta, const char *key, const double *v, size_t n)
-{
-	char buf[FT_MODEL_META_MAX_STR + 1];
-	size_t used = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + used, sizeof(buf) - used, "%s%.9g", i ? "," : "", v[i]);
-
-		if (w < 0 || (size_t)w >= sizeof(buf) - used)
-			return FT_ERANGE;
-		used += (size_t)w;
-	}
-	return ft_model_meta_set_str(meta, key, buf);
-}
-
-/* Parses exactly n comma-separated finite doubles. */
-static int meta_vector_get(const ft_model_meta *meta, const char *key, double *v, size_t n)
-{
-	const char *str;
-	char buf[FT_MODEL_META_MAX_STR + 1], *save = NULL, *tok;
-	size_t i = 0;
-	int rv = ft_model_meta_get_str(meta, key, &str);
-
-	if (rv != FT_OK)
-		return rv;
-	if (strlen(str) >= sizeof(buf))
-		return FT_EFORMAT;
-	memcpy(buf, str, strlen(str) + 1);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		if (i == n || ft_parse_double(tok, &v[i]) != FT_OK || !isfinite(v[i]))
-			return FT_EFORMAT;
-		i++;
-	}
-	return i == n ? FT_OK : FT_EFORMAT;
-}
-
 /* Where standardisation stands, from the version-0 model's metadata. */
 static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
 {
@@ -610,8 +573,8 @@ static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
 		e->std_pass = (int)pass;
 	}
 	if (e->std_pass > 0 &&
-	    (meta_vector_get(meta, "standardise.shift", e->std_shift, p) != FT_OK ||
-	     meta_vector_get(meta, "standardise.scale", e->std_scale, p) != FT_OK))
+	    (ft_model_meta_get_vector(meta, "standardise.shift", e->std_shift, p) != FT_OK ||
+	     ft_model_meta_get_vector(meta, "standardise.scale", e->std_scale, p) != FT_OK))
 		return FT_EFORMAT;
 	{
 		const char *str;
@@ -684,13 +647,13 @@ static void finish_stats(ft_coord_engine *e, uint64_t now)
 	if (rv == FT_OK)
 		rv = ft_model_meta_set_int(meta, "standardise.pass", e->std_pass + 1);
 	if (rv == FT_OK)
-		rv = meta_vector_set(meta, "standardise.shift", e->std_shift, p);
+		rv = ft_model_meta_set_vector(meta, "standardise.shift", e->std_shift, p);
 	if (rv == FT_OK)
-		rv = meta_vector_set(meta, "standardise.scale", e->std_scale, p);
+		rv = ft_model_meta_set_vector(meta, "standardise.scale", e->std_scale, p);
 	if (rv == FT_OK && last) {
-		rv = meta_vector_set(meta, "standardise.mean", mean, p);
+		rv = ft_model_meta_set_vector(meta, "standardise.mean", mean, p);
 		if (rv == FT_OK)
-			rv = meta_vector_set(meta, "standardise.var", var, p);
+			rv = ft_model_meta_set_vector(meta, "standardise.var", var, p);
 		if (rv == FT_OK)
 			rv = ft_model_meta_set_str(meta, "standardise.privacy",
 			                           "federation moments from secure sums; not DP");

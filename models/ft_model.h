@@ -318,7 +318,7 @@ int ft_model_evaluate(ft_model *m, const ft_model_dataset *ds, ft_model_eval *ou
 
 #define FT_MODEL_META_MAX_ENTRIES 64u
 #define FT_MODEL_META_MAX_KEY 64u    /* bytes, excluding the NUL */
-#define FT_MODEL_META_MAX_STR 1024u  /* bytes, excluding the NUL */
+#define FT_MODEL_META_MAX_STR 65536u /* bytes, excluding the NUL */
 
 /* String-keyed metadata stored in model files (run, round, created, ...).
  * Values are strings, signed integers or doubles. Keys are unique. */
@@ -346,6 +346,19 @@ size_t ft_model_meta_count(const ft_model_meta *meta);
 int ft_model_meta_get_str(const ft_model_meta *meta, const char *key, const char **value) FT_WARN_UNUSED;
 int ft_model_meta_get_int(const ft_model_meta *meta, const char *key, int64_t *value) FT_WARN_UNUSED;
 int ft_model_meta_get_double(const ft_model_meta *meta, const char *key, double *value) FT_WARN_UNUSED;
+
+/*
+ * A vector of n doubles as one metadata string ("a,b,c", each %.9g), e.g.
+ * the standardisation moments that prediction must apply. _set gives
+ * FT_ERANGE if the text would exceed FT_MODEL_META_MAX_STR (about 3,800
+ * values). _get parses exactly n finite values into v (written only on
+ * FT_OK): FT_ENOTFOUND if the key is absent or not a string, FT_EFORMAT for
+ * any other count or a bad value. Both allocate only a temporary.
+ */
+int ft_model_meta_set_vector(ft_model_meta *meta, const char *key, const double *v,
+                             size_t n) FT_WARN_UNUSED;
+int ft_model_meta_get_vector(const ft_model_meta *meta, const char *key, double *v,
+                             size_t n) FT_WARN_UNUSED;
 
 /* ---- Model files (docs/PROTOCOL.md, "Model files") ------------------------ */
 

@@ -6,6 +6,7 @@
 #include "model_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 int ft_model_meta_alloc(ft_model_meta **out)
@@ -199,4 +200,73 @@ int ft_model_meta_get_double(const ft_model_meta *meta, const char *key, double 
 	if (e != NULL && value != NULL)
 		*value = e->d;
 	return value == NULL ? FT_EINVAL : rv;
+}
+
+int ft_model_meta_set_vector(ft_model_meta *meta, const char *key, const double *v, size_t n)
+{
+	/* %.9g needs at most 16 bytes, plus the comma. */
+	size_t cap = n * 17 + 1, used = 0;
+	char *buf;
+	int rv = FT_OK;
+
+	if (meta == NULL || key == NULL || (n > 0 && v == NULL))
+		return FT_EINVAL;
+	if (n > FT_MODEL_META_MAX_STR / 2)
+		return FT_ERANGE;
+	buf = ft_malloc(cap);
+	if (buf == NULL)
+		return FT_ENOMEM;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && rv == FT_OK; i++) {
+		int w = snprintf(buf + used, cap - used, "%s%.9g", i ? "," : "", v[i]);
+
+		if (w < 0 || (size_t)w >= cap - used)
+			rv = FT_EINTERNAL;
+		else
+			used += (size_t)w;
+	}
+	if (rv == FT_OK && used > FT_MODEL_META_MAX_STR)
+		rv = FT_ERANGE;
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_str(meta, key, buf);
+	ft_free(buf);
+	return rv;
+}
+
+int ft_model_meta_get_vector(const ft_model_meta *meta, const char *key, double *v, size_t n)
+{
+	const char *str;
+	char *buf, *save = NULL, *tok;
+	double *tmp;
+	size_t i = 0, len;
+	int rv;
+
+	if (meta == NULL || key == NULL || (n > 0 && v == NULL))
+		return FT_EINVAL;
+	if (ft_model_meta_get_str(meta, key, &str) != FT_OK)
+		return FT_ENOTFOUND;
+	len = strlen(str);
+	buf = ft_malloc(len + 1);
+	tmp = ft_mallocarray(n ? n : 1, sizeof(double));
+	if (buf == NULL || tmp == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	memcpy(buf, str, len + 1);
+	rv = FT_OK;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL && rv == FT_OK;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (i == n || ft_parse_double(tok, &tmp[i]) != FT_OK || !isfinite(tmp[i]))
+			rv = FT_EFORMAT;
+		else
+			i++;
+	}
+	if (rv == FT_OK && i != n)
+		rv = FT_EFORMAT;
+	if (rv == FT_OK)
+		memcpy(v, tmp, n * sizeof(double));
+out:
+	ft_free(buf);
+	ft_free(tmp);
+	return rv;
 }

@@ -238,9 +238,9 @@ static int eval_main(int argc, char **argv)
 		rv = FT_ENOMEM;
 		goto out;
 	}
-	rv = node_meta_vector_get(meta, "standardise.mean", mean, p);
+	rv = ft_model_meta_get_vector(meta, "standardise.mean", mean, p);
 	if (rv == FT_OK) {
-		rv = node_meta_vector_get(meta, "standardise.var", var, p);
+		rv = ft_model_meta_get_vector(meta, "standardise.var", var, p);
 		if (rv != FT_OK) {
 			rv = ft_errmsg_set(&err, FT_EFORMAT, "the model's standardise.var is missing "
 			                   "or malformed");

@@ -286,24 +286,6 @@ static int model_load_meta(node_d *n, uint64_t run, uint64_t version,
 	return rv;
 }
 
-/* Exactly n comma-separated finite doubles from a metadata string. */
-int node_meta_vector_get(const ft_model_meta *meta, const char *key, double *v, size_t n)
-{
-	const char *str;
-	char buf[FT_MODEL_META_MAX_STR + 1], *save = NULL, *tok;
-	size_t i = 0;
-
-	if (ft_model_meta_get_str(meta, key, &str) != FT_OK || strlen(str) >= sizeof(buf))
-		return FT_ENOTFOUND;
-	memcpy(buf, str, strlen(str) + 1);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		if (i == n || ft_parse_double(tok, &v[i]) != FT_OK || !isfinite(v[i]))
-			return FT_EFORMAT;
-		i++;
-	}
-	return i == n ? FT_OK : FT_EFORMAT;
-}
-
 /* The newest model held: the highest run, then its highest version. */
 static void models_scan(node_d *n)
 {
@@ -560,8 +542,8 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 			rv = FT_ENOMEM;
 			goto out;
 		}
-		if (node_meta_vector_get(gmeta, "standardise.mean", smean, p) == FT_OK &&
-		    node_meta_vector_get(gmeta, "standardise.var", svar, p) == FT_OK) {
+		if (ft_model_meta_get_vector(gmeta, "standardise.mean", smean, p) == FT_OK &&
+		    ft_model_meta_get_vector(gmeta, "standardise.var", svar, p) == FT_OK) {
 			req.std_mean = smean;
 			req.std_var = svar;
 		}
@@ -705,8 +687,8 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 		goto out;
 	}
 	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK && pass > 0) {
-		if (node_meta_vector_get(meta, "standardise.shift", shift, p) != FT_OK ||
-		    node_meta_vector_get(meta, "standardise.scale", scale, p) != FT_OK) {
+		if (ft_model_meta_get_vector(meta, "standardise.shift", shift, p) != FT_OK ||
+		    ft_model_meta_get_vector(meta, "standardise.scale", scale, p) != FT_OK) {
 			snprintf(why, why_cap, "the model's standardisation metadata is malformed");
 			rv = FT_EINVAL;
 			goto out;

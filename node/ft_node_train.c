@@ -23,22 +23,6 @@ static uint64_t node_planned_steps(const ft_model_train_config *cfg, size_t n_un
 	return per_epoch * cfg->epochs;
 }
 
-/* Comma-separated %.9g list of n doubles into a metadata string. */
-static int node_meta_vector(ft_model_meta *meta, const char *key, const double *v, size_t n)
-{
-	char buf[FT_MODEL_META_MAX_STR + 1];
-	size_t used = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + used, sizeof(buf) - used, "%s%.9g", i ? "," : "", v[i]);
-
-		if (w < 0 || (size_t)w >= sizeof(buf) - used)
-			return FT_ERANGE;
-		used += (size_t)w;
-	}
-	return ft_model_meta_set_str(meta, key, buf);
-}
-
 /* The metadata stored with a locally trained model. */
 static int node_build_meta(const ft_node_train_request *req, const ft_node_train_result *r,
                            const double *mean, const double *var, size_t n_features,
@@ -74,9 +58,9 @@ static int node_build_meta(const ft_node_train_request *req, const ft_node_train
 		rv = ft_model_meta_set_str(meta, "standardise.privacy",
 		                           "exact site moments, not covered by DP");
 	if (rv == FT_OK && mean != NULL)
-		rv = node_meta_vector(meta, "standardise.mean", mean, n_features);
+		rv = ft_model_meta_set_vector(meta, "standardise.mean", mean, n_features);
 	if (rv == FT_OK && var != NULL)
-		rv = node_meta_vector(meta, "standardise.var", var, n_features);
+		rv = ft_model_meta_set_vector(meta, "standardise.var", var, n_features);
 	if (rv != FT_OK) {
 		ft_model_meta_free(meta);
 		return rv;

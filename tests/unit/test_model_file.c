@@ -329,9 +329,43 @@ static void test_meta_limits(void **state)
 	ft_model_meta_free(NULL);
 }
 
+
+/* Standardisation moments travel as metadata vectors: a few thousand
+ * features fit, and a malformed or short vector is refused, not half read. */
+static void test_meta_vectors(void **state)
+{
+	enum { P = 1000 };
+	static double v[P], back[P];
+	ft_model_meta *meta = NULL;
+
+	(void)state;
+	for (int i = 0; i < P; i++)
+		v[i] = (i % 2 ? -1.0 : 1.0) * (123.456789 + i) * 1e-3;
+	assert_int_equal(ft_model_meta_alloc(&meta), FT_OK);
+	assert_int_equal(ft_model_meta_set_vector(meta, "standardise.mean", v, P), FT_OK);
+	assert_int_equal(ft_model_meta_get_vector(meta, "standardise.mean", back, P), FT_OK);
+	for (int i = 0; i < P; i++)
+		assert_true(fabs(back[i] - v[i]) <= 1e-8 * fabs(v[i]));
+	/* A different count is a format error, and nothing is written. */
+	back[0] = 42;
+	assert_int_equal(ft_model_meta_get_vector(meta, "standardise.mean", back, P - 1),
+	                 FT_EFORMAT);
+	assert_true(back[0] == 42);
+	assert_int_equal(ft_model_meta_get_vector(meta, "standardise.var", back, P), FT_ENOTFOUND);
+	assert_int_equal(ft_model_meta_set_str(meta, "bad", "1,2,x"), FT_OK);
+	assert_int_equal(ft_model_meta_get_vector(meta, "bad", back, 3), FT_EFORMAT);
+	assert_int_equal(ft_model_meta_set_str(meta, "nan", "1,nan,2"), FT_OK);
+	assert_int_equal(ft_model_meta_get_vector(meta, "nan", back, 3), FT_EFORMAT);
+	/* Past the string limit: refused with a range error, not cut. */
+	assert_int_equal(ft_model_meta_set_vector(meta, "huge", v, FT_MODEL_META_MAX_STR / 2 + 1),
+	                 FT_ERANGE);
+	ft_model_meta_free(meta);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_meta_vectors),
 		cmocka_unit_test(test_encoding_known_answer),
 		cmocka_unit_test(test_roundtrip_mlp_and_files),
 		cmocka_unit_test(test_truncated_and_flipped),
