@@ -65,7 +65,7 @@ static void hash_lenstr(ft_crypto_hash_state *h, const char *s, size_t n)
 {
 	uint8_t len[4];
 
-	ft_store_le32(len, (uint32_t)n);
+	ft_put_le32(len, (uint32_t)n);
 	ft_crypto_hash_update(h, len, sizeof(len));
 	ft_crypto_hash_update(h, s, n);
 }
@@ -81,8 +81,8 @@ void audit_entry_hash(const uint8_t prev[FT_CRYPTO_HASH_BYTES], uint64_t seq, in
 	ft_crypto_hash_init(&h);
 	ft_crypto_hash_update(&h, AUDIT_DOMAIN, strlen(AUDIT_DOMAIN));
 	ft_crypto_hash_update(&h, prev, FT_CRYPTO_HASH_BYTES);
-	ft_store_le64(num, seq);
-	ft_store_le64(num + 8, (uint64_t)time_ms);
+	ft_put_le64(num, seq);
+	ft_put_le64(num + 8, (uint64_t)time_ms);
 	ft_crypto_hash_update(&h, num, sizeof(num));
 	hash_lenstr(&h, actor, actor_len);
 	hash_lenstr(&h, type, type_len);

@@ -88,26 +88,26 @@ void ft_free(void *p);
 void ft_alloc_fail_after(long n);
 
 /* Little-endian encoding helpers (wire and file formats are little-endian). */
-static inline void ft_store_le32(uint8_t *p, uint32_t v)
+static inline void ft_put_le32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 	p[2] = (uint8_t)(v >> 16);
 	p[3] = (uint8_t)(v >> 24);
 }
-static inline uint32_t ft_load_le32(const uint8_t *p)
+static inline uint32_t ft_get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
 	       ((uint32_t)p[3] << 24);
 }
-static inline void ft_store_le64(uint8_t *p, uint64_t v)
+static inline void ft_put_le64(uint8_t *p, uint64_t v)
 {
-	ft_store_le32(p, (uint32_t)v);
-	ft_store_le32(p + 4, (uint32_t)(v >> 32));
+	ft_put_le32(p, (uint32_t)v);
+	ft_put_le32(p + 4, (uint32_t)(v >> 32));
 }
-static inline uint64_t ft_load_le64(const uint8_t *p)
+static inline uint64_t ft_get_le64(const uint8_t *p)
 {
-	return (uint64_t)ft_load_le32(p) | ((uint64_t)ft_load_le32(p + 4) << 32);
+	return (uint64_t)ft_get_le32(p) | ((uint64_t)ft_get_le32(p + 4) << 32);
 }
 
 /*

@@ -120,8 +120,8 @@ static void model_tbs(const ft_coord_engine *e, uint8_t out[16 + 32 + 16 + 32])
 {
 	memcpy(out, "fedtwin-model-v1", 16);
 	memcpy(out + 16, e->consortium, FT_CRYPTO_ID_BYTES);
-	ft_store_le64(out + 48, e->run.id);
-	ft_store_le64(out + 56, e->version);
+	ft_put_le64(out + 48, e->run.id);
+	ft_put_le64(out + 56, e->version);
 	memcpy(out + 64, e->hash, FT_CRYPTO_HASH_BYTES);
 }
 

@@ -29,11 +29,11 @@ void ft_crypto_ad_encode(uint8_t ad[FT_CRYPTO_AD_BYTES], const ft_crypto_ctx *ct
 
 	memcpy(p, FT_CRYPTO_AD_LABEL, 16), p += 16;
 	memcpy(p, ctx->consortium, FT_CRYPTO_ID_BYTES), p += FT_CRYPTO_ID_BYTES;
-	ft_store_le64(p, ctx->run), p += 8;
-	ft_store_le64(p, ctx->round), p += 8;
-	ft_store_le32(p, ctx->attempt), p += 4;
-	ft_store_le32(p, sender), p += 4;
-	ft_store_le32(p, recipient);
+	ft_put_le64(p, ctx->run), p += 8;
+	ft_put_le64(p, ctx->round), p += 8;
+	ft_put_le32(p, ctx->attempt), p += 4;
+	ft_put_le32(p, sender), p += 4;
+	ft_put_le32(p, recipient);
 }
 
 int ft_crypto_seal_with_nonce(const uint8_t key[FT_CRYPTO_KEY_BYTES], const ft_crypto_ctx *ctx,

@@ -106,12 +106,12 @@ int ft_crypto_kx_derive(const ft_crypto_kx *kx, uint32_t self_id,
 		id_hi = self_id, pk_hi = kx->pk;
 	}
 	memcpy(p, ctx->consortium, FT_CRYPTO_ID_BYTES), p += FT_CRYPTO_ID_BYTES;
-	ft_store_le64(p, ctx->run), p += 8;
-	ft_store_le64(p, ctx->round), p += 8;
-	ft_store_le32(p, ctx->attempt), p += 4;
-	ft_store_le32(p, id_lo), p += 4;
+	ft_put_le64(p, ctx->run), p += 8;
+	ft_put_le64(p, ctx->round), p += 8;
+	ft_put_le32(p, ctx->attempt), p += 4;
+	ft_put_le32(p, id_lo), p += 4;
 	memcpy(p, pk_lo, FT_CRYPTO_KX_PK_BYTES), p += FT_CRYPTO_KX_PK_BYTES;
-	ft_store_le32(p, id_hi), p += 4;
+	ft_put_le32(p, id_hi), p += 4;
 	memcpy(p, pk_hi, FT_CRYPTO_KX_PK_BYTES), p += FT_CRYPTO_KX_PK_BYTES;
 
 	if (crypto_generichash_blake2b_salt_personal(k_mask, sizeof(k_mask), tr, sizeof(tr),

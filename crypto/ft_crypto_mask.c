@@ -37,7 +37,7 @@ static void words_from_le(uint32_t *w, size_t n)
 	(void)n;
 #else
 	for (size_t i = 0; i < n; i++)
-		w[i] = ft_load_le32((const uint8_t *)&w[i]);
+		w[i] = ft_get_le32((const uint8_t *)&w[i]);
 #endif
 }
 

@@ -47,8 +47,8 @@ static void next_coef(const coef_src *src, uint32_t half, uint32_t j, uint8_t c[
 		crypto_core_ed25519_scalar_random(c);
 		return;
 	}
-	ft_store_le32(msg, half);
-	ft_store_le32(msg + 4, j);
+	ft_put_le32(msg, half);
+	ft_put_le32(msg + 4, j);
 	crypto_generichash_blake2b_salt_personal(wide, sizeof(wide), msg, sizeof(msg), src->seed,
 	                                         FT_CRYPTO_KEY_BYTES, NULL,
 	                                         (const unsigned char *)FT_CRYPTO_PERS_SHAMIR_KAT);
@@ -59,7 +59,7 @@ static void next_coef(const coef_src *src, uint32_t half, uint32_t j, uint8_t c[
 static void scalar_from_u32(uint8_t s[SC], uint32_t v)
 {
 	memset(s, 0, SC);
-	ft_store_le32(s, v);
+	ft_put_le32(s, v);
 }
 
 /*

@@ -224,7 +224,7 @@ int ft_model_init(ft_model *m, const uint8_t seed[32])
 			return FT_ECRYPTO;
 		for (size_t i = 0; i < n; i++) {
 			/* 24 bits give every float in [0, 1) on the 2^-24 grid. */
-			float u = (float)(ft_load_le32(block + 4 * i) >> 8) * (1.0f / 16777216.0f);
+			float u = (float)(ft_get_le32(block + 4 * i) >> 8) * (1.0f / 16777216.0f);
 
 			m->params[p + i] = 2.0f * u - 1.0f;
 		}

@@ -77,7 +77,7 @@ static int pack_body(msgpack_packer *pk, const ft_model *m, const ft_model_meta 
 			uint32_t u;
 
 			memcpy(&u, &m->params[p + i], 4);
-			ft_store_le32(chunk + 4 * i, u);
+			ft_put_le32(chunk + 4 * i, u);
 		}
 		if (msgpack_pack_bin_body(pk, chunk, n * 4))
 			goto out;
@@ -442,7 +442,7 @@ int ft_model_decode(const uint8_t *buf, size_t len, ft_model **out, ft_model_met
 	if (rv != FT_OK)
 		goto out;
 	for (size_t i = 0; i < n_params; i++) {
-		uint32_t u = ft_load_le32((const uint8_t *)kv[2].val.via.bin.ptr + 4 * i);
+		uint32_t u = ft_get_le32((const uint8_t *)kv[2].val.via.bin.ptr + 4 * i);
 
 		memcpy(&m->params[i], &u, 4);
 		if (!isfinite(m->params[i])) {

@@ -250,12 +250,12 @@ static void put_f64(uint8_t *p, double x)
 	uint64_t u;
 
 	memcpy(&u, &x, sizeof(u));
-	ft_store_le64(p, u);
+	ft_put_le64(p, u);
 }
 
 static double get_f64(const uint8_t *p)
 {
-	uint64_t u = ft_load_le64(p);
+	uint64_t u = ft_get_le64(p);
 	double x;
 
 	memcpy(&x, &u, sizeof(x));
@@ -278,8 +278,8 @@ int ft_model_server_encode(const ft_model_server *s, uint8_t **buf, size_t *len)
 	b[4] = FT_MODEL_SERVER_STATE_VERSION;
 	b[5] = (uint8_t)s->cfg.kind;
 	b[6] = b[7] = 0;
-	ft_store_le64(b + 8, (uint64_t)s->n);
-	ft_store_le64(b + 16, s->rounds);
+	ft_put_le64(b + 8, (uint64_t)s->n);
+	ft_put_le64(b + 16, s->rounds);
 	put_f64(b + 24, s->cfg.lr);
 	put_f64(b + 32, s->cfg.beta1);
 	put_f64(b + 40, s->cfg.beta2);
@@ -327,7 +327,7 @@ int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out
 	cfg.tau = get_f64(buf + 48);
 	if (server_config_check(&cfg, NULL) != FT_OK)
 		return ft_errmsg_set(err, FT_EFORMAT, "server state: invalid optimiser config");
-	n = ft_load_le64(buf + 8);
+	n = ft_get_le64(buf + 8);
 	if (n == 0 || n > FT_MODEL_MAX_PARAMS)
 		return ft_errmsg_set(err, FT_EFORMAT, "server state: %llu parameters out of range",
 		                     (unsigned long long)n);
@@ -338,7 +338,7 @@ int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out
 	rv = server_new(&cfg, (size_t)n, &s, err);
 	if (rv != FT_OK)
 		return rv;
-	s->rounds = ft_load_le64(buf + 16);
+	s->rounds = ft_get_le64(buf + 16);
 	if (s->m != NULL) {
 		const uint8_t *p = buf + FT_MODEL_SERVER_HDR_BYTES;
 

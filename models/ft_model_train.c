@@ -37,7 +37,7 @@ static void rng_refill(rng *r)
 		if (r->csprng)
 			ft_crypto_random(r->key, sizeof(r->key));
 		else
-			ft_store_le32(r->nonce + 4, ft_load_le32(r->nonce + 4) + 1);
+			ft_put_le32(r->nonce + 4, ft_get_le32(r->nonce + 4) + 1);
 		r->counter = 0;
 	}
 	memset(r->buf, 0, sizeof(r->buf));
@@ -54,7 +54,7 @@ static uint32_t rng_u32(rng *r)
 
 	if (r->pos + 4 > sizeof(r->buf))
 		rng_refill(r);
-	v = ft_load_le32(r->buf + r->pos);
+	v = ft_get_le32(r->buf + r->pos);
 	r->pos += 4;
 	return v;
 }
@@ -475,8 +475,8 @@ int ft_model_train(ft_model *m, const ft_model_dataset *ds, const ft_model_train
 				if (pos == ds->n_units) {
 					/* Each epoch its own nonce: the same seed
 					 * gives the same sequence of orders. */
-					ft_store_le32(st.rand->nonce, epoch++);
-					ft_store_le32(st.rand->nonce + 4, 0);
+					ft_put_le32(st.rand->nonce, epoch++);
+					ft_put_le32(st.rand->nonce + 4, 0);
 					st.rand->counter = 0;
 					st.rand->pos = sizeof(st.rand->buf);
 					shuffle(st.perm, ds->n_units, st.rand);

@@ -492,14 +492,14 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 	np = ft_model_n_params(global);
 	if (read_all(path, 40 + 4 * (size_t)FT_MODEL_MAX_PARAMS, &buf, &len) == FT_OK) {
 		if (len == 40 + 4 * np && memcmp(buf, "FTU1", 4) == 0 &&
-		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_load_le32(buf + 36) == np) {
+		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_get_le32(buf + 36) == np) {
 			dl = ft_mallocarray(np, sizeof(float));
 			if (dl == NULL) {
 				rv = FT_ENOMEM;
 				goto out;
 			}
 			for (size_t i = 0; i < np; i++) {
-				uint32_t u = ft_load_le32(buf + 40 + 4 * i);
+				uint32_t u = ft_get_le32(buf + 40 + 4 * i);
 
 				memcpy(&dl[i], &u, 4);
 			}
@@ -623,12 +623,12 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 
 			dl[i] = (float)(dl[i] * scale);
 			memcpy(&u, &dl[i], 4);
-			ft_store_le32(buf + 4 * i, u);
+			ft_put_le32(buf + 4 * i, u);
 		}
 	}
 	memcpy(hdr, "FTU1", 4);
 	memcpy(hdr + 4, a->model_hash, 32);
-	ft_store_le32(hdr + 36, (uint32_t)np);
+	ft_put_le32(hdr + 36, (uint32_t)np);
 	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * np);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "cannot keep the update in %.200s", n->cfg.state_dir);

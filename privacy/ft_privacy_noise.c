@@ -95,7 +95,7 @@ static uint64_t rng_u32(rng *r)
 		size_t w = r->words == 0 ? RNG_WORDS_FIRST : 2 * r->words;
 
 		r->words = w > RNG_WORDS ? RNG_WORDS : w;
-		ft_store_le64(nonce, r->block++);
+		ft_put_le64(nonce, r->block++);
 		crypto_stream_chacha20_ietf((uint8_t *)r->buf, r->words * 8, nonce, r->key);
 		r->pos = 0;
 	}

@@ -457,12 +457,12 @@ static void store_f64(uint8_t *p, double d)
 	uint64_t u;
 
 	memcpy(&u, &d, sizeof(u));
-	ft_store_le64(p, u);
+	ft_put_le64(p, u);
 }
 
 static double load_f64(const uint8_t *p)
 {
-	uint64_t u = ft_load_le64(p);
+	uint64_t u = ft_get_le64(p);
 	double d;
 
 	memcpy(&d, &u, sizeof(d));
@@ -489,7 +489,7 @@ int ft_privacy_accountant_encode(const ft_privacy_accountant *acc, uint8_t *buf,
 	memcpy(buf, ENC_MAGIC, 4);
 	buf[4] = ENC_VERSION;
 	buf[5] = buf[6] = buf[7] = 0;
-	ft_store_le32(buf + 8, (uint32_t)acc->n);
+	ft_put_le32(buf + 8, (uint32_t)acc->n);
 	for (size_t i = 0; i < acc->n; i++) {
 		store_f64(buf + ENC_HEADER + 16 * i, acc->orders[i]);
 		store_f64(buf + ENC_HEADER + 16 * i + 8, acc->rdp[i]);
@@ -509,7 +509,7 @@ int ft_privacy_accountant_decode(const uint8_t *buf, size_t len, ft_privacy_acco
 	if (len < ENC_HEADER || memcmp(buf, ENC_MAGIC, 4) != 0 || buf[4] != ENC_VERSION ||
 	    buf[5] != 0 || buf[6] != 0 || buf[7] != 0)
 		return FT_EFORMAT;
-	n = ft_load_le32(buf + 8);
+	n = ft_get_le32(buf + 8);
 	/* Limits before allocating: the count must match the bytes present. */
 	if (n == 0 || n > FT_PRIVACY_MAX_ORDERS || (len - ENC_HEADER) / 16 != n ||
 	    (len - ENC_HEADER) % 16 != 0)

@@ -279,7 +279,7 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	/* Validate everything before touching the state. */
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_KEYS_ENTRY;
-		uint32_t id = ft_load_le32(p);
+		uint32_t id = ft_get_le32(p);
 		long idx = secagg_site_index(&c->cfg, id);
 
 		if (i > 0 && id == prev)
@@ -297,7 +297,7 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		return FT_EPROTO; /* the server must not continue with fewer than t */
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_KEYS_ENTRY;
-		cl_peer *q = peer_find(c, ft_load_le32(p));
+		cl_peer *q = peer_find(c, ft_get_le32(p));
 
 		if (q == NULL)
 			return FT_EINTERNAL; /* adjacency was checked above */
@@ -321,11 +321,11 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	rv = secagg_msg_alloc(FT_SECAGG_MSG_SHARES, &c->ctx, c->self_id, mlen, &m, &out);
 	if (rv != FT_OK)
 		goto out;
-	ft_store_le32(out, count);
+	ft_put_le32(out, count);
 	out += 4;
 	/* Holders in increasing id order get x = 1, 2, ...: the split's order. */
 	for (i = 0; i < count; i++) {
-		cl_peer *q = peer_find(c, ft_load_le32(e + (size_t)i * SECAGG_KEYS_ENTRY));
+		cl_peer *q = peer_find(c, ft_get_le32(e + (size_t)i * SECAGG_KEYS_ENTRY));
 
 		if (q == NULL) {
 			rv = FT_EINTERNAL;
@@ -336,10 +336,10 @@ static int on_keys(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		ft_crypto_wipe(scratch, sizeof(scratch));
 		if (rv != FT_OK)
 			goto out;
-		ft_store_le32(pt, bsh[i].x);
+		ft_put_le32(pt, bsh[i].x);
 		memcpy(pt + 4, bsh[i].value, FT_CRYPTO_SHARE_BYTES);
 		memcpy(pt + 4 + FT_CRYPTO_SHARE_BYTES, ssh[i].value, FT_CRYPTO_SHARE_BYTES);
-		ft_store_le32(out, q->id);
+		ft_put_le32(out, q->id);
 		rv = ft_crypto_seal(q->enc_key, &c->ctx, c->self_id, q->id, pt, sizeof(pt), out + 4);
 		if (rv != FT_OK)
 			goto out;
@@ -384,7 +384,7 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	if (rv != FT_OK)
 		return rv;
 	for (i = 0; i < count; i++) {
-		uint32_t id = ft_load_le32(e + (size_t)i * SECAGG_SHARES_ENTRY);
+		uint32_t id = ft_get_le32(e + (size_t)i * SECAGG_SHARES_ENTRY);
 		cl_peer *q = peer_find(c, id);
 
 		if (i > 0 && id == prev)
@@ -408,7 +408,7 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	}
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_SHARES_ENTRY;
-		cl_peer *q = peer_find(c, ft_load_le32(p));
+		cl_peer *q = peer_find(c, ft_get_le32(p));
 		uint32_t x;
 
 		if (q == NULL) {
@@ -421,7 +421,7 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 			rv = FT_ECRYPTO;
 			goto out;
 		}
-		x = ft_load_le32(pt);
+		x = ft_get_le32(pt);
 		if (x < 1 || x > c->cfg.k) {
 			rv = FT_EPROTO;
 			goto out;
@@ -437,7 +437,7 @@ static int on_shares_fwd(ft_secagg_client *c, const uint8_t *body, size_t blen)
 			goto out;
 	}
 	for (i = 0; i < count; i++) {
-		cl_peer *q = peer_find(c, ft_load_le32(e + (size_t)i * SECAGG_SHARES_ENTRY));
+		cl_peer *q = peer_find(c, ft_get_le32(e + (size_t)i * SECAGG_SHARES_ENTRY));
 
 		if (q == NULL)
 			continue; /* checked above */
@@ -493,10 +493,10 @@ static int next_chunk(ft_secagg_client *c, uint8_t **buf, size_t *len)
 	rv = secagg_msg_alloc(FT_SECAGG_MSG_MASKED, &c->ctx, c->self_id, blen, &m, &body);
 	if (rv != FT_OK)
 		return rv;
-	ft_store_le32(body, off);
-	ft_store_le32(body + 4, cnt);
+	ft_put_le32(body, off);
+	ft_put_le32(body + 4, cnt);
 	for (i = 0; i < cnt; i++)
-		ft_store_le32(body + 8 + 4 * (size_t)i, c->tmp[i]);
+		ft_put_le32(body + 8 + 4 * (size_t)i, c->tmp[i]);
 	c->up_off = off + cnt;
 	if (c->up_off == c->cfg.d) {
 		c->uploaded = 1;
@@ -527,7 +527,7 @@ static int u3_contains(const uint8_t *ids_le, uint32_t m, uint32_t id)
 	uint32_t lo = 0, hi = m;
 
 	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2, v = ft_load_le32(ids_le + 4 * (size_t)mid);
+		uint32_t mid = lo + (hi - lo) / 2, v = ft_get_le32(ids_le + 4 * (size_t)mid);
 
 		if (v == id)
 			return 1;
@@ -554,7 +554,7 @@ static int on_check(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	if (rv != FT_OK)
 		return rv;
 	for (i = 0; i < count; i++) {
-		uint32_t id = ft_load_le32(e + 4 * (size_t)i);
+		uint32_t id = ft_get_le32(e + 4 * (size_t)i);
 
 		if (i > 0 && id == prev)
 			return FT_EEXIST;
@@ -608,7 +608,7 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	if (rv != FT_OK)
 		return rv;
 	for (i = 0; i < count; i++) {
-		uint32_t id = ft_load_le32(e + (size_t)i * SECAGG_SIGS_ENTRY);
+		uint32_t id = ft_get_le32(e + (size_t)i * SECAGG_SIGS_ENTRY);
 
 		if (i > 0 && id == prev)
 			return FT_EEXIST;
@@ -625,7 +625,7 @@ static int on_check_sigs(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	 * signature proves nothing to us. */
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_SIGS_ENTRY;
-		uint32_t id = ft_load_le32(p);
+		uint32_t id = ft_get_le32(p);
 		long idx = secagg_site_index(&c->cfg, id);
 
 		secagg_check_statement(&c->ctx, id, c->cfg_hash, c->n_u3, c->u3_le, h);
@@ -657,7 +657,7 @@ static int on_unmask_req(ft_secagg_client *c, const uint8_t *body, size_t blen)
 		return rv;
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_REQ_ENTRY;
-		uint32_t id = ft_load_le32(p);
+		uint32_t id = ft_get_le32(p);
 		uint8_t kind = p[4];
 		const cl_peer *q = peer_find(c, id);
 
@@ -681,19 +681,19 @@ static int on_unmask_req(ft_secagg_client *c, const uint8_t *body, size_t blen)
 	rv = secagg_msg_alloc(FT_SECAGG_MSG_UNMASK, &c->ctx, c->self_id, mlen, &m, &out);
 	if (rv != FT_OK)
 		return rv;
-	ft_store_le32(out, count);
+	ft_put_le32(out, count);
 	out += 4;
 	for (i = 0; i < count; i++) {
 		const uint8_t *p = e + (size_t)i * SECAGG_REQ_ENTRY;
-		const cl_peer *q = peer_find(c, ft_load_le32(p));
+		const cl_peer *q = peer_find(c, ft_get_le32(p));
 		const ft_crypto_share *sh;
 
 		if (q == NULL)
 			continue; /* checked above */
 		sh = p[4] == SECAGG_KIND_SELF ? &q->b_share : &q->s_share;
-		ft_store_le32(out, q->id);
+		ft_put_le32(out, q->id);
 		out[4] = p[4];
-		ft_store_le32(out + 5, sh->x);
+		ft_put_le32(out + 5, sh->x);
 		memcpy(out + 9, sh->value, FT_CRYPTO_SHARE_BYTES);
 		out += SECAGG_UNMASK_ENTRY;
 	}

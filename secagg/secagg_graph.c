@@ -43,11 +43,11 @@ static void rng_init(graph_rng *r, const uint8_t seed[FT_CRYPTO_KEY_BYTES])
 static uint32_t rng_word(graph_rng *r)
 {
 	if (r->used == 8) {
-		ft_store_le64(r->in + sizeof(r->in) - 8, r->counter++);
+		ft_put_le64(r->in + sizeof(r->in) - 8, r->counter++);
 		ft_crypto_hash(r->block, r->in, sizeof(r->in));
 		r->used = 0;
 	}
-	return ft_load_le32(r->block + 4 * r->used++);
+	return ft_get_le32(r->block + 4 * r->used++);
 }
 
 /* Uniform in [0, m) by rejection, so every permutation is equally likely. */

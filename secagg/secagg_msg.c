@@ -82,10 +82,10 @@ static void hdr_store(uint8_t *p, uint8_t type, const ft_crypto_ctx *ctx, uint32
 	p[0] = FT_SECAGG_VERSION;
 	p[1] = type;
 	memcpy(p + 2, ctx->consortium, FT_CRYPTO_ID_BYTES);
-	ft_store_le64(p + 34, ctx->run);
-	ft_store_le64(p + 42, ctx->round);
-	ft_store_le32(p + 50, ctx->attempt);
-	ft_store_le32(p + 54, sender);
+	ft_put_le64(p + 34, ctx->run);
+	ft_put_le64(p + 42, ctx->round);
+	ft_put_le32(p + 50, ctx->attempt);
+	ft_put_le32(p + 54, sender);
 }
 
 int ft_secagg_hdr_decode(const uint8_t *msg, size_t len, ft_secagg_hdr *out)
@@ -101,10 +101,10 @@ int ft_secagg_hdr_decode(const uint8_t *msg, size_t len, ft_secagg_hdr *out)
 	    h.type > FT_SECAGG_MSG_ABORT)
 		return FT_EPROTO;
 	memcpy(h.ctx.consortium, msg + 2, FT_CRYPTO_ID_BYTES);
-	h.ctx.run = ft_load_le64(msg + 34);
-	h.ctx.round = ft_load_le64(msg + 42);
-	h.ctx.attempt = ft_load_le32(msg + 50);
-	h.sender = ft_load_le32(msg + 54);
+	h.ctx.run = ft_get_le64(msg + 34);
+	h.ctx.round = ft_get_le64(msg + 42);
+	h.ctx.attempt = ft_get_le32(msg + 50);
+	h.sender = ft_get_le32(msg + 54);
 	*out = h;
 	return FT_OK;
 }
@@ -138,7 +138,7 @@ int secagg_list_decode(const uint8_t *body, size_t blen, size_t stride, uint32_t
 
 	if (blen < 4)
 		return FT_EPROTO;
-	m = ft_load_le32(body);
+	m = ft_get_le32(body);
 	if (m > max)
 		return FT_EPROTO;
 	/* m <= max <= FT_SECAGG_MAX_CHUNK and stride is small: no overflow. */
@@ -183,16 +183,16 @@ static void config_body_store(const ft_secagg_config *cfg, uint8_t *p)
 {
 	uint32_t i;
 
-	ft_store_le32(p, cfg->n);
-	ft_store_le32(p + 4, cfg->t);
-	ft_store_le32(p + 8, cfg->k);
-	ft_store_le32(p + 12, cfg->d);
+	ft_put_le32(p, cfg->n);
+	ft_put_le32(p + 4, cfg->t);
+	ft_put_le32(p + 8, cfg->k);
+	ft_put_le32(p + 12, cfg->d);
 	p[16] = (uint8_t)cfg->bits;
-	ft_store_le32(p + 17, cfg->chunk);
+	ft_put_le32(p + 17, cfg->chunk);
 	memcpy(p + 21, cfg->seed, FT_CRYPTO_KEY_BYTES);
 	p += SECAGG_CONFIG_FIXED;
 	for (i = 0; i < cfg->n; i++) {
-		ft_store_le32(p, cfg->sites[i].id);
+		ft_put_le32(p, cfg->sites[i].id);
 		memcpy(p + 4, cfg->sites[i].sign_pk, FT_CRYPTO_SIGN_PK_BYTES);
 		p += SECAGG_CONFIG_ENTRY;
 	}
@@ -254,12 +254,12 @@ int ft_secagg_config_decode(const uint8_t *msg, size_t len, ft_secagg_config *cf
 	p = msg + FT_SECAGG_HDR_BYTES;
 	memset(&c, 0, sizeof(c));
 	c.ctx = h.ctx;
-	c.n = ft_load_le32(p);
-	c.t = ft_load_le32(p + 4);
-	c.k = ft_load_le32(p + 8);
-	c.d = ft_load_le32(p + 12);
+	c.n = ft_get_le32(p);
+	c.t = ft_get_le32(p + 4);
+	c.k = ft_get_le32(p + 8);
+	c.d = ft_get_le32(p + 12);
 	c.bits = p[16];
-	c.chunk = ft_load_le32(p + 17);
+	c.chunk = ft_get_le32(p + 17);
 	memcpy(c.seed, p + 21, FT_CRYPTO_KEY_BYTES);
 	/* The count is checked against the remaining bytes before allocating. */
 	if (c.n < 2 || c.n > FT_SECAGG_MAX_SITES ||
@@ -270,7 +270,7 @@ int ft_secagg_config_decode(const uint8_t *msg, size_t len, ft_secagg_config *cf
 		return FT_ENOMEM;
 	p += SECAGG_CONFIG_FIXED;
 	for (i = 0; i < c.n; i++) {
-		s[i].id = ft_load_le32(p);
+		s[i].id = ft_get_le32(p);
 		memcpy(s[i].sign_pk, p + 4, FT_CRYPTO_SIGN_PK_BYTES);
 		p += SECAGG_CONFIG_ENTRY;
 	}
@@ -320,9 +320,9 @@ long secagg_site_index(const ft_secagg_config *cfg, uint32_t id)
 static uint8_t *ctx_store(uint8_t *p, const ft_crypto_ctx *ctx)
 {
 	memcpy(p, ctx->consortium, FT_CRYPTO_ID_BYTES);
-	ft_store_le64(p + 32, ctx->run);
-	ft_store_le64(p + 40, ctx->round);
-	ft_store_le32(p + 48, ctx->attempt);
+	ft_put_le64(p + 32, ctx->run);
+	ft_put_le64(p + 40, ctx->round);
+	ft_put_le32(p + 48, ctx->attempt);
 	return p + 52;
 }
 
@@ -335,7 +335,7 @@ void secagg_adv_statement(const ft_crypto_ctx *ctx, uint32_t sender,
 	memcpy(p, SECAGG_ADV_DOMAIN, sizeof(SECAGG_ADV_DOMAIN) - 1);
 	p += sizeof(SECAGG_ADV_DOMAIN) - 1;
 	p = ctx_store(p, ctx);
-	ft_store_le32(p, sender);
+	ft_put_le32(p, sender);
 	p += 4;
 	memcpy(p, cfg_hash, FT_CRYPTO_HASH_BYTES);
 	p += FT_CRYPTO_HASH_BYTES;
@@ -349,7 +349,7 @@ void secagg_b_commit(const ft_crypto_ctx *ctx, uint32_t site,
 	uint8_t pre[52 + 4];
 
 	ctx_store(pre, ctx);
-	ft_store_le32(pre + 52, site);
+	ft_put_le32(pre + 52, site);
 	ft_crypto_hash_init(&st);
 	ft_crypto_hash_update(&st, SECAGG_BCOMMIT_DOMAIN, sizeof(SECAGG_BCOMMIT_DOMAIN) - 1);
 	ft_crypto_hash_update(&st, pre, sizeof(pre));
@@ -369,8 +369,8 @@ void secagg_check_statement(const ft_crypto_ctx *ctx, uint32_t signer,
 	ft_crypto_hash_init(&st);
 	ft_crypto_hash_update(&st, SECAGG_CHECK_DOMAIN, sizeof(SECAGG_CHECK_DOMAIN) - 1);
 	p = ctx_store(pre, ctx);
-	ft_store_le32(p, signer);
-	ft_store_le32(p + 4, m);
+	ft_put_le32(p, signer);
+	ft_put_le32(p + 4, m);
 	ft_crypto_hash_update(&st, pre, sizeof(pre));
 	ft_crypto_hash_update(&st, cfg_hash, FT_CRYPTO_HASH_BYTES);
 	ft_crypto_hash_update(&st, ids_le, (size_t)m * 4);

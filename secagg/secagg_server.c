@@ -126,7 +126,7 @@ static int server_abort(ft_secagg_server *s, int code, const char *why)
 			continue;
 		if (queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_ABORT, 4, &body) != FT_OK)
 			break;
-		ft_store_le32(body, (uint32_t)code);
+		ft_put_le32(body, (uint32_t)code);
 	}
 	return code;
 }
@@ -241,7 +241,7 @@ static int close_advertise(ft_secagg_server *s, uint64_t now_ms)
 		if (!(s->site[i].flags & S_U1)) {
 			if ((s->site[i].flags & S_ADV) &&
 			    queue(s, s->cfg.sites[i].id, FT_SECAGG_MSG_ABORT, 4, &body) == FT_OK)
-				ft_store_le32(body, FT_EABORT); /* excluded: tell it */
+				ft_put_le32(body, FT_EABORT); /* excluded: tell it */
 			continue;
 		}
 		m = live_neighbours(s, i, S_U1);
@@ -249,12 +249,12 @@ static int close_advertise(ft_secagg_server *s, uint64_t now_ms)
 		           4 + (size_t)m * SECAGG_KEYS_ENTRY, &body);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
+		ft_put_le32(body, m);
 		body += 4;
 		for (j = 0; j < m; j++) {
 			const srv_site *q = &s->site[s->nb[j]];
 
-			ft_store_le32(body, s->cfg.sites[s->nb[j]].id);
+			ft_put_le32(body, s->cfg.sites[s->nb[j]].id);
 			memcpy(body + 4, q->c_pk, FT_CRYPTO_KX_PK_BYTES);
 			memcpy(body + 36, q->s_pk, FT_CRYPTO_KX_PK_BYTES);
 			memcpy(body + 68, q->b_commit, FT_CRYPTO_HASH_BYTES);
@@ -286,18 +286,18 @@ static int close_shares(ft_secagg_server *s, uint64_t now_ms)
 		           &body);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, m);
+		ft_put_le32(body, m);
 		body += 4;
 		for (i = 0; i < m; i++) {
 			const srv_site *q = &s->site[s->nb[i]];
 
 			/* q's entries are sorted by recipient; find j's. */
 			for (e = 0; e < q->n_cts; e++)
-				if (ft_load_le32(q->cts + (size_t)e * SECAGG_SHARES_ENTRY) == jid)
+				if (ft_get_le32(q->cts + (size_t)e * SECAGG_SHARES_ENTRY) == jid)
 					break;
 			if (e == q->n_cts)
 				return server_abort(s, FT_EINTERNAL, "missing ciphertext");
-			ft_store_le32(body, s->cfg.sites[s->nb[i]].id);
+			ft_put_le32(body, s->cfg.sites[s->nb[i]].id);
 			memcpy(body + 4, q->cts + (size_t)e * SECAGG_SHARES_ENTRY + 4,
 			       SECAGG_SHARE_CT_BYTES);
 			body += SECAGG_SHARES_ENTRY;
@@ -341,10 +341,10 @@ static int close_upload(ft_secagg_server *s, uint64_t now_ms)
 	                      &s->blob_check, &body);
 	if (rv != FT_OK)
 		return server_abort(s, rv, "out of memory");
-	ft_store_le32(body, m);
+	ft_put_le32(body, m);
 	for (i = 0, w = 0; i < s->cfg.n; i++)
 		if (s->site[i].flags & S_U3)
-			ft_store_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[i].id);
+			ft_put_le32(body + 4 + 4 * (size_t)w++, s->cfg.sites[i].id);
 	for (i = 0; i < s->cfg.n; i++) {
 		if (!(s->site[i].flags & S_U3))
 			continue;
@@ -372,14 +372,14 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 	                      4 + (size_t)m * SECAGG_SIGS_ENTRY, &s->blob_sigs, &body);
 	if (rv != FT_OK)
 		return server_abort(s, rv, "out of memory");
-	ft_store_le32(body, m);
+	ft_put_le32(body, m);
 	for (j = 0, w = 0; j < s->cfg.n; j++) {
 		uint8_t *p;
 
 		if (!(s->site[j].flags & S_U4))
 			continue;
 		p = body + 4 + (size_t)w++ * SECAGG_SIGS_ENTRY;
-		ft_store_le32(p, s->cfg.sites[j].id);
+		ft_put_le32(p, s->cfg.sites[j].id);
 		memcpy(p + 4, s->site[j].check_sig, FT_CRYPTO_SIG_BYTES);
 	}
 	for (i = 0; i < s->cfg.n; i++) {
@@ -394,11 +394,11 @@ static int close_check(ft_secagg_server *s, uint64_t now_ms)
 		           4 + (size_t)w * SECAGG_REQ_ENTRY, &body);
 		if (rv != FT_OK)
 			return server_abort(s, rv, "out of memory");
-		ft_store_le32(body, w);
+		ft_put_le32(body, w);
 		for (j = 0; j < w; j++) {
 			uint8_t *p = body + 4 + (size_t)j * SECAGG_REQ_ENTRY;
 
-			ft_store_le32(p, s->cfg.sites[s->nb[j]].id);
+			ft_put_le32(p, s->cfg.sites[s->nb[j]].id);
 			p[4] = (s->site[s->nb[j]].flags & S_U3) ? SECAGG_KIND_SELF : SECAGG_KIND_MASKKEY;
 		}
 	}
@@ -706,9 +706,9 @@ static int on_shares(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 	if (count != m)
 		return FT_EPROTO;
 	for (j = 0; j < m; j++) {
-		uint32_t rid = ft_load_le32(e + (size_t)j * SECAGG_SHARES_ENTRY);
+		uint32_t rid = ft_get_le32(e + (size_t)j * SECAGG_SHARES_ENTRY);
 
-		if (j > 0 && rid == ft_load_le32(e + (size_t)(j - 1) * SECAGG_SHARES_ENTRY))
+		if (j > 0 && rid == ft_get_le32(e + (size_t)(j - 1) * SECAGG_SHARES_ENTRY))
 			return FT_EEXIST;
 		if (rid != s->cfg.sites[s->nb[j]].id)
 			return FT_EPROTO;
@@ -733,8 +733,8 @@ static int on_masked(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 		return FT_ESTATE;
 	if (blen < 8)
 		return FT_EPROTO;
-	off = ft_load_le32(body);
-	cnt = ft_load_le32(body + 4);
+	off = ft_get_le32(body);
+	cnt = ft_get_le32(body + 4);
 	if (cnt < 1 || cnt > s->cfg.chunk || off > s->cfg.d || cnt > s->cfg.d - off ||
 	    blen - 8 != (size_t)cnt * 4)
 		return FT_EPROTO;
@@ -743,10 +743,10 @@ static int on_masked(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 	if (off > q->up_off)
 		return FT_EPROTO; /* chunks arrive in order over one connection */
 	for (j = 0; j < cnt; j++)
-		if (ft_load_le32(body + 8 + 4 * (size_t)j) > mask)
+		if (ft_get_le32(body + 8 + 4 * (size_t)j) > mask)
 			return FT_EPROTO;
 	for (j = 0; j < cnt; j++)
-		s->acc[off + j] = (s->acc[off + j] + ft_load_le32(body + 8 + 4 * (size_t)j)) & mask;
+		s->acc[off + j] = (s->acc[off + j] + ft_get_le32(body + 8 + 4 * (size_t)j)) & mask;
 	q->up_off = off + cnt;
 	if (q->up_off == s->cfg.d) {
 		q->flags |= S_U3;
@@ -769,7 +769,7 @@ static int on_check_sig(ft_secagg_server *s, uint32_t i, const uint8_t *body, si
 	if (blen != FT_CRYPTO_SIG_BYTES)
 		return FT_EPROTO;
 	/* The CHECK message the server sent holds U3 as signed. */
-	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, ft_load_le32(u3), u3 + 4,
+	secagg_check_statement(&s->cfg.ctx, s->cfg.sites[i].id, s->cfg_hash, ft_get_le32(u3), u3 + 4,
 	                       h);
 	if (ft_crypto_verify(s->cfg.sites[i].sign_pk, h, sizeof(h), body) != FT_OK)
 		return FT_ECRYPTO;
@@ -818,16 +818,16 @@ static int on_unmask(ft_secagg_server *s, uint32_t i, const uint8_t *body, size_
 	for (j = 0; j < m; j++) {
 		const uint8_t *p = e + (size_t)j * SECAGG_UNMASK_ENTRY;
 		uint8_t kind = (s->site[s->nb[j]].flags & S_U3) ? SECAGG_KIND_SELF : SECAGG_KIND_MASKKEY;
-		uint32_t x = ft_load_le32(p + 5);
+		uint32_t x = ft_get_le32(p + 5);
 
-		if (ft_load_le32(p) != s->cfg.sites[s->nb[j]].id || p[4] != kind || x < 1 ||
+		if (ft_get_le32(p) != s->cfg.sites[s->nb[j]].id || p[4] != kind || x < 1 ||
 		    x > s->cfg.k)
 			return FT_EPROTO;
 	}
 	for (j = 0; j < m; j++) {
 		const uint8_t *p = e + (size_t)j * SECAGG_UNMASK_ENTRY;
 
-		keep_share(s, &s->site[s->nb[j]], ft_load_le32(p + 5), p + 9);
+		keep_share(s, &s->site[s->nb[j]], ft_get_le32(p + 5), p + 9);
 	}
 	q->flags |= S_U5;
 	return maybe_close(s, S_U4, S_U5, now_ms);

@@ -221,7 +221,7 @@ static int load_rows(ft_store *s, const char *dataset, int64_t id, ft_model_data
 		}
 		ds->y[row] = (float)sqlite3_column_double(st, 1);
 		for (size_t i = 0; i < nf; i++) {
-			uint32_t bits = ft_load_le32(blob + 4 * i);
+			uint32_t bits = ft_get_le32(blob + 4 * i);
 			float f;
 
 			memcpy(&f, &bits, sizeof(f));

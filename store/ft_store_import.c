@@ -424,7 +424,7 @@ static int import_row(import_ctx *x, ft_store_import_result *r, ft_errmsg *err)
 			return rv;
 		f = (float)v;
 		memcpy(&bits, &f, sizeof(bits));
-		ft_store_le32(x->blob + 4 * i, bits);
+		ft_put_le32(x->blob + 4 * i, bits);
 	}
 	if (x->consent != NO_COLUMN) {
 		const char *c = ft_store_csv_field(x->csv, x->consent);

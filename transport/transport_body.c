@@ -18,7 +18,7 @@ int ft_transport_body_next(const uint8_t *body, size_t len, size_t *off, const u
 		return FT_ENOTFOUND;
 	if (*off > len || len - *off < 4)
 		return FT_EPROTO;
-	n = ft_load_le32(body + *off);
+	n = ft_get_le32(body + *off);
 	if (n > len - *off - 4)
 		return FT_EPROTO;
 	*frame = body + *off + 4;
@@ -51,7 +51,7 @@ int ft_transport_body_add(ft_transport_body *b, const uint8_t *frame, size_t len
 		b->buf = nb;
 		b->cap = cap;
 	}
-	ft_store_le32(b->buf + b->len, (uint32_t)len);
+	ft_put_le32(b->buf + b->len, (uint32_t)len);
 	memcpy(b->buf + b->len + 4, frame, len);
 	b->len = need;
 	b->n_frames++;

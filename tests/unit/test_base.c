@@ -70,10 +70,10 @@ static void test_le_helpers(void **state)
 	uint8_t b[8];
 
 	(void)state;
-	ft_store_le64(b, 0x0102030405060708ull);
+	ft_put_le64(b, 0x0102030405060708ull);
 	assert_int_equal(b[0], 0x08);
 	assert_int_equal(b[7], 0x01);
-	assert_true(ft_load_le64(b) == 0x0102030405060708ull);
+	assert_true(ft_get_le64(b) == 0x0102030405060708ull);
 }
 
 int main(void)

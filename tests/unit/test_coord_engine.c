@@ -397,8 +397,8 @@ static void check_model(sim *m, const uint8_t *old_bytes, size_t old_len, const 
 	/* "fedtwin-model-v1" || consortium || run || version || hash */
 	memcpy(tbs, "fedtwin-model-v1", 16);
 	memcpy(tbs + 16, m->consortium, 32);
-	ft_store_le64(tbs + 48, m->run.id);
-	ft_store_le64(tbs + 56, ev->version);
+	ft_put_le64(tbs + 48, m->run.id);
+	ft_put_le64(tbs + 56, ev->version);
 	memcpy(tbs + 64, ev->hash, 32);
 	assert_int_equal(ft_crypto_verify(ft_crypto_identity_pk(m->coord), tbs, sizeof(tbs), ev->sig),
 	                 FT_OK);

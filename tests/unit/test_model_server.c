@@ -126,7 +126,7 @@ static void put_f64(uint8_t *p, double x)
 	uint64_t u;
 
 	memcpy(&u, &x, 8);
-	ft_store_le64(p, u);
+	ft_put_le64(p, u);
 }
 
 static void test_hostile_state(void **state)
@@ -167,8 +167,8 @@ static void test_hostile_state(void **state)
 	MUTATE(cp[5] = FT_MODEL_SERVER_FEDAVG);           /* kind vs length */
 	MUTATE(cp[6] = 1);                                /* reserved */
 	MUTATE(cp[60] = 1);                               /* reserved */
-	MUTATE(ft_store_le64(cp + 8, SO_N + 1));          /* n vs length */
-	MUTATE(ft_store_le64(cp + 8, (uint64_t)1 << 40)); /* n over the limit */
+	MUTATE(ft_put_le64(cp + 8, SO_N + 1));          /* n vs length */
+	MUTATE(ft_put_le64(cp + 8, (uint64_t)1 << 40)); /* n over the limit */
 	MUTATE(put_f64(cp + 24, -0.1));                   /* lr */
 	MUTATE(put_f64(cp + 24, NAN));                    /* lr */
 	MUTATE(put_f64(cp + 32, 1.0));                    /* beta1 */

@@ -447,19 +447,19 @@ static void test_accountant_encoding(void **state)
 	bad[4] = 2;
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	memcpy(bad, buf, len);
-	ft_store_le32(bad + 8, 0xffffffffu);
+	ft_put_le32(bad + 8, 0xffffffffu);
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	memcpy(bad, buf, len);
-	ft_store_le32(bad + 8, 0);
+	ft_put_le32(bad + 8, 0);
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	memcpy(bad, buf, len);
-	ft_store_le64(bad + 12, 0x3ff0000000000000ull); /* order 1.0 */
+	ft_put_le64(bad + 12, 0x3ff0000000000000ull); /* order 1.0 */
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	memcpy(bad, buf, len);
-	ft_store_le64(bad + 20, 0xbff0000000000000ull); /* rdp -1.0 */
+	ft_put_le64(bad + 20, 0xbff0000000000000ull); /* rdp -1.0 */
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	memcpy(bad, buf, len);
-	ft_store_le64(bad + 20, 0x7ff8000000000000ull); /* rdp NaN */
+	ft_put_le64(bad + 20, 0x7ff8000000000000ull); /* rdp NaN */
 	assert_int_equal(ft_privacy_accountant_decode(bad, len, &back), FT_EFORMAT);
 	assert_null(back);
 	ft_privacy_accountant_free(acc);

@@ -360,10 +360,10 @@ static uint8_t *mk_msg(const ft_crypto_ctx *ctx, uint8_t type, uint32_t sender, 
 	m[0] = FT_SECAGG_VERSION;
 	m[1] = type;
 	memcpy(m + 2, ctx->consortium, 32);
-	ft_store_le64(m + 34, ctx->run);
-	ft_store_le64(m + 42, ctx->round);
-	ft_store_le32(m + 50, ctx->attempt);
-	ft_store_le32(m + 54, sender);
+	ft_put_le64(m + 34, ctx->run);
+	ft_put_le64(m + 42, ctx->round);
+	ft_put_le32(m + 50, ctx->attempt);
+	ft_put_le32(m + 54, sender);
 	*body = m + FT_SECAGG_HDR_BYTES;
 	return m;
 }
@@ -393,19 +393,19 @@ static int liar_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, siz
 	(void)to;
 	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
 	if (h.type == FT_SECAGG_MSG_MASKED && from == s->sites[L->victim].id) {
-		uint32_t off = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
-		uint32_t cnt = ft_load_le32(msg + FT_SECAGG_HDR_BYTES + 4);
+		uint32_t off = ft_get_le32(msg + FT_SECAGG_HDR_BYTES);
+		uint32_t cnt = ft_get_le32(msg + FT_SECAGG_HDR_BYTES + 4);
 
 		for (uint32_t j = 0; j < cnt; j++)
-			L->y[off + j] = ft_load_le32(msg + FT_SECAGG_HDR_BYTES + 8 + 4 * j);
+			L->y[off + j] = ft_get_le32(msg + FT_SECAGG_HDR_BYTES + 8 + 4 * j);
 	}
 	if (h.type == FT_SECAGG_MSG_KEYS) {
-		uint32_t m = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
+		uint32_t m = ft_get_le32(msg + FT_SECAGG_HDR_BYTES);
 
 		for (uint32_t e = 0; e < m; e++) {
 			const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + e * 164;
 
-			memcpy(L->s_pk[sim_index(s, ft_load_le32(p))], p + 36, 32);
+			memcpy(L->s_pk[sim_index(s, ft_get_le32(p))], p + 36, 32);
 		}
 	}
 	/* From the consistency check on, the test plays the server itself. */
@@ -450,14 +450,14 @@ static void test_lying_server(void **state)
 		if (i == L.victim)
 			continue;
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK, FT_SECAGG_SERVER_ID, 4 + 4 * nu3, &b);
-		ft_store_le32(b, nu3);
+		ft_put_le32(b, nu3);
 		for (uint32_t j = 0; j < nu3; j++)
-			ft_store_le32(b + 4 + 4 * j, u3[j]);
+			ft_put_le32(b + 4 + 4 * j, u3[j]);
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 4 * nu3, 0),
 		                 FT_OK);
 		free(m);
 		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_OK);
-		ft_store_le32(sigs[nsig], s.sites[i].id);
+		ft_put_le32(sigs[nsig], s.sites[i].id);
 		memcpy(sigs[nsig++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
 		ft_free(out);
 	}
@@ -465,7 +465,7 @@ static void test_lying_server(void **state)
 		if (i == L.victim)
 			continue;
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nsig, &b);
-		ft_store_le32(b, nsig);
+		ft_put_le32(b, nsig);
 		memcpy(b + 4, sigs, 68 * nsig);
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nsig, 0),
 		                 FT_OK);
@@ -474,15 +474,15 @@ static void test_lying_server(void **state)
 	/* Site 1 is asked for both shares of the victim; site 2 for its b share
 	 * although the victim is "dropped": both refuse and abort. */
 	m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_UNMASK_REQ, FT_SECAGG_SERVER_ID, 4 + 10, &b);
-	ft_store_le32(b, 2);
-	ft_store_le32(b + 4, v);
+	ft_put_le32(b, 2);
+	ft_put_le32(b + 4, v);
 	b[8] = 1;
-	ft_store_le32(b + 9, v);
+	ft_put_le32(b + 9, v);
 	b[13] = 2;
 	assert_int_equal(ft_secagg_client_recv(s.cl[1], m, FT_SECAGG_HDR_BYTES + 14, 0), FT_EPERM);
 	assert_int_equal(ft_secagg_client_phase(s.cl[1]), FT_SECAGG_ABORTED);
 	assert_int_equal(ft_secagg_client_next(s.cl[1], &out, &len), FT_ENOTFOUND);
-	ft_store_le32(b, 1);
+	ft_put_le32(b, 1);
 	assert_int_equal(ft_secagg_client_recv(s.cl[2], m, FT_SECAGG_HDR_BYTES + 9, 0), FT_EPERM);
 	assert_int_equal(ft_secagg_client_phase(s.cl[2]), FT_SECAGG_ABORTED);
 	assert_int_equal(ft_secagg_client_next(s.cl[2], &out, &len), FT_ENOTFOUND);
@@ -491,16 +491,16 @@ static void test_lying_server(void **state)
 	 * share: they give it (that is all the protocol lets the server have). */
 	for (uint32_t i = 3; i < N; i++) {
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_UNMASK_REQ, FT_SECAGG_SERVER_ID, 9, &b);
-		ft_store_le32(b, 1);
-		ft_store_le32(b + 4, v);
+		ft_put_le32(b, 1);
+		ft_put_le32(b + 4, v);
 		b[8] = 2;
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 9, 0), FT_OK);
 		free(m);
 		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_OK);
 		assert_int_equal(len, FT_SECAGG_HDR_BYTES + 4 + 73);
-		assert_int_equal(ft_load_le32(out + FT_SECAGG_HDR_BYTES + 4), v);
+		assert_int_equal(ft_get_le32(out + FT_SECAGG_HDR_BYTES + 4), v);
 		assert_int_equal(out[FT_SECAGG_HDR_BYTES + 8], 2);
-		sh[nsh].x = ft_load_le32(out + FT_SECAGG_HDR_BYTES + 9);
+		sh[nsh].x = ft_get_le32(out + FT_SECAGG_HDR_BYTES + 9);
 		memcpy(sh[nsh++].value, out + FT_SECAGG_HDR_BYTES + 13, 64);
 		ft_free(out);
 	}
@@ -565,18 +565,18 @@ static void test_split_survivor_views(void **state)
 		uint32_t nid = i <= 3 ? nfull : npart;
 
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK, FT_SECAGG_SERVER_ID, 4 + 4 * nid, &b);
-		ft_store_le32(b, nid);
+		ft_put_le32(b, nid);
 		for (uint32_t j = 0; j < nid; j++)
-			ft_store_le32(b + 4 + 4 * j, ids[j]);
+			ft_put_le32(b + 4 + 4 * j, ids[j]);
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 4 * nid, 0),
 		                 FT_OK);
 		free(m);
 		assert_int_equal(ft_secagg_client_next(s.cl[i], &out, &len), FT_OK);
 		if (i <= 3) {
-			ft_store_le32(sigs_full[nsf], s.sites[i].id);
+			ft_put_le32(sigs_full[nsf], s.sites[i].id);
 			memcpy(sigs_full[nsf++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
 		} else {
-			ft_store_le32(sigs_part[nsp], s.sites[i].id);
+			ft_put_le32(sigs_part[nsp], s.sites[i].id);
 			memcpy(sigs_part[nsp++] + 4, out + FT_SECAGG_HDR_BYTES, 64);
 		}
 		ft_free(out);
@@ -592,22 +592,22 @@ static void test_split_survivor_views(void **state)
 		memcpy(both[nb++], sigs_part[0], 68);
 		memcpy(both[nb++], sigs_part[1], 68);
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nb, &b);
-		ft_store_le32(b, nb);
+		ft_put_le32(b, nb);
 		memcpy(b + 4, both, 68 * nb);
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nb, 0),
 		                 FT_ECRYPTO);
 		free(m);
 		/* Its own group's signatures only: 2 < t. */
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_CHECK_SIGS, FT_SECAGG_SERVER_ID, 4 + 68 * nsp, &b);
-		ft_store_le32(b, nsp);
+		ft_put_le32(b, nsp);
 		memcpy(b + 4, sigs_part, 68 * nsp);
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 4 + 68 * nsp, 0),
 		                 FT_ECRYPTO);
 		free(m);
 		/* Without a passed check, no share is released. */
 		m = mk_msg(&s.cfg.ctx, FT_SECAGG_MSG_UNMASK_REQ, FT_SECAGG_SERVER_ID, 9, &b);
-		ft_store_le32(b, 1);
-		ft_store_le32(b + 4, s.sites[L.victim].id);
+		ft_put_le32(b, 1);
+		ft_put_le32(b + 4, s.sites[L.victim].id);
 		b[8] = 2;
 		assert_int_equal(ft_secagg_client_recv(s.cl[i], m, FT_SECAGG_HDR_BYTES + 9, 0), FT_ESTATE);
 		free(m);
@@ -629,12 +629,12 @@ static int shift_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg, si
 	(void)to;
 	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
 	if (h.type == FT_SECAGG_MSG_UNMASK) {
-		uint32_t cnt = ft_load_le32(m + FT_SECAGG_HDR_BYTES);
+		uint32_t cnt = ft_get_le32(m + FT_SECAGG_HDR_BYTES);
 
 		for (uint32_t e = 0; e < cnt; e++) {
 			uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
 
-			if (ft_load_le32(p) != s->sites[0].id || p[4] != 1)
+			if (ft_get_le32(p) != s->sites[0].id || p[4] != 1)
 				continue;
 			/* +1 to the low-half scalar (little-endian, < L: no wrap in
 			 * practice). */
@@ -738,12 +738,12 @@ static int point_lie_hook(sim *s, uint32_t from, uint32_t to, const uint8_t *msg
 	assert_int_equal(ft_secagg_hdr_decode(msg, len, &h), FT_OK);
 	if (h.type != FT_SECAGG_MSG_UNMASK || from != s->sites[3].id)
 		return 0;
-	for (uint32_t e = 0; e < ft_load_le32(m + FT_SECAGG_HDR_BYTES); e++) {
+	for (uint32_t e = 0; e < ft_get_le32(m + FT_SECAGG_HDR_BYTES); e++) {
 		uint8_t *p = m + FT_SECAGG_HDR_BYTES + 4 + e * 73;
 
 		/* site 3 is site 0's holder x = 3 of 4 */
-		if (ft_load_le32(p) == s->sites[0].id)
-			ft_store_le32(p + 5, *mode == 0 ? 1u : 4u);
+		if (ft_get_le32(p) == s->sites[0].id)
+			ft_put_le32(p + 5, *mode == 0 ? 1u : 4u);
 	}
 	return 0;
 }
@@ -804,12 +804,12 @@ static int hostile_to_server(sim *s, hostile *H, uint32_t from, const uint8_t *m
 		c[B] ^= 1; /* key swapped under a valid signature */
 		EXPECT_SRV(s, from, c, len, FT_ECRYPTO);
 		c[B] ^= 1;
-		ft_store_le32(c + 50, s->cfg.ctx.attempt + 1); /* another attempt */
+		ft_put_le32(c + 50, s->cfg.ctx.attempt + 1); /* another attempt */
 		EXPECT_SRV(s, from, c, len, FT_EREPLAY);
-		ft_store_le32(c + 50, s->cfg.ctx.attempt);
-		ft_store_le64(c + 42, s->cfg.ctx.round - 1); /* an earlier round */
+		ft_put_le32(c + 50, s->cfg.ctx.attempt);
+		ft_put_le64(c + 42, s->cfg.ctx.round - 1); /* an earlier round */
 		EXPECT_SRV(s, from, c, len, FT_EREPLAY);
-		ft_store_le64(c + 42, s->cfg.ctx.round);
+		ft_put_le64(c + 42, s->cfg.ctx.round);
 		EXPECT_SRV(s, from + 3, c, len, FT_EPROTO);   /* not the authenticated peer */
 		EXPECT_SRV(s, from, c, len - 1, FT_EPROTO);   /* truncated */
 		EXPECT_SRV(s, from, c, 10, FT_EPROTO);        /* shorter than a header */
@@ -838,12 +838,12 @@ static int hostile_to_server(sim *s, hostile *H, uint32_t from, const uint8_t *m
 		break;
 	}
 	case FT_SECAGG_MSG_MASKED: {
-		uint32_t off = ft_load_le32(c + B), cnt = ft_load_le32(c + B + 4);
+		uint32_t off = ft_get_le32(c + B), cnt = ft_get_le32(c + B + 4);
 
-		ft_store_le32(c + B, off + cnt); /* skips a chunk */
+		ft_put_le32(c + B, off + cnt); /* skips a chunk */
 		EXPECT_SRV(s, from, c, len, FT_EPROTO);
-		ft_store_le32(c + B, off);
-		ft_store_le32(c + B + 8, 1u << 24); /* outside Z_2^24 */
+		ft_put_le32(c + B, off);
+		ft_put_le32(c + B + 8, 1u << 24); /* outside Z_2^24 */
 		EXPECT_SRV(s, from, c, len, FT_EPROTO);
 		free(c);
 		c = dup_msg(msg, len);
@@ -857,9 +857,9 @@ static int hostile_to_server(sim *s, hostile *H, uint32_t from, const uint8_t *m
 		EXPECT_SRV(s, from, c, len, FT_ECRYPTO);
 		break;
 	case FT_SECAGG_MSG_UNMASK:
-		ft_store_le32(c + B + 4 + 5, 0); /* bad share index */
+		ft_put_le32(c + B + 4 + 5, 0); /* bad share index */
 		EXPECT_SRV(s, from, c, len, FT_EPROTO);
-		ft_store_le32(c + B + 4 + 5, 1000);
+		ft_put_le32(c + B + 4 + 5, 1000);
 		EXPECT_SRV(s, from, c, len, FT_EPROTO);
 		free(c);
 		c = dup_msg(msg, len);
@@ -881,10 +881,10 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 
 	switch (type) {
 	case FT_SECAGG_MSG_CONFIG:
-		ft_store_le64(c + 42, s->cfg.ctx.round + 1); /* another round */
+		ft_put_le64(c + 42, s->cfg.ctx.round + 1); /* another round */
 		EXPECT_CL(cl, c, len, FT_EREPLAY);
-		ft_store_le64(c + 42, s->cfg.ctx.round);
-		ft_store_le32(c + B + 53 + 36, ft_load_le32(c + B + 53)); /* duplicate site id */
+		ft_put_le64(c + 42, s->cfg.ctx.round);
+		ft_put_le32(c + B + 53 + 36, ft_get_le32(c + B + 53)); /* duplicate site id */
 		EXPECT_CL(cl, c, len, FT_EEXIST);
 		free(c);
 		c = dup_msg(msg, len);
@@ -892,14 +892,14 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		EXPECT_CL(cl, c, len, FT_ESTATE);
 		c[1] = FT_SECAGG_MSG_ADVERTISE; /* a client-to-server type */
 		EXPECT_CL(cl, c, len, FT_EPROTO);
-		ft_store_le32(c + 54, 7); /* not from the server */
+		ft_put_le32(c + 54, 7); /* not from the server */
 		c[1] = FT_SECAGG_MSG_CONFIG;
 		EXPECT_CL(cl, c, len, FT_EPROTO);
 		H->cfg0 = dup_msg(msg, len);
 		H->cfg0_len = len;
 		break;
 	case FT_SECAGG_MSG_KEYS: {
-		uint32_t m = ft_load_le32(c + B);
+		uint32_t m = ft_get_le32(c + B);
 		uint8_t *big;
 
 		c[B + 4 + 110] ^= 1; /* forged signature on a neighbour's keys */
@@ -925,7 +925,7 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		c[B + 4 + 4 + 30] ^= 1; /* tampered ciphertext */
 		EXPECT_CL(cl, c, len, FT_ECRYPTO);
 		c[B + 4 + 4 + 30] ^= 1;
-		ft_store_le32(c + B + 4, ft_load_le32(c + B + 4) + 1); /* from no neighbour */
+		ft_put_le32(c + B + 4, ft_get_le32(c + B + 4) + 1); /* from no neighbour */
 		EXPECT_CL(cl, c, len, FT_EPROTO);
 		free(c);
 		c = dup_msg(msg, len);
@@ -942,7 +942,7 @@ static int hostile_to_client(sim *s, hostile *H, ft_secagg_client *cl, const uin
 		EXPECT_CL(cl, c, len, FT_EPROTO);
 		free(c);
 		c = dup_msg(msg, len);
-		ft_store_le32(c + B + 4, 5); /* not a neighbour */
+		ft_put_le32(c + B + 4, 5); /* not a neighbour */
 		EXPECT_CL(cl, c, len, FT_EPROTO);
 		break;
 	default:
@@ -1194,13 +1194,13 @@ static int strip_neighbour_sigs(sim *s, uint32_t from, uint32_t to, const uint8_
 	    ft_secagg_hdr_decode(msg, len, &h) != FT_OK || h.type != FT_SECAGG_MSG_CHECK_SIGS)
 		return 0;
 	assert_int_equal(ft_secagg_graph_alloc(s->cfg.seed, s->n, s->cfg.k, &g), FT_OK);
-	count = ft_load_le32(msg + FT_SECAGG_HDR_BYTES);
+	count = ft_get_le32(msg + FT_SECAGG_HDR_BYTES);
 	m = calloc(1, len);
 	assert_non_null(m);
 	memcpy(m, msg, FT_SECAGG_HDR_BYTES);
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *p = msg + FT_SECAGG_HDR_BYTES + 4 + (size_t)i * entry;
-		uint32_t id = ft_load_le32(p);
+		uint32_t id = ft_get_le32(p);
 		long idx = (long)((id - 100) / 3); /* sim ids are 100, 103, ... */
 
 		if (ft_secagg_graph_adjacent(g, 0, (uint32_t)idx))
@@ -1208,7 +1208,7 @@ static int strip_neighbour_sigs(sim *s, uint32_t from, uint32_t to, const uint8_
 		memcpy(m + FT_SECAGG_HDR_BYTES + 4 + (size_t)kept * entry, p, entry);
 		kept++;
 	}
-	ft_store_le32(m + FT_SECAGG_HDR_BYTES, kept);
+	ft_put_le32(m + FT_SECAGG_HDR_BYTES, kept);
 	assert_true(kept >= s->cfg.t); /* enough signers, none a neighbour */
 	assert_int_equal(ft_secagg_client_recv(s->cl[0], m,
 	                                       FT_SECAGG_HDR_BYTES + 4 + (size_t)kept * entry, s->now),

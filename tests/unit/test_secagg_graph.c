@@ -182,13 +182,13 @@ static void test_config_roundtrip_and_rejects(void **state)
 	ft_free(out_sites);
 	out_sites = NULL;
 	/* A site count that claims more than is there is caught before allocating. */
-	ft_store_le32(buf + FT_SECAGG_HDR_BYTES, 0xFFFFFFFFu);
+	ft_put_le32(buf + FT_SECAGG_HDR_BYTES, 0xFFFFFFFFu);
 	assert_int_equal(ft_secagg_config_decode(buf, len, &got, &out_sites), FT_EPROTO);
-	ft_store_le32(buf + FT_SECAGG_HDR_BYTES, 5);
+	ft_put_le32(buf + FT_SECAGG_HDR_BYTES, 5);
 	/* t <= k/2 would let a lying server gather both kinds of shares. */
-	ft_store_le32(buf + FT_SECAGG_HDR_BYTES + 4, 2);
+	ft_put_le32(buf + FT_SECAGG_HDR_BYTES + 4, 2);
 	assert_int_equal(ft_secagg_config_decode(buf, len, &got, &out_sites), FT_EPROTO);
-	ft_store_le32(buf + FT_SECAGG_HDR_BYTES + 4, 4);
+	ft_put_le32(buf + FT_SECAGG_HDR_BYTES + 4, 4);
 	/* Unknown version. */
 	buf[0] = 2;
 	assert_int_equal(ft_secagg_config_decode(buf, len, &got, &out_sites), FT_EPROTO);
@@ -230,9 +230,9 @@ static void test_wire_known_answers(void **state)
 	ft_crypto_hex(hex, h, 32);
 	assert_string_equal(hex, "2f631470ba0661dac9fa98633c63e2d99876cb9f768cfdf8e884b8d464c82683");
 	assert_int_equal(secagg_config_hash(&cfg, h), FT_OK);
-	ft_store_le32(ids, 10);
-	ft_store_le32(ids + 4, 13);
-	ft_store_le32(ids + 8, 19);
+	ft_put_le32(ids, 10);
+	ft_put_le32(ids + 4, 13);
+	ft_put_le32(ids + 8, 19);
 	secagg_check_statement(&cfg.ctx, 13, h, 3, ids, h2);
 	ft_crypto_hex(hex, h2, 32);
 	assert_string_equal(hex, "9fca4a714f66a91ab5ad7ad2ad78a39456c44eed995cc38920ef792f67d5cf6e");

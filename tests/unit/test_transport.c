@@ -37,7 +37,7 @@ static void test_body(void **state)
 	assert_int_equal(ft_transport_body_next(b.buf, b.len - 1, &off, &fr, &n), FT_EPROTO);
 	off = 0;
 	assert_int_equal(ft_transport_body_next(b.buf, 2, &off, &fr, &n), FT_EPROTO);
-	ft_store_le32(b.buf, 0xFFFFFFFFu);
+	ft_put_le32(b.buf, 0xFFFFFFFFu);
 	off = 0;
 	assert_int_equal(ft_transport_body_next(b.buf, b.len, &off, &fr, &n), FT_EPROTO);
 	ft_transport_body_free(&b);

@@ -142,7 +142,7 @@ static void test_duplicates_and_limits(void **state)
 	                 FT_OK);
 	for (uint32_t i = 0; i < FT_WIRE_MAX_SITES; i++) {
 		memset(pk, 0, sizeof(pk));
-		ft_store_le32(pk, i + 1000);
+		ft_put_le32(pk, i + 1000);
 		assert_int_equal(ft_wire_manifest_add_site(m, i + 1, "s", pk), FT_OK);
 	}
 	pk[31] = 1;
