@@ -15,8 +15,9 @@ static void coord_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: fedtwin coordinator COMMAND ...\n"
-	        "  run create --db PATH --name NAME --features N [--model logreg|softmax|linreg]\n"
-	        "             [--classes K] [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
+	        "  run create --db PATH --name NAME --features N [--model logreg|softmax|linreg|mlp]\n"
+	        "             [--hidden W1,W2,...] [--activation relu|tanh] [--classes K]\n"
+	        "              [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
 	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
 	        "             [--server-lr LR] [--dropout-tolerance F]\n"
@@ -50,12 +51,66 @@ static int opt_pos(const char *name, const char *v, double *out)
 	return 0;
 }
 
+/* --hidden W1,W2,...: 1..FT_MODEL_MAX_HIDDEN widths, each 1..FT_MODEL_MAX_WIDTH. */
+static int parse_hidden(const char *v, ft_model_spec *spec)
+{
+	char buf[256];
+	char *save = NULL, *tok;
+	uint32_t n = 0;
+	size_t len = strlen(v);
+
+	if (len >= sizeof(buf))
+		goto bad;
+	memcpy(buf, v, len + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (n == FT_MODEL_MAX_HIDDEN ||
+		    opt_u32("--hidden", tok, 1, FT_MODEL_MAX_WIDTH, &spec->hidden[n]) != 0)
+			goto bad;
+		n++;
+	}
+	if (n == 0)
+		goto bad;
+	spec->n_hidden = n;
+	return 0;
+bad:
+	fprintf(stderr, "fedtwin coordinator run create: --hidden takes 1 to %u comma-separated"
+	                " widths in [1, %u]\n", FT_MODEL_MAX_HIDDEN, FT_MODEL_MAX_WIDTH);
+	return 1;
+}
+
+/* The run's human-readable model description, as `run status` shows it. */
+static int spec_describe(const char *model, const ft_model_spec *spec, char *out, size_t cap)
+{
+	size_t used;
+	int n;
+
+	n = snprintf(out, cap, "%s features=%u classes=%u", model, spec->n_features,
+	             spec->n_classes);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	used = (size_t)n;
+	for (uint32_t i = 0; i < spec->n_hidden; i++) {
+		n = snprintf(out + used, cap - used, "%s%u", i == 0 ? " hidden=" : ",",
+		             spec->hidden[i]);
+		if (n < 0 || (size_t)n >= cap - used)
+			return -1;
+		used += (size_t)n;
+	}
+	if (spec->n_hidden > 0) {
+		n = snprintf(out + used, cap - used, " activation=%s",
+		             spec->activation == FT_MODEL_ACT_TANH ? "tanh" : "relu");
+		if (n < 0 || (size_t)n >= cap - used)
+			return -1;
+	}
+	return 0;
+}
+
 static int run_create(int argc, char **argv)
 {
 	ft_coord_run r;
 	ft_model_spec spec;
 	const char *db_path = NULL, *name = NULL, *model = "logreg";
-	char spec_text[128];
+	char spec_text[256];
 	uint8_t seed[32], *bytes = NULL;
 	size_t blen;
 	uint64_t id;
@@ -96,6 +151,19 @@ static int run_create(int argc, char **argv)
 			name = v;
 		else if (strcmp(a, "--model") == 0)
 			model = v;
+		else if (strcmp(a, "--hidden") == 0)
+			bad = parse_hidden(v, &spec);
+		else if (strcmp(a, "--activation") == 0) {
+			if (strcmp(v, "relu") == 0) {
+				spec.activation = FT_MODEL_ACT_RELU;
+			} else if (strcmp(v, "tanh") == 0) {
+				spec.activation = FT_MODEL_ACT_TANH;
+			} else {
+				fprintf(stderr, "fedtwin coordinator run create: --activation is relu or"
+				                " tanh\n");
+				bad = 1;
+			}
+		}
 		else if (strcmp(a, "--features") == 0)
 			bad = opt_u32(a, v, 1, FT_MODEL_MAX_FEATURES, &spec.n_features), have_features = 1;
 		else if (strcmp(a, "--classes") == 0)
@@ -154,12 +222,32 @@ static int run_create(int argc, char **argv)
 	} else if (strcmp(model, "linreg") == 0) {
 		spec.kind = FT_MODEL_LINREG;
 		spec.n_classes = 0;
+	} else if (strcmp(model, "mlp") == 0) {
+		/* The head follows --classes: two classes is one sigmoid output. */
+		spec.kind = FT_MODEL_MLP;
+		if (!have_classes)
+			spec.n_classes = 2;
+		if (spec.n_hidden == 0) {
+			fprintf(stderr, "fedtwin coordinator run create: --model mlp needs --hidden"
+			                " W1[,W2...]\n");
+			return 2;
+		}
+		if (spec.activation == FT_MODEL_ACT_NONE)
+			spec.activation = FT_MODEL_ACT_RELU;
 	} else {
-		fprintf(stderr, "fedtwin coordinator run create: --model is logreg, softmax or linreg\n");
+		fprintf(stderr, "fedtwin coordinator run create: --model is logreg, softmax, linreg"
+		                " or mlp\n");
 		return 2;
 	}
-	snprintf(spec_text, sizeof(spec_text), "%s features=%u classes=%u", model, spec.n_features,
-	         spec.n_classes);
+	if (spec.kind != FT_MODEL_MLP && (spec.n_hidden != 0 || spec.activation != FT_MODEL_ACT_NONE)) {
+		fprintf(stderr, "fedtwin coordinator run create: --hidden and --activation apply only"
+		                " to --model mlp\n");
+		return 2;
+	}
+	if (spec_describe(model, &spec, spec_text, sizeof(spec_text)) != 0) {
+		fprintf(stderr, "fedtwin coordinator run create: the model description is too long\n");
+		return 2;
+	}
 	rv = coord_db_open(db_path, &db, &err);
 	if (rv != FT_OK)
 		goto out;
