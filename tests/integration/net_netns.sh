@@ -25,6 +25,12 @@ if ! ip netns add "$tag-c" 2>/dev/null; then
 	echo "net_netns: skipped: cannot create network namespaces here"
 	exit 77
 fi
+# Some roots (a chroot, a container) can create a namespace but not enter
+# it: `ip netns exec` needs to remount / and /sys.
+if ! ip netns exec "$tag-c" true 2>/dev/null; then
+	echo "net_netns: skipped: cannot enter network namespaces here (ip netns exec failed)"
+	exit 77
+fi
 ip -n "$tag-c" link set lo up
 for i in 1 2 3; do
 	ip netns add "$tag-$i"
