@@ -49,6 +49,7 @@ typedef struct node_cfg {
 	char ca[512], cert[512], key[512], server_name[256];
 	int tls_off;
 	uint64_t call_timeout_ms;
+	uint32_t min_sites;   /* the site's own floor on a round's site count */
 } node_cfg;
 
 typedef struct node_d {
@@ -129,6 +130,14 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			c->have_site = 1;
 			return 1;
 		}
+		if (strcmp(name, "min_sites") == 0) {
+			uint64_t x;
+
+			if (ft_parse_u64(value, FT_WIRE_MAX_SITES, &x) != FT_OK || x < 3)
+				return 0;
+			c->min_sites = (uint32_t)x;
+			return 1;
+		}
 		if (strcmp(name, "coordinator") == 0)
 			return cset(c->coordinator, sizeof(c->coordinator), value);
 		if (strcmp(name, "store") == 0)
@@ -173,6 +182,7 @@ static int node_cfg_load(const char *path, node_cfg *c, ft_errmsg *err)
 
 	memset(c, 0, sizeof(*c));
 	c->call_timeout_ms = 15000;
+	c->min_sites = 3;
 	line = ini_parse(path, node_cfg_handler, c);
 	if (line < 0)
 		return ft_errmsg_set(err, FT_EIO, "%s: cannot read", path);
@@ -725,6 +735,44 @@ out:
 	return rv;
 }
 
+
+/*
+ * The site's own floor under the secure-aggregation parameters a
+ * coordinator proposes: this site must be among the announced sites, there
+ * must be at least min_sites of them (so a sum is never of one or two
+ * sites), and unmasking must need at least two sites' shares. A statistics
+ * round releases sums that are not DP-noised, so it too needs the site's
+ * privacy policy to be set (fail closed). Writes the reason on refusal.
+ */
+static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
+                               char *why, size_t wlen)
+{
+	ft_store_policy pol;
+	int member = 0;
+
+	for (uint32_t i = 0; i < a->n_sites; i++)
+		member |= a->sites[i] == n->cfg.site_id;
+	if (!member) {
+		snprintf(why, wlen, "this site is not among the announced sites");
+		return 0;
+	}
+	if (a->n_sites < n->cfg.min_sites) {
+		snprintf(why, wlen, "the round has %u sites; this site's policy needs at least %u",
+		         a->n_sites, n->cfg.min_sites);
+		return 0;
+	}
+	if (a->t < 2) {
+		snprintf(why, wlen, "a secure-aggregation threshold of %u would let one site's shares "
+		         "unmask; at least 2 is needed", a->t);
+		return 0;
+	}
+	if (f->round == 0 && ft_store_policy_get(n->store, &pol, NULL) != FT_OK) {
+		snprintf(why, wlen, "no privacy policy is set at this site");
+		return 0;
+	}
+	return 1;
+}
+
 static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_t blen)
 {
 	ft_wire_announce *a = NULL;
@@ -754,6 +802,10 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	     (unsigned long long)f->run, (unsigned long long)f->round, f->attempt,
 	     (unsigned long long)a->model_version, a->dp_max_epsilon);
 	why[0] = '\0';
+	if (!announce_acceptable(n, f, a, why, sizeof(why))) {
+		refuse(n, f, FT_EPERM, why);
+		goto out;
+	}
 	if (f->round == 0) {
 		rv = stats_get(n, f, a, &delta, why, sizeof(why));
 		d = a->d;

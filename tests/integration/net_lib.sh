@@ -90,6 +90,7 @@ models_dir = $WORK/site-$1/models
 state_dir = $WORK/site-$1/state
 audit_log = $WORK/site-$1/audit.log
 call_timeout_ms = ${CALL_TIMEOUT_MS:-20000}
+min_sites = $(eval echo "\${NODE_MIN_SITES_$1:-3}")
 [tls]
 ca = $WORK/pki/ca.crt
 cert = $2
