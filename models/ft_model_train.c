@@ -233,6 +233,11 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 
 		model_forward(m, x);
 		model_backward(m, x, ds->y[r0], ghost_layer, &g);
+		/* A non-finite gradient (overflow under hostile or diverged
+		 * parameters) contributes nothing: zero is within any clip, and
+		 * failing instead would reveal that this patient exists. */
+		if (!isfinite(g.norm2))
+			return;
 		f = clip_factor(g.norm2, clip);
 		for (size_t l = 0; l < m->n_layers; l++) {
 			const model_layer *L = &m->layer[l];
@@ -256,6 +261,8 @@ static void add_clipped_unit(ft_model *m, const ft_model_dataset *ds, size_t u, 
 		}
 		for (size_t i = 0; i < m->n_params; i++)
 			norm2 += (double)st->ugrad[i] * st->ugrad[i];
+		if (!isfinite(norm2))
+			return; /* as above: contributes nothing */
 		f = clip_factor(norm2, clip);
 		for (size_t i = 0; i < m->n_params; i++)
 			st->grad[i] += f * st->ugrad[i];

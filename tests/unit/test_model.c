@@ -472,6 +472,43 @@ static void test_dp_step_matches_reference(void **state)
 	ft_model_dataset_free(ds);
 }
 
+/* A patient whose gradient overflows (hostile or diverged parameters) must
+ * neither fail the training (a failure would tell the coordinator that such
+ * a patient exists) nor poison the update: it contributes nothing. */
+static void test_dp_nonfinite_unit_contributes_nothing(void **state)
+{
+	uint32_t h[1] = { 1 };
+	ft_model *m = make_model(FT_MODEL_MLP, 4, 2, 1, h, FT_MODEL_ACT_RELU);
+	ft_model_dataset *ds = make_ds(12, 4, 2, 9);
+	ft_model_train_config c;
+	ft_model_train_report rep;
+	size_t n = ft_model_n_params(m);
+	float *p = ft_model_params(m);
+
+	(void)state;
+	/* Layout W1[1][4], b1, W2[1][1], b2: a huge first weight and a zero
+	 * second one keep every output finite, but the hidden unit overflows
+	 * to infinity for the one patient whose first feature is 2. */
+	assert_int_equal(n, 7);
+	memset(p, 0, n * sizeof(float));
+	p[0] = 3e38f;
+	for (size_t r = 0; r < ds->n_rows; r++)
+		ds->x[r * ds->n_features] = 0.5f;
+	ds->x[ds->unit_offset[3] * ds->n_features] = 2.0f;
+	ft_model_train_config_default(&c);
+	c.lr = 1e-40;
+	c.steps = 1;
+	c.batch_units = (uint32_t)ds->n_units;
+	c.dp.enabled = 1;
+	c.dp.clip = 1.0;
+	c.dp.sigma = 0;
+	assert_int_equal(ft_model_train(m, ds, &c, &rep, NULL), FT_OK);
+	for (size_t i = 0; i < n; i++)
+		assert_true(isfinite(ft_model_params(m)[i]));
+	ft_model_free(m);
+	ft_model_dataset_free(ds);
+}
+
 /* Poisson sampling: over many steps the units used average q * n_units. */
 static void test_dp_sampling_rate(void **state)
 {
@@ -756,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_dp_step_matches_reference),
+		cmocka_unit_test(test_dp_nonfinite_unit_contributes_nothing),
 		cmocka_unit_test(test_dp_sampling_rate),
 		cmocka_unit_test(test_dp_sampling_rate_low_bytes),
 		cmocka_unit_test(test_training_deterministic_and_optimisers),
