@@ -389,7 +389,11 @@ static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, u
 	ft_free(buf);
 }
 
-static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
+/* Refuses a round: `why` goes to the coordinator (and the audit log) and
+ * must not depend on patient data; `detail`, if non-NULL, is logged only
+ * at the site. */
+static void refuse_detail(node_d *n, const ft_wire_hdr *f, int code, const char *why,
+                          const char *detail)
 {
 	ft_wire_notice nt;
 	uint8_t *body = NULL;
@@ -405,8 +409,9 @@ static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
 	/* Printable ASCII only: the wire refuses control characters. */
 	for (size_t i = 0, j = 0; why[i] != '\0' && j < FT_WIRE_TEXT_MAX; i++)
 		nt.text[j++] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
-	nlog("refusing run %llu round %llu attempt %u: %s", (unsigned long long)f->run,
-	     (unsigned long long)f->round, f->attempt, why);
+	nlog("refusing run %llu round %llu attempt %u: %s%s%s%s", (unsigned long long)f->run,
+	     (unsigned long long)f->round, f->attempt, why, detail != NULL ? " (here: " : "",
+	     detail != NULL ? detail : "", detail != NULL ? ")" : "");
 	{
 		char rn[32];
 
@@ -419,6 +424,49 @@ static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
 	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK)
 		send_frame(n, FT_WIRE_ROUND_REFUSE, f->run, f->round, f->attempt, body, len);
 	ft_free(body);
+}
+
+static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
+{
+	refuse_detail(n, f, code, why, NULL);
+}
+
+/*
+ * What a refusal from training or statistics may tell the coordinator: the
+ * site's own policy limits (chosen by the site, not derived from patients)
+ * and a fixed text per reason, never counts, sampling rates or epsilons
+ * computed from the data.
+ */
+static void public_reason(node_d *n, int code, char *buf, size_t len)
+{
+	ft_store_policy pol;
+
+	switch (code) {
+	case FT_EBUDGET:
+		if (ft_store_policy_get(n->store, &pol, NULL) == FT_OK)
+			snprintf(buf, len, "privacy budget: the round would exceed this site's policy "
+			         "(max-epsilon-run %g, max-epsilon-total %g, delta %g)",
+			         pol.max_eps_run, pol.max_eps_total, pol.delta);
+		else
+			snprintf(buf, len, "privacy budget: the round would exceed this site's policy");
+		break;
+	case FT_EPERM:
+		snprintf(buf, len, "refused by this site's privacy policy");
+		break;
+	case FT_ENOTFOUND:
+		snprintf(buf, len, "no consenting patients' records for this run's dataset");
+		break;
+	case FT_ECRYPTO:
+		snprintf(buf, len, "the announced model failed its checks");
+		break;
+	case FT_EINVAL:
+	case FT_ERANGE:
+		snprintf(buf, len, "the announced training configuration is not acceptable here");
+		break;
+	default:
+		snprintf(buf, len, "refused (%s)", ft_strerror(code));
+		break;
+	}
 }
 
 static void secagg_drain(node_d *n)
@@ -813,7 +861,10 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 		rv = update_get(n, f, a, &delta, &d, why, sizeof(why));
 	}
 	if (rv != FT_OK) {
-		refuse(n, f, rv, why);
+		char pub[256];
+
+		public_reason(n, rv, pub, sizeof(pub));
+		refuse_detail(n, f, rv, pub, why);
 		goto out;
 	}
 	if (d != a->d) {

@@ -19,6 +19,13 @@ wait_for 60 run_is "$RUN" complete || fail "the run did not complete"
 
 grep -q "site 1 refused (privacy budget.*" "$WORK/coordinator.log" ||
 	fail "the coordinator did not log site 1's refusal"
+# What the coordinator is told names the site's own limits only: no
+# epsilon, sampling rate or count computed from the site's patients.
+if grep "site 1 refused" "$WORK/coordinator.log" | grep -q "would reach\|q=\|steps\|rows\|patients"; then
+	fail "site 1's refusal carried numbers derived from its data"
+fi
+grep -q "refusing run .*(here: .*would reach" "$WORK/site-1.log" ||
+	fail "site 1 did not keep the detailed reason in its own log"
 grep -q "refused: round 2 attempt 1 site 1: .*1.2" <<EOS || fail "run status does not show the refusal with its reason"
 $(run_status "$RUN")
 EOS
