@@ -54,28 +54,13 @@ static int opt_pos(const char *name, const char *v, double *out)
 /* --hidden W1,W2,...: 1..FT_MODEL_MAX_HIDDEN widths, each 1..FT_MODEL_MAX_WIDTH. */
 static int parse_hidden(const char *v, ft_model_spec *spec)
 {
-	char buf[256];
-	char *save = NULL, *tok;
-	uint32_t n = 0;
-	size_t len = strlen(v);
+	ft_errmsg err = {{0}};
 
-	if (len >= sizeof(buf))
-		goto bad;
-	memcpy(buf, v, len + 1);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		if (n == FT_MODEL_MAX_HIDDEN ||
-		    opt_u32("--hidden", tok, 1, FT_MODEL_MAX_WIDTH, &spec->hidden[n]) != 0)
-			goto bad;
-		n++;
+	if (ft_model_spec_parse_hidden(v, spec, &err) != FT_OK) {
+		fprintf(stderr, "fedtwin coordinator run create: --hidden: %s\n", err.msg);
+		return 1;
 	}
-	if (n == 0)
-		goto bad;
-	spec->n_hidden = n;
 	return 0;
-bad:
-	fprintf(stderr, "fedtwin coordinator run create: --hidden takes 1 to %u comma-separated"
-	                " widths in [1, %u]\n", FT_MODEL_MAX_HIDDEN, FT_MODEL_MAX_WIDTH);
-	return 1;
 }
 
 /* The run's human-readable model description, as `run status` shows it. */

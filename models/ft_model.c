@@ -502,3 +502,37 @@ int ft_model_loss(ft_model *m, const ft_model_dataset *ds, double *loss, ft_errm
 	*loss = total / (double)ds->n_rows;
 	return FT_OK;
 }
+
+int ft_model_spec_parse_hidden(const char *text, ft_model_spec *spec, ft_errmsg *err)
+{
+	uint32_t w[FT_MODEL_MAX_HIDDEN];
+	const char *p = text;
+	uint32_t n = 0;
+
+	if (text == NULL || spec == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "no hidden-layer widths");
+	while (*p != '\0') {
+		char buf[16];
+		size_t k = strcspn(p, ",");
+		uint64_t x;
+
+		if (k == 0 || k >= sizeof(buf) || n == FT_MODEL_MAX_HIDDEN)
+			goto bad;
+		memcpy(buf, p, k);
+		buf[k] = '\0';
+		if (ft_parse_u64(buf, FT_MODEL_MAX_WIDTH, &x) != FT_OK || x == 0)
+			goto bad;
+		w[n++] = (uint32_t)x;
+		p += k;
+		if (*p == ',' && *++p == '\0')
+			goto bad; /* a trailing comma */
+	}
+	if (n == 0)
+		goto bad;
+	memcpy(spec->hidden, w, n * sizeof(w[0]));
+	spec->n_hidden = n;
+	return FT_OK;
+bad:
+	return ft_errmsg_set(err, FT_EINVAL, "hidden layers '%.64s': give 1 to %u comma-separated "
+	                     "widths in [1, %u]", text, FT_MODEL_MAX_HIDDEN, FT_MODEL_MAX_WIDTH);
+}

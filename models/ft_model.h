@@ -130,6 +130,15 @@ typedef struct ft_model_spec {
 } ft_model_spec;
 
 /*
+ * Parses hidden-layer widths written "64,32" (1 to FT_MODEL_MAX_HIDDEN
+ * widths, each in [1, FT_MODEL_MAX_WIDTH], nothing else) into
+ * spec->hidden and spec->n_hidden, which are written only on FT_OK.
+ * FT_EINVAL with a message naming the bad text.
+ */
+int ft_model_spec_parse_hidden(const char *text, ft_model_spec *spec,
+                               ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
  * Checks a spec against the rules above and the hard limits, and gives its
  * parameter count. FT_EINVAL (unknown kind, inconsistent fields) or FT_ERANGE
  * (over a limit), with a message.

@@ -64,27 +64,13 @@ static int parse_pos(const char *opt, const char *v, double *out)
 
 static int parse_hidden(const char *v, ft_model_spec *spec)
 {
-	char buf[256];
-	char *save = NULL, *tok;
-	uint32_t n = 0;
+	ft_errmsg err = {{0}};
 
-	if (strlen(v) >= sizeof(buf))
-		goto bad;
-	memcpy(buf, v, strlen(v) + 1);
-	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-		if (n == FT_MODEL_MAX_HIDDEN || parse_u32("--hidden", tok, 1, FT_MODEL_MAX_WIDTH,
-		                                          &spec->hidden[n]) != 0)
-			goto bad;
-		n++;
+	if (ft_model_spec_parse_hidden(v, spec, &err) != FT_OK) {
+		fprintf(stderr, "fedtwin node train: --hidden: %s\n", err.msg);
+		return -1;
 	}
-	if (n == 0)
-		goto bad;
-	spec->n_hidden = n;
 	return 0;
-bad:
-	fprintf(stderr, "fedtwin node train: --hidden takes 1 to %u comma-separated layer widths "
-	        "in [1, %u], not '%s'\n", FT_MODEL_MAX_HIDDEN, FT_MODEL_MAX_WIDTH, v);
-	return -1;
 }
 
 /* The next round number of `run` that is not yet in the ledger. */

@@ -66,28 +66,16 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 
 static int parse_hidden(const char *v, ft_sim_options *o)
 {
-	const char *p = v;
-	uint32_t n = 0;
+	ft_model_spec spec;
+	ft_errmsg err = {{0}};
 
-	while (*p != '\0') {
-		char buf[16];
-		size_t k = strcspn(p, ",");
-		uint32_t w;
-
-		if (k == 0 || k >= sizeof(buf) || n >= FT_MODEL_MAX_HIDDEN)
-			return bad("--hidden", v, "must be up to 8 comma-separated widths");
-		memcpy(buf, p, k);
-		buf[k] = '\0';
-		if (parse_u32("--hidden", buf, 1, FT_MODEL_MAX_WIDTH, &w) != 0)
-			return 2;
-		o->hidden[n++] = w;
-		p += k;
-		if (*p == ',')
-			p++;
+	memset(&spec, 0, sizeof(spec));
+	if (ft_model_spec_parse_hidden(v, &spec, &err) != FT_OK) {
+		fprintf(stderr, "fedtwin simulate: --hidden: %s\n", err.msg);
+		return 2;
 	}
-	if (n == 0)
-		return bad("--hidden", v, "must list at least one width");
-	o->n_hidden = n;
+	memcpy(o->hidden, spec.hidden, spec.n_hidden * sizeof(spec.hidden[0]));
+	o->n_hidden = spec.n_hidden;
 	return 0;
 }
 

@@ -781,9 +781,34 @@ static void test_train_alloc_failure(void **state)
 	ft_model_dataset_free(ds);
 }
 
+/* Hidden-layer widths as the command lines take them. */
+static void test_parse_hidden(void **state)
+{
+	ft_model_spec s;
+	static const char *const bad[] = {"", ",", "64,", ",64", "64,,32", "0", "64,-1", "x",
+	                                  "16385", "1,2,3,4,5,6,7,8,9", "64 ,32"};
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(ft_model_spec_parse_hidden("64,32", &s, NULL), FT_OK);
+	assert_int_equal(s.n_hidden, 2);
+	assert_int_equal(s.hidden[0], 64);
+	assert_int_equal(s.hidden[1], 32);
+	assert_int_equal(ft_model_spec_parse_hidden("16384,1,2,3,4,5,6,7", &s, NULL), FT_OK);
+	assert_int_equal(s.n_hidden, 8);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ft_errmsg e = {{0}};
+
+		assert_int_equal(ft_model_spec_parse_hidden(bad[i], &s, &e), FT_EINVAL);
+		assert_non_null(strstr(e.msg, "hidden layers"));
+		assert_int_equal(s.n_hidden, 8); /* unchanged on error */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_hidden),
 		cmocka_unit_test(test_spec_check),
 		cmocka_unit_test(test_init_known_answer),
 		cmocka_unit_test(test_init_glorot_bounds),
