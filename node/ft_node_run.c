@@ -41,12 +41,14 @@ typedef struct node_cfg {
 	char store[512];
 	char dataset[128];
 	char identity_key[512];
+	char passphrase_file[512];  /* opens a sealed identity key; else FEDTWIN_PASSPHRASE */
 	char manifest[512];
 	char consortium_pk[512];
 	char models_dir[512];
 	char state_dir[512];
 	char audit_log[512];
 	char ca[512], cert[512], key[512], server_name[256];
+	char key_passphrase_file[512]; /* opens an encrypted TLS key */
 	int tls_off;
 	uint64_t call_timeout_ms;
 	uint32_t min_sites;   /* the site's own floor on a round's site count */
@@ -60,6 +62,8 @@ typedef struct node_d {
 	ft_audit_log *audit;
 	ft_store *store;
 	ft_transport_client *tc;
+	ft_transport_tls tls;         /* kept for reconnecting */
+	char *tls_pass;               /* guarded memory, or NULL */
 	/* session */
 	int bound;
 	uint64_t seq_out;             /* starts at the wall clock in microseconds */
@@ -146,6 +150,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->dataset, sizeof(c->dataset), value);
 		if (strcmp(name, "identity_key") == 0)
 			return cset(c->identity_key, sizeof(c->identity_key), value);
+		if (strcmp(name, "passphrase_file") == 0)
+			return cset(c->passphrase_file, sizeof(c->passphrase_file), value);
 		if (strcmp(name, "manifest") == 0)
 			return cset(c->manifest, sizeof(c->manifest), value);
 		if (strcmp(name, "consortium_pk") == 0)
@@ -166,6 +172,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->cert, sizeof(c->cert), value);
 		if (strcmp(name, "key") == 0)
 			return cset(c->key, sizeof(c->key), value);
+		if (strcmp(name, "key_passphrase_file") == 0)
+			return cset(c->key_passphrase_file, sizeof(c->key_passphrase_file), value);
 		if (strcmp(name, "server_name") == 0)
 			return cset(c->server_name, sizeof(c->server_name), value);
 		if (strcmp(name, "insecure_plain_tcp") == 0) {
@@ -1108,12 +1116,22 @@ static int node_open(node_d *n, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
 	const ft_wire_site *me;
-	ft_transport_tls tls;
+	char *pass = NULL;
 	int rv;
 
-	rv = ft_crypto_identity_load(n->cfg.identity_key, getenv("FEDTWIN_PASSPHRASE"), &n->id, err);
+	rv = ft_crypto_passphrase_read(n->cfg.passphrase_file[0] ? n->cfg.passphrase_file : NULL,
+	                               &pass, err);
 	if (rv != FT_OK)
 		return rv;
+	rv = ft_crypto_identity_load(n->cfg.identity_key, pass, &n->id, err);
+	ft_crypto_passphrase_free(pass);
+	if (rv != FT_OK)
+		return rv;
+	if (n->cfg.key_passphrase_file[0] != '\0') {
+		rv = ft_crypto_passphrase_read(n->cfg.key_passphrase_file, &n->tls_pass, err);
+		if (rv != FT_OK)
+			return rv;
+	}
 	rv = ft_crypto_pk_load(n->cfg.consortium_pk, cpk, err);
 	if (rv != FT_OK)
 		return rv;
@@ -1145,11 +1163,12 @@ static int node_open(node_d *n, ft_errmsg *err)
 	if (rv != FT_OK)
 		return rv;
 	models_scan(n);
-	tls.ca_file = n->cfg.ca;
-	tls.cert_file = n->cfg.cert;
-	tls.key_file = n->cfg.key;
-	tls.server_name = n->cfg.server_name[0] ? n->cfg.server_name : NULL;
-	return ft_transport_client_open(n->cfg.coordinator, n->cfg.tls_off ? NULL : &tls, &n->tc,
+	n->tls.ca_file = n->cfg.ca;
+	n->tls.cert_file = n->cfg.cert;
+	n->tls.key_file = n->cfg.key;
+	n->tls.key_passphrase = n->tls_pass;
+	n->tls.server_name = n->cfg.server_name[0] ? n->cfg.server_name : NULL;
+	return ft_transport_client_open(n->cfg.coordinator, n->cfg.tls_off ? NULL : &n->tls, &n->tc,
 	                                err);
 }
 
@@ -1165,6 +1184,7 @@ static void node_close(node_d *n)
 	ft_wire_replay_free(n->replay);
 	ft_audit_close(n->audit);
 	ft_crypto_identity_free(n->id);
+	ft_crypto_passphrase_free(n->tls_pass);
 }
 
 static int node_run_main(const char *config)
@@ -1172,7 +1192,6 @@ static int node_run_main(const char *config)
 	node_d n;
 	ft_errmsg err = {{0}};
 	struct sigaction sa;
-	ft_transport_tls tls;
 	int rv, failures = 0;
 
 	memset(&n, 0, sizeof(n));
@@ -1186,10 +1205,6 @@ static int node_run_main(const char *config)
 		ft_transport_fini();
 		return 1;
 	}
-	tls.ca_file = n.cfg.ca;
-	tls.cert_file = n.cfg.cert;
-	tls.key_file = n.cfg.key;
-	tls.server_name = n.cfg.server_name[0] ? n.cfg.server_name : NULL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = node_on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -1219,7 +1234,7 @@ static int node_run_main(const char *config)
 				 * this process was stopped may never redial by itself. */
 				ft_transport_client *fresh = NULL;
 
-				if (ft_transport_client_open(n.cfg.coordinator, n.cfg.tls_off ? NULL : &tls,
+				if (ft_transport_client_open(n.cfg.coordinator, n.cfg.tls_off ? NULL : &n.tls,
 				                             &fresh, &err) == FT_OK) {
 					ft_transport_client_close(n.tc);
 					n.tc = fresh;

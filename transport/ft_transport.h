@@ -53,9 +53,13 @@ int ft_transport_body_next(const uint8_t *body, size_t len, size_t *off,
 typedef struct ft_transport_tls {
 	const char *ca_file;     /* the consortium CA (PEM) */
 	const char *cert_file;   /* own certificate (PEM) */
-	const char *key_file;    /* own private key (PEM, unencrypted, mode 0600) */
+	const char *key_file;    /* own private key (PEM, mode 0600); when
+	                            encrypted, in the traditional "Proc-Type:
+	                            4,ENCRYPTED" AES-CBC form mbedTLS reads */
 	const char *server_name; /* dialer: the name the coordinator's certificate
 	                            must carry; NULL: the host of the URL */
+	const char *key_passphrase; /* opens an encrypted key_file; NULL when it
+	                               is not encrypted (borrowed) */
 } ft_transport_tls;
 
 /* ---- Coordinator side: the listener --------------------------------------- */

@@ -5,10 +5,13 @@
 # coordinator's, each site's ledger must hold one charge per round, and the
 # run must be complete. A fourth "site" whose certificate comes from another
 # CA, and a fifth whose identity key is not the manifest's, are refused.
+# The coordinator and site 1 open a sealed identity key and an encrypted TLS
+# key with passphrase files, as a production deployment would.
 . "$(dirname "$0")/net_lib.sh"
 WORK=$(mktemp -d /tmp/ft-net-run.XXXXXX)
 trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
-net_setup 3
+SEALED_SECRETS=1 net_setup 3
+grep -q ENCRYPTED "$WORK/pki/site-1.key" || fail "site 1's TLS key is not encrypted"
 
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 3 \
 	--epsilon 1 --lr 0.5)

@@ -159,16 +159,16 @@ static void test_endpoints_mutual_tls(void **state)
 	snprintf(sk, sizeof(sk), "%s/site-1.key", dir);
 	snprintf(rc, sizeof(rc), "%s/site-1.crt", rogue);
 	snprintf(rk, sizeof(rk), "%s/site-1.key", rogue);
-	st = (ft_transport_tls){ca, cc, ck, NULL};
+	st = (ft_transport_tls){.ca_file = ca, .cert_file = cc, .key_file = ck, .server_name = NULL};
 	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
 	                 FT_OK);
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", ft_transport_server_port(srv));
 	/* The consortium's site certificate: the exchange works. */
-	ct = (ft_transport_tls){ca, sc, sk, "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk, .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &cli, &err), FT_OK);
 	exchange(srv, cli, 0);
 	/* A certificate from another CA: the handshake fails, nothing arrives. */
-	ct = (ft_transport_tls){ca, rc, rk, "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = rc, .key_file = rk, .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_OK);
 	assert_int_equal(ft_transport_client_call(bad, (const uint8_t *)"x", 1, 1500, &reply, &rlen),
 	                 FT_ETIMEDOUT);
@@ -180,14 +180,72 @@ static void test_endpoints_mutual_tls(void **state)
 	}
 	ft_transport_client_close(bad);
 	/* A server name the coordinator's certificate does not carry. */
-	ct = (ft_transport_tls){ca, sc, sk, "elsewhere.example"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk, .server_name = "elsewhere.example"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_OK);
 	assert_int_equal(ft_transport_client_call(bad, (const uint8_t *)"x", 1, 1500, &reply, &rlen),
 	                 FT_ETIMEDOUT);
 	ft_transport_client_close(bad);
 	/* A missing key file is reported, not ignored. */
-	ct = (ft_transport_tls){ca, sc, "/nonexistent/key", "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = "/nonexistent/key", .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_EIO);
+	ft_transport_client_close(cli);
+	ft_transport_server_close(srv);
+	ft_test_rmdir(dir);
+}
+
+/* An encrypted key (deploy/pki with FT_PKI_KEY_PASSFILE) opens with its
+ * passphrase; without it, or with a wrong one, the endpoint is not opened
+ * and the message says which file and what to do. */
+static void test_encrypted_key(void **state)
+{
+	char dir[64], pf[128], cmd[1024], ca[128], cc[128], ck[128], sc[128], sk[128], url[64];
+	const char *src = getenv("FT_SOURCE_DIR");
+	ft_transport_server *srv = NULL;
+	ft_transport_client *cli = NULL;
+	ft_transport_tls st, ct;
+	ft_errmsg err;
+	FILE *f;
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	f = fopen(pf, "w");
+	assert_non_null(f);
+	fputs("correct horse battery staple\n", f);
+	fclose(f);
+	assert_int_equal(pki(dir, "ca"), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "FT_PKI_KEY_PASSFILE='%s' '%s/deploy/pki' coordinator '%s' >/dev/null 2>&1 && "
+	         "FT_PKI_KEY_PASSFILE='%s' '%s/deploy/pki' site '%s' 1 >/dev/null 2>&1 && "
+	         "grep -q ENCRYPTED '%s/site-1.key'",
+	         pf, src != NULL ? src : ".", dir, pf, src != NULL ? src : ".", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(cc, sizeof(cc), "%s/coordinator.crt", dir);
+	snprintf(ck, sizeof(ck), "%s/coordinator.key", dir);
+	snprintf(sc, sizeof(sc), "%s/site-1.crt", dir);
+	snprintf(sk, sizeof(sk), "%s/site-1.key", dir);
+	st = (ft_transport_tls){.ca_file = ca, .cert_file = cc, .key_file = ck};
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_EPERM);
+	assert_non_null(strstr(err.msg, "key_passphrase_file"));
+	st.key_passphrase = "wrong";
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_ECRYPTO);
+	assert_non_null(strstr(err.msg, ck));
+	st.key_passphrase = "correct horse battery staple";
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_OK);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", ft_transport_server_port(srv));
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk,
+	                        .server_name = "localhost",
+	                        .key_passphrase = "correct horse battery staple"};
+	assert_int_equal(ft_transport_client_open(url, &ct, &cli, &err), FT_OK);
+	exchange(srv, cli, 0);
 	ft_transport_client_close(cli);
 	ft_transport_server_close(srv);
 	ft_test_rmdir(dir);
@@ -199,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_endpoints_tcp),
 		cmocka_unit_test(test_endpoints_mutual_tls),
+		cmocka_unit_test(test_encrypted_key),
 	};
 
 	if (ft_crypto_init() != FT_OK)
