@@ -68,6 +68,7 @@ typedef struct serve {
 	int run_paused;
 	uint64_t last_db_check;
 	uint64_t last_status;
+	int lock_fd;                /* database.lock, or -1 */
 } serve;
 
 static volatile sig_atomic_t serve_stop;
@@ -863,9 +864,14 @@ static int serve_open(serve *s, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
 	ft_transport_tls tls;
-	char *pass = NULL;
+	char *pass = NULL, lock[600];
 	int rv;
 
+	/* One coordinator per database, before anything is opened. */
+	snprintf(lock, sizeof(lock), "%s.lock", s->cfg.database);
+	rv = ft_lock_acquire(lock, &s->lock_fd, err);
+	if (rv != FT_OK)
+		return rv;
 	rv = coord_db_open(s->cfg.database, &s->db, err);
 	if (rv != FT_OK)
 		return rv;
@@ -947,6 +953,7 @@ static void serve_close(serve *s)
 	ft_audit_close(s->audit);
 	ft_crypto_identity_free(s->id);
 	coord_db_close(s->db);
+	ft_lock_release(s->lock_fd);
 }
 
 int coord_serve_main(const char *config_path);
@@ -958,6 +965,7 @@ int coord_serve_main(const char *config_path)
 	int rv;
 
 	memset(&s, 0, sizeof(s));
+	s.lock_fd = -1;
 	rv = cfg_load(config_path, &s.cfg, &err);
 	if (rv == FT_OK)
 		rv = serve_open(&s, &err);

@@ -63,6 +63,7 @@ typedef struct node_d {
 	ft_store *store;
 	ft_transport_client *tc;
 	ft_transport_tls tls;         /* kept for reconnecting */
+	int lock_fd;                  /* state_dir/node.lock, or -1 */
 	char *tls_pass;               /* guarded memory, or NULL */
 	/* session */
 	int bound;
@@ -1116,9 +1117,16 @@ static int node_open(node_d *n, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
 	const ft_wire_site *me;
-	char *pass = NULL;
+	char *pass = NULL, lock[600];
 	int rv;
 
+	/* One daemon per state directory, before anything is opened. */
+	if (mkdir(n->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+		return ft_errmsg_set(err, FT_EIO, "%s: %s", n->cfg.state_dir, strerror(errno));
+	snprintf(lock, sizeof(lock), "%s/node.lock", n->cfg.state_dir);
+	rv = ft_lock_acquire(lock, &n->lock_fd, err);
+	if (rv != FT_OK)
+		return rv;
 	rv = ft_crypto_passphrase_read(n->cfg.passphrase_file[0] ? n->cfg.passphrase_file : NULL,
 	                               &pass, err);
 	if (rv != FT_OK)
@@ -1185,6 +1193,7 @@ static void node_close(node_d *n)
 	ft_audit_close(n->audit);
 	ft_crypto_identity_free(n->id);
 	ft_crypto_passphrase_free(n->tls_pass);
+	ft_lock_release(n->lock_fd);
 }
 
 static int node_run_main(const char *config)
@@ -1195,6 +1204,7 @@ static int node_run_main(const char *config)
 	int rv, failures = 0;
 
 	memset(&n, 0, sizeof(n));
+	n.lock_fd = -1;
 	rv = node_cfg_load(config, &n.cfg, &err);
 	log_site = n.cfg.site_id;
 	if (rv == FT_OK)
