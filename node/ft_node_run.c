@@ -1297,3 +1297,290 @@ int ft_node_run_main(int argc, char **argv)
 	}
 	return node_run_main(argv[2]);
 }
+
+/* ---- Preflight check ------------------------------------------------------------------- */
+
+/*
+ * `fedtwin node check`: what site IT runs after installing or changing
+ * anything, before the coordinator's next round finds out. Each line says
+ * ok, warn or FAIL and what to do; only reads, except the connection test,
+ * which is a real HELLO (logged in the audit log like any message) followed
+ * by a BYE.
+ */
+static int check_failed;
+
+static void check_line(int ok, const char *what, const char *fmt, ...) FT_PRINTF(3, 4);
+static void check_line(int ok, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-5s %-12s ", ok > 0 ? "ok" : ok == 0 ? "FAIL" : "warn", what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok == 0)
+		check_failed = 1;
+}
+
+static void check_offline(const node_cfg *c, int *daemon_running)
+{
+	ft_crypto_identity *id = NULL;
+	ft_wire_manifest *man = NULL;
+	ft_store *st = NULL;
+	ft_errmsg err = {{0}};
+	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
+	char *pass = NULL, lock[600];
+	int fd = -1, rv;
+
+	snprintf(lock, sizeof(lock), "%s/node.lock", c->state_dir);
+	if (access(c->state_dir, F_OK) != 0) {
+		check_line(1, "state", "%s will be created at the first start", c->state_dir);
+	} else if (ft_lock_acquire(lock, &fd, &err) == FT_OK) {
+		check_line(1, "state", "%s: no node daemon is running on it", c->state_dir);
+		ft_lock_release(fd);
+	} else {
+		*daemon_running = 1;
+		check_line(-1, "state", "%s (the connection test is skipped)", err.msg);
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_crypto_passphrase_read(c->passphrase_file[0] ? c->passphrase_file : NULL, &pass, &err);
+	if (rv == FT_OK)
+		rv = ft_crypto_identity_load(c->identity_key, pass, &id, &err);
+	ft_crypto_passphrase_free(pass);
+	pass = NULL;
+	if (rv != FT_OK) {
+		check_line(0, "identity", "%s", err.msg);
+	} else {
+		char fpr[FT_CRYPTO_FPR_CHARS + 1];
+
+		ft_crypto_fingerprint(ft_crypto_identity_pk(id), fpr);
+		check_line(1, "identity", "%s opens (fingerprint %s)", c->identity_key, fpr);
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_crypto_pk_load(c->consortium_pk, cpk, &err);
+	if (rv == FT_OK)
+		rv = ft_wire_manifest_load(c->manifest, cpk, &man, &err);
+	if (rv != FT_OK) {
+		check_line(0, "manifest", "%s", err.msg);
+	} else {
+		const ft_wire_site *me = ft_wire_manifest_site(man, c->site_id);
+
+		if (me == NULL)
+			check_line(0, "manifest", "%s (serial %llu) does not list site %u: ask the"
+			           " consortium operator to enrol this site", c->manifest,
+			           (unsigned long long)man->serial, c->site_id);
+		else if (id != NULL && !ft_crypto_equal(me->pk, ft_crypto_identity_pk(id),
+		                                        FT_CRYPTO_SIGN_PK_BYTES))
+			check_line(0, "manifest", "%s lists another key for site %u than %s: the"
+			           " coordinator will refuse this site", c->manifest, c->site_id,
+			           c->identity_key);
+		else
+			check_line(1, "manifest", "%s (serial %llu, consortium '%s', %u sites) lists"
+			           " site %u '%s' with this key", c->manifest,
+			           (unsigned long long)man->serial, man->name, man->n_sites,
+			           c->site_id, me->name);
+	}
+	if (c->tls_off) {
+		check_line(-1, "tls", "insecure_plain_tcp = yes: for tests only");
+	} else {
+		ft_transport_tls tls;
+		ft_transport_client *tc = NULL;
+
+		memset(&tls, 0, sizeof(tls));
+		tls.ca_file = c->ca;
+		tls.cert_file = c->cert;
+		tls.key_file = c->key;
+		tls.server_name = c->server_name[0] ? c->server_name : NULL;
+		memset(&err, 0, sizeof(err));
+		rv = FT_OK;
+		if (c->key_passphrase_file[0] != '\0')
+			rv = ft_crypto_passphrase_read(c->key_passphrase_file, &pass, &err);
+		tls.key_passphrase = pass;
+		/* Loads the CA, the certificate and the key (and checks that
+		 * they belong together) without waiting for a connection. */
+		if (rv == FT_OK)
+			rv = ft_transport_client_open(c->coordinator, &tls, &tc, &err);
+		ft_transport_client_close(tc);
+		ft_crypto_passphrase_free(pass);
+		pass = NULL;
+		if (rv != FT_OK)
+			check_line(0, "tls", "%s", err.msg);
+		else
+			check_line(1, "tls", "%s and %s load with CA %s", c->cert, c->key, c->ca);
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_store_open(c->store, &st, &err);
+	if (rv != FT_OK) {
+		check_line(0, "store", "%s", err.msg);
+	} else {
+		ft_store_policy pol;
+		ft_model_dataset *ds = NULL;
+		ft_store_load_stats ls;
+
+		memset(&pol, 0, sizeof(pol));
+		if (ft_store_policy_get(st, &pol, NULL) != FT_OK)
+			check_line(0, "policy", "no privacy policy is set: the node refuses every round"
+			           " (fedtwin node policy set --store %s ...)", c->store);
+		else
+			check_line(1, "policy", "at most epsilon %g per run, %g in all, delta %g",
+			           pol.max_eps_run, pol.max_eps_total, pol.delta);
+		memset(&err, 0, sizeof(err));
+		rv = ft_store_load_training(st, c->dataset, &ds, &ls, &err);
+		if (rv != FT_OK)
+			check_line(0, "dataset", "%s", err.msg);
+		else if (ls.patients_used == 0)
+			check_line(0, "dataset", "'%s' has no consented patient", c->dataset);
+		else
+			check_line(1, "dataset", "'%s': %zu consented patients, %zu records, %zu features"
+			           " (%zu patients withdrawn)", c->dataset, ls.patients_used,
+			           ls.records_used, ds->n_features, ls.patients_excluded);
+		ft_model_dataset_free(ds);
+		ft_store_close(st);
+	}
+	if (access(c->audit_log, F_OK) != 0) {
+		check_line(1, "audit", "%s will be created at the first start", c->audit_log);
+	} else {
+		ft_audit_verify_result vr;
+
+		memset(&err, 0, sizeof(err));
+		rv = ft_audit_verify(c->audit_log, id != NULL ? ft_crypto_identity_pk(id) : NULL, &vr,
+		                     &err);
+		if (rv != FT_OK)
+			check_line(0, "audit", "%s does not verify: %s", c->audit_log, err.msg);
+		else
+			check_line(1, "audit", "%s verifies (%llu entries)", c->audit_log,
+			           (unsigned long long)vr.head_seq);
+	}
+	ft_wire_manifest_free(man);
+	ft_crypto_identity_free(id);
+}
+
+/* A real HELLO: the coordinator answers WELCOME, or ERROR with its reason. */
+static void check_online(const char *config)
+{
+	node_d n;
+	ft_errmsg err = {{0}};
+	uint8_t *reply = NULL;
+	size_t rlen = 0, off = 0, flen;
+	const uint8_t *raw;
+	int rv, seen = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.lock_fd = -1;
+	rv = node_cfg_load(config, &n.cfg, &err);
+	if (rv == FT_OK)
+		rv = node_open(&n, &err);
+	if (rv != FT_OK) {
+		check_line(0, "coordinator", "not tried: %s", err.msg);
+		goto out;
+	}
+	hello(&n);
+	rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms, &reply,
+	                              &rlen);
+	ft_transport_body_reset(&n.out);
+	if (rv != FT_OK) {
+		check_line(0, "coordinator", "no answer from %s within %llu ms (%s): is it running,"
+		           " reachable through the firewall, and does its certificate carry the"
+		           " server_name '%s' and come from this CA?",
+		           n.cfg.coordinator, (unsigned long long)n.cfg.call_timeout_ms,
+		           ft_strerror(rv), n.cfg.server_name[0] ? n.cfg.server_name : "(URL host)");
+		goto out;
+	}
+	/* Only the answer to the HELLO matters here; anything else queued for
+	 * this site (an announcement) is left unanswered. */
+	while (!seen && ft_transport_body_next(reply, rlen, &off, &raw, &flen) == FT_OK) {
+		ft_wire_hdr f;
+		const uint8_t *body;
+		size_t blen;
+
+		if (ft_wire_envelope_decode(raw, flen, FT_WIRE_ENVELOPE_MAX, n.man->id,
+		                            ft_wire_manifest_lookup, n.man, &f, &body,
+		                            &blen) != FT_OK ||
+		    f.sender != FT_WIRE_COORDINATOR_ID)
+			continue;
+		audit_msg(&n, FT_AUDIT_RECEIVED, f.type, f.run, f.round, raw, flen);
+		if (f.type == FT_WIRE_WELCOME) {
+			check_line(1, "coordinator", "%s accepted site %u (signed by the manifest's"
+			           " coordinator key)", n.cfg.coordinator, n.cfg.site_id);
+			seen = 1;
+		} else if (f.type == FT_WIRE_ERROR) {
+			ft_wire_notice nt;
+
+			if (ft_wire_notice_decode(body, blen, &nt) == FT_OK)
+				check_line(0, "coordinator", "refused this site: %s", nt.text);
+			else
+				check_line(0, "coordinator", "refused this site");
+			seen = 1;
+		}
+	}
+	if (!seen)
+		check_line(0, "coordinator", "answered without a WELCOME signed by the manifest's"
+		           " coordinator key");
+	else {
+		ft_wire_notice bye;
+		uint8_t *bb = NULL, *r2 = NULL;
+		size_t blen, r2len;
+
+		memset(&bye, 0, sizeof(bye));
+		snprintf(bye.text, sizeof(bye.text), "check done");
+		(void)ft_audit_head(n.audit, &bye.log_len, bye.log_head);
+		if (ft_wire_notice_encode(&bye, &bb, &blen) == FT_OK)
+			send_frame(&n, FT_WIRE_BYE, n.run, 0, 0, bb, blen);
+		ft_free(bb);
+		if (ft_transport_client_call(n.tc, n.out.buf, n.out.len, 1000, &r2, &r2len) == FT_OK)
+			ft_free(r2);
+	}
+out:
+	ft_free(reply);
+	node_close(&n);
+}
+
+int ft_node_check_main(int argc, char **argv)
+{
+	const char *config = NULL;
+	int offline = 0, running = 0;
+	node_cfg c;
+	ft_errmsg err = {{0}};
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config = argv[++i];
+		} else if (strcmp(argv[i], "--offline") == 0) {
+			offline = 1;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			printf("usage: fedtwin node check --config FILE [--offline]\n"
+			       "Checks what `fedtwin node run --config FILE` needs: the config, the\n"
+			       "identity key, the manifest lists this site with that key, the TLS\n"
+			       "files, the store, the privacy policy, the dataset, the audit log,\n"
+			       "and (unless --offline) that the coordinator accepts this site.\n"
+			       "One line per check (ok, warn, FAIL); exit 0 when nothing failed.\n");
+			return 0;
+		} else {
+			fprintf(stderr, "fedtwin node check: unknown or incomplete option '%s'\n",
+			        argv[i]);
+			return 2;
+		}
+	}
+	if (config == NULL) {
+		fprintf(stderr, "usage: fedtwin node check --config FILE [--offline]\n");
+		return 2;
+	}
+	if (ft_crypto_init() != FT_OK) {
+		fprintf(stderr, "fedtwin node check: libsodium failed to initialise\n");
+		return 1;
+	}
+	check_failed = 0;
+	if (node_cfg_load(config, &c, &err) != FT_OK) {
+		check_line(0, "config", "%s", err.msg);
+		return 1;
+	}
+	check_line(1, "config", "%s: site %u, coordinator %s", config, c.site_id, c.coordinator);
+	check_offline(&c, &running);
+	if (!offline && !running && !check_failed)
+		check_online(config);
+	else if (!offline && check_failed)
+		check_line(-1, "coordinator", "not tried: fix the failures above first");
+	ft_transport_fini();
+	return check_failed ? 1 : 0;
+}
