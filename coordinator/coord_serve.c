@@ -915,6 +915,16 @@ static int serve_open(serve *s, ft_errmsg *err)
 		s->esites[i].id = s->man->sites[i].id;
 		memcpy(s->esites[i].pk, s->man->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
 	}
+	if (!s->cfg.tls_off) {
+		/* A node cannot tell why a handshake fails: check our side here. */
+		char note[700];
+
+		rv = ft_transport_cert_check(s->cfg.cert, s->cfg.ca, (int64_t)time(NULL), note,
+		                             sizeof(note), err);
+		if (rv != FT_OK && rv != FT_ETIMEDOUT)
+			return rv;
+		logf_("%scertificate %s", rv == FT_ETIMEDOUT ? "WARNING: " : "", note);
+	}
 	tls.ca_file = s->cfg.ca;
 	tls.cert_file = s->cfg.cert;
 	tls.key_file = s->cfg.key;

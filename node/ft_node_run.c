@@ -1171,6 +1171,17 @@ static int node_open(node_d *n, ft_errmsg *err)
 	if (rv != FT_OK)
 		return rv;
 	models_scan(n);
+	if (!n->cfg.tls_off) {
+		/* An expired or foreign certificate fails every handshake without
+		 * a word from nng: say so now, and warn ahead of expiry. */
+		char note[700];
+
+		rv = ft_transport_cert_check(n->cfg.cert, n->cfg.ca, (int64_t)time(NULL), note,
+		                             sizeof(note), err);
+		if (rv != FT_OK && rv != FT_ETIMEDOUT)
+			return rv;
+		nlog("%scertificate %s", rv == FT_ETIMEDOUT ? "WARNING: " : "", note);
+	}
 	n->tls.ca_file = n->cfg.ca;
 	n->tls.cert_file = n->cfg.cert;
 	n->tls.key_file = n->cfg.key;
@@ -1404,10 +1415,20 @@ static void check_offline(const node_cfg *c, int *daemon_running)
 		ft_transport_client_close(tc);
 		ft_crypto_passphrase_free(pass);
 		pass = NULL;
-		if (rv != FT_OK)
+		if (rv != FT_OK) {
 			check_line(0, "tls", "%s", err.msg);
-		else
-			check_line(1, "tls", "%s and %s load with CA %s", c->cert, c->key, c->ca);
+		} else {
+			char note[700];
+
+			memset(&err, 0, sizeof(err));
+			rv = ft_transport_cert_check(c->cert, c->ca, (int64_t)time(NULL), note,
+			                             sizeof(note), &err);
+			if (rv == FT_OK || rv == FT_ETIMEDOUT)
+				check_line(rv == FT_OK ? 1 : -1, "tls", "key and certificate load, issued by"
+				           " the CA; %s", note);
+			else
+				check_line(0, "tls", "%s", err.msg);
+		}
 	}
 	memset(&err, 0, sizeof(err));
 	rv = ft_store_open(c->store, &st, &err);

@@ -5,7 +5,9 @@
 # site; the HELLO and WELCOME land in the site's audit log. Each broken
 # deployment is named: an identity key the manifest does not list, a store
 # without a privacy policy, a tampered audit log, an unreachable
-# coordinator, a wrong TLS passphrase; and a running daemon is noticed.
+# coordinator, a wrong TLS passphrase, another CA's certificate (the daemon
+# does not start with it either); a certificate about to expire is a
+# warning; and a running daemon is noticed.
 . "$(dirname "$0")/net_lib.sh"
 WORK=$(mktemp -d /tmp/ft-net-check.XXXXXX)
 trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
@@ -67,6 +69,27 @@ echo "not the passphrase" >"$WORK/wrong.pass"
 sed -i "s#^key_passphrase_file = .*#key_passphrase_file = $WORK/wrong.pass#" "$WORK/site-1/badpass.ini"
 "$FEDTWIN" node check --config "$WORK/site-1/badpass.ini" --offline >"$WORK/check.out" 2>&1 && st=0 || st=$?
 expect 1 "^FAIL +tls +.*site-1.key: cannot open the encrypted key" "wrong TLS passphrase"
+
+# A certificate from another CA: named by the check, and the daemon will
+# not start with it (nng would only fail every handshake in silence).
+mkdir -p "$WORK/rogue"
+"$FT_SOURCE_DIR/deploy/pki" ca "$WORK/rogue" >/dev/null
+"$FT_SOURCE_DIR/deploy/pki" site "$WORK/rogue" 3 >/dev/null
+node_ini 3 "$WORK/rogue/site-3.crt" "$WORK/rogue/site-3.key" "$WORK/keys/site-3.key" |
+	sed "s#site-3/#rogue/#g" >"$WORK/rogue/node.ini"
+check "$WORK/rogue" --offline
+expect 1 "^FAIL +tls +.*site-3.crt .*was not issued by the CA in" "another CA's certificate"
+if timeout 10 "$FEDTWIN" node run --config "$WORK/rogue/node.ini" >"$WORK/rogue.out" 2>&1; then
+	fail "a node started with another CA's certificate"
+fi
+grep -q "was not issued by the CA" "$WORK/rogue.out" || fail "node run did not say why: $(cat "$WORK/rogue.out")"
+# A certificate that expires within 30 days: a warning, not a failure.
+mkdir -p "$WORK/soon"
+cp "$WORK/pki/ca.crt" "$WORK/pki/ca.key" "$WORK/soon/"
+FT_PKI_LEAF_DAYS=10 "$FT_SOURCE_DIR/deploy/pki" site "$WORK/soon" 3 >/dev/null
+node_ini 3 "$WORK/soon/site-3.crt" "$WORK/soon/site-3.key" "$WORK/keys/site-3.key" >"$WORK/soon/node.ini"
+check "$WORK/soon" --offline
+expect 0 "^warn +tls +.*expires .*\((9|10) days\): renew it now" "a certificate about to expire"
 
 # A running daemon: noticed, its connection left alone.
 start_node 2

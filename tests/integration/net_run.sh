@@ -25,9 +25,12 @@ mkdir -p "$WORK/rogue" "$WORK/site-4" "$WORK/site-5"
 "$FT_SOURCE_DIR/deploy/pki" site "$WORK/rogue" 4 >/dev/null
 cp "$WORK/site-1/store.db" "$WORK/site-4/store.db"
 # It holds site 1's genuine identity key: only the certificate is wrong.
+# It trusts both CAs, so its own start-up check passes and only the
+# coordinator can turn it away.
+cat "$WORK/pki/ca.crt" "$WORK/rogue/ca.crt" >"$WORK/rogue/both-ca.crt"
 node_ini 1 "$WORK/rogue/site-4.crt" "$WORK/rogue/site-4.key" "$WORK/keys/site-1.key" |
 	sed -e "s#site-1/#site-4/#g" -e "s#^call_timeout_ms = .*#call_timeout_ms = 3000#" \
-	>"$WORK/site-4/node.ini"
+	-e "s#^ca = .*#ca = $WORK/rogue/both-ca.crt#" >"$WORK/site-4/node.ini"
 "$FEDTWIN" node run --config "$WORK/site-4/node.ini" >>"$WORK/site-4.log" 2>&1 &
 PIDS="$PIDS $!"
 # Intruder B: a consortium certificate but an identity key that is not the

@@ -3,8 +3,10 @@
  * envelopes (hostile lengths), and the request/reply endpoints in one
  * process, over
  * plain TCP and over mutual TLS with certificates from deploy/pki (a
- * certificate from another CA must not get through).
+ * certificate from another CA must not get through), encrypted keys, and
+ * what a certificate says about itself (expiry, issuer).
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "ft_test.h"
@@ -251,6 +253,55 @@ static void test_encrypted_key(void **state)
 	ft_test_rmdir(dir);
 }
 
+/* Certificate details for the expiry warnings and `node check`: the
+ * subject, the CA that signed it (and not another), the days left. */
+static void test_cert_info(void **state)
+{
+	char dir[64], rogue[96], ca[128], sc[128], rca[128], cmd[512];
+	const char *src = getenv("FT_SOURCE_DIR");
+	ft_transport_cert_info ci;
+	ft_errmsg err;
+	int64_t now = (int64_t)time(NULL);
+	int days;
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(rogue, sizeof(rogue), "%s/rogue", dir);
+	assert_int_equal(pki(dir, "ca"), 0);
+	snprintf(cmd, sizeof(cmd), "FT_PKI_LEAF_DAYS=20 '%s/deploy/pki' site '%s' 7 >/dev/null 2>&1",
+	         src != NULL ? src : ".", dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(pki(rogue, "ca"), 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(sc, sizeof(sc), "%s/site-7.crt", dir);
+	snprintf(rca, sizeof(rca), "%s/ca.crt", rogue);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_cert_info_read(sc, ca, &ci, &err), FT_OK);
+	assert_non_null(strstr(ci.subject, "CN=site-7"));
+	assert_non_null(strstr(ci.issuer, "fedtwin consortium CA"));
+	assert_true(ci.ca_checked && ci.ca_signed);
+	assert_true(ci.not_before <= now + 5 && ci.not_before > now - 3600);
+	days = ft_transport_cert_days_left(&ci, now);
+	assert_true(days == 19 || days == 20);
+	assert_true(days < FT_TRANSPORT_CERT_WARN_DAYS);
+	/* 21 days from now it has expired for a day. */
+	assert_int_equal(ft_transport_cert_days_left(&ci, ci.not_after + 86400), -2);
+	assert_int_equal(ft_transport_cert_days_left(&ci, ci.not_after + 1), -1);
+	/* Another consortium's CA did not sign it. */
+	assert_int_equal(ft_transport_cert_info_read(sc, rca, &ci, &err), FT_OK);
+	assert_true(ci.ca_checked && !ci.ca_signed);
+	/* Not a certificate: named. */
+	assert_int_equal(ft_transport_cert_info_read(sc, NULL, &ci, &err), FT_OK);
+	assert_false(ci.ca_checked);
+	snprintf(cmd, sizeof(cmd), "%s/site-7.key", dir);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_cert_info_read(cmd, NULL, &ci, &err), FT_EFORMAT);
+	assert_non_null(strstr(err.msg, "site-7.key"));
+	ft_test_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints_tcp),
 		cmocka_unit_test(test_endpoints_mutual_tls),
 		cmocka_unit_test(test_encrypted_key),
+		cmocka_unit_test(test_cert_info),
 	};
 
 	if (ft_crypto_init() != FT_OK)
