@@ -17,7 +17,8 @@
 #   FEDTWIN=build/cli/fedtwin FT_SOURCE_DIR=. FT_DATA_DIR=data \
 #       sh bench/net_secagg_overhead.sh [SITES] [ROUNDS] [HIDDEN] [MODES]
 #   (defaults 10 3 1000,1000 secagg,plain; e.g. secagg,plain,secagg,plain
-#   alternates the modes on a noisy machine)
+#   alternates the modes on a noisy machine; FT_KEEP_WORK=1 keeps each
+#   mode's databases, audit logs and daemon logs under /tmp/ft-net-bench.*)
 set -eu
 . "$FT_SOURCE_DIR/tests/integration/net_lib.sh"
 N=${1:-10}
@@ -25,7 +26,7 @@ R=${2:-3}
 H=${3:-1000,1000}
 MODES=${4:-secagg,plain}
 BASE=$(mktemp -d /tmp/ft-net-bench.XXXXXX)
-trap 'stop_all; rm -rf "$BASE"' EXIT
+trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$BASE"' EXIT
 # Large updates: give every phase room on a loaded machine.
 PHASE_MS=${PHASE_MS:-120000}
 UPLOAD_MS=${UPLOAD_MS:-300000}
