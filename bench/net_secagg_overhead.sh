@@ -12,7 +12,9 @@
 # is not counted. Prints per mode the mean and maximum time from an
 # attempt's start to its model being committed (coordinator database) and
 # the peak RSS (VmHWM, polled from /proc/PID/status) of the coordinator and
-# of node 1, then the ratio of the means of the first two modes.
+# of node 1, the CPU time (user + system, /proc/PID/stat) of the
+# coordinator and of all nodes, then the ratio of the means of the first two
+# modes.
 #
 #   FEDTWIN=build/cli/fedtwin FT_SOURCE_DIR=. FT_DATA_DIR=data \
 #       sh bench/net_secagg_overhead.sh [SITES] [ROUNDS] [HIDDEN] [MODES]
@@ -38,13 +40,24 @@ for i in $(seq 1 "$N"); do eval "NODE_ALLOW_PLAIN_$i=yes"; done
 hwm() { # peak RSS of a live process, kB
 	awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
 }
+cpu() { # user + system CPU time of a live process, clock ticks
+	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 poll() {
 	c=$(hwm "$COORD_PID")
 	n=$(hwm "$NODE_PID_1")
 	[ "${c:-0}" -gt "$coord_kb" ] && coord_kb=$c
 	[ "${n:-0}" -gt "$node_kb" ] && node_kb=$n
+	c=$(cpu "$COORD_PID")
+	[ "${c:-0}" -gt "$coord_cpu" ] && coord_cpu=$c
+	nodes_cpu=0
+	for i in $(seq 1 "$N"); do
+		nodes_cpu=$((nodes_cpu + $(cpu "$(eval echo "\$NODE_PID_$i")")))
+	done
+	[ "$nodes_cpu" -gt "$all_nodes_cpu" ] && all_nodes_cpu=$nodes_cpu
 	run_is "$RUN" complete
 }
+TCK=$(getconf CLK_TCK)
 
 k=0
 first=""
@@ -70,6 +83,8 @@ for mode in $(echo "$MODES" | tr ',' ' '); do
 	for i in $(seq 1 "$N"); do start_node "$i"; done
 	coord_kb=0
 	node_kb=0
+	coord_cpu=0
+	all_nodes_cpu=0
 	START=$(date +%s)
 	wait_for 3600 poll || fail "the $mode run did not complete"
 	END=$(date +%s)
@@ -80,6 +95,7 @@ for mode in $(echo "$MODES" | tr ',' ' '); do
 	d=$(sqlite3 "$WORK/coord.db" "SELECT spec FROM runs WHERE id=$RUN")
 	echo "$mode   model: $d; whole run $((END - START)) s (incl. round 0 statistics)"
 	echo "$mode   peak RSS (VmHWM): coordinator $((coord_kb / 1024)) MiB, node 1 $((node_kb / 1024)) MiB"
+	echo "$mode   CPU time of the whole run (incl. round 0): coordinator $((coord_cpu * 1000 / TCK)) ms, all $N nodes $((all_nodes_cpu * 1000 / TCK)) ms"
 done
 if [ -n "$second" ]; then
 	awk -v a="$first" -v b="$second" 'BEGIN { printf "ratio of mean round latency, first mode / second mode: %.2f\n", a / b }'
