@@ -1,6 +1,7 @@
 #!/bin/sh
 # A plain-sum run (`run create --no-secagg`) over the real daemons: sites 1
-# and 2 allow it (allow_plain_sum = yes) and train, are charged as in a
+# and 2 allow it (site 1 with allow_plain_sum = yes in its file, site 2 with
+# --allow-plain-sum over a file that says no) and train, are charged as in a
 # secure run and send their encoded updates in the clear; site 3 keeps the
 # default and refuses every training round with the fixed reason "this site
 # requires secure aggregation", which the coordinator logs and shows in
@@ -10,14 +11,17 @@
 WORK=$(mktemp -d /tmp/ft-net-plain.XXXXXX)
 trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 NODE_ALLOW_PLAIN_1=yes
-NODE_ALLOW_PLAIN_2=yes
 net_setup 3
 
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name plain --features 10 --rounds 2 \
 	--epsilon 1 --no-secagg)
 ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
-for i in 1 2 3; do start_node "$i"; done
+grep -q "^allow_plain_sum = no" "$WORK/site-2/node.ini" || fail "site 2's file should say no"
+start_node 1
+"$FEDTWIN" node run --config "$WORK/site-2/node.ini" --allow-plain-sum >>"$WORK/site-2.log" 2>&1 &
+PIDS="$PIDS $!"
+start_node 3
 wait_for 90 run_is "$RUN" complete || fail "the plain-sum run did not complete"
 
 st=$(run_status "$RUN")
