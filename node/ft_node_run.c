@@ -861,7 +861,7 @@ static void plain_drop(node_d *n)
 static void plain_accept(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a)
 {
 	ft_wire_accept acc;
-	uint8_t *ab = NULL, digest[FT_CRYPTO_HASH_BYTES];
+	uint8_t *ab = NULL;
 	size_t alen;
 	char rn[32];
 
@@ -878,12 +878,16 @@ static void plain_accept(node_d *n, const ft_wire_hdr *f, const ft_wire_announce
 		refuse(n, f, FT_EINVAL, "the update cannot be cut into pieces");
 		return;
 	}
+	/* The masked path's copy is not needed any more. */
+	ft_free(n->x);
+	n->x = NULL;
 	n->plain_run = f->run;
 	n->plain_round = f->round;
 	n->plain_attempt = f->attempt;
-	ft_crypto_hash(digest, n->plain, 4 * n->d);
+	/* The chunker hashed the vector: the digest every piece names. */
 	snprintf(rn, sizeof(rn), "run-%llu", (unsigned long long)f->run);
-	audit_check(n, ft_audit_log_unmasked(n->audit, rn, f->round, n->d, digest, NULL, NULL),
+	audit_check(n, ft_audit_log_unmasked(n->audit, rn, f->round, n->d, n->plain_ck.hash, NULL,
+	                                     NULL),
 	            "update.unmasked");
 	nlog("round %llu attempt %u: plain-sum round: sending the encoded update without secure"
 	     " aggregation (%zu values)", (unsigned long long)f->round, f->attempt, n->d);
