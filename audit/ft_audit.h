@@ -222,6 +222,14 @@ int ft_audit_log_model(ft_audit_log *log, const char *run, uint64_t round,
                        const uint8_t signer_pk[FT_CRYPTO_SIGN_PK_BYTES], uint64_t size,
                        uint64_t *seq, uint8_t head_out[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
 
+/* update.unmasked: a site's encoded update of (run, round) is about to
+ * leave without secure aggregation (a plain-sum round): its length in
+ * values and the BLAKE2b-256 of its bytes (the `hash` of its PLAIN_UPDATE
+ * pieces), logged before the first piece is sent. */
+int ft_audit_log_unmasked(ft_audit_log *log, const char *run, uint64_t round, uint64_t values,
+                          const uint8_t digest[FT_CRYPTO_HASH_BYTES], uint64_t *seq,
+                          uint8_t head_out[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
+
 /* anchor: the head (seq, hash) of `peer`'s log as received in a protocol
  * message. An auditor holding both logs checks it (verify --against). */
 int ft_audit_log_anchor(ft_audit_log *log, const char *peer, uint64_t peer_seq,

@@ -341,3 +341,21 @@ int ft_audit_log_anchor(ft_audit_log *log, const char *peer, uint64_t peer_seq,
 	ADD(ft_audit_json_hex(j, "peer_head", peer_head, FT_CRYPTO_HASH_BYTES));
 	return emit(log, "anchor", j, rv, seq, head_out);
 }
+
+int ft_audit_log_unmasked(ft_audit_log *log, const char *run, uint64_t round, uint64_t values,
+                          const uint8_t digest[FT_CRYPTO_HASH_BYTES], uint64_t *seq,
+                          uint8_t head_out[FT_CRYPTO_HASH_BYTES])
+{
+	ft_audit_json *j = NULL;
+	int rv = begin(log, &j);
+
+	if (rv != FT_OK)
+		return rv;
+	if (!valid_str(run) || digest == NULL || values == 0)
+		rv = FT_EINVAL;
+	ADD(ft_audit_json_str(j, "run", run));
+	ADD(ft_audit_json_u64(j, "round", round));
+	ADD(ft_audit_json_u64(j, "values", values));
+	ADD(ft_audit_json_hex(j, "digest", digest, FT_CRYPTO_HASH_BYTES));
+	return emit(log, "update.unmasked", j, rv, seq, head_out);
+}

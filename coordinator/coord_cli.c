@@ -20,7 +20,7 @@ static void coord_usage(FILE *f)
 	        "              [--rounds R] [--min-sites M] [--lr LR] [--epochs E]\n"
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
 	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
-	        "             [--server-lr LR] [--dropout-tolerance F]\n"
+	        "             [--server-lr LR] [--dropout-tolerance F] [--no-secagg]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
 	        "  run status [ID] --db PATH\n"
 	        "  serve --config FILE\n");
@@ -125,6 +125,15 @@ static int run_create(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
 
+		/* Training rounds sum the sites' updates in the clear: for
+		 * measuring what secure aggregation costs, and for consortia whose
+		 * sites accept showing their DP-noised updates to the coordinator
+		 * (each site must allow it: allow_plain_sum). Round 0 stays on
+		 * secure aggregation. */
+		if (strcmp(a, "--no-secagg") == 0) {
+			r.plain_sum = 1;
+			continue;
+		}
 		if (v == NULL) {
 			coord_usage(stderr);
 			return 2;
@@ -335,8 +344,8 @@ static int run_status(int argc, char **argv)
 		return 0;
 	}
 	sqlite3_prepare_v2(db,
-	                   "SELECT name, status, rounds, spec, epsilon, min_sites, dropout FROM runs"
-	                   " WHERE id=?",
+	                   "SELECT name, status, rounds, spec, epsilon, min_sites, dropout, plain_sum"
+	                   " FROM runs WHERE id=?",
 	                   -1, &st, NULL);
 	sqlite3_bind_int64(st, 1, (int64_t)id);
 	if (st == NULL || sqlite3_step(st) != SQLITE_ROW) {
@@ -351,6 +360,11 @@ static int run_status(int argc, char **argv)
 	       (unsigned long long)id, sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
 	       sqlite3_column_int64(st, 2), sqlite3_column_text(st, 3), sqlite3_column_double(st, 4),
 	       sqlite3_column_int64(st, 5), sqlite3_column_double(st, 6));
+	if (sqlite3_column_int64(st, 7) != 0)
+		printf("  aggregation: plain sum (--no-secagg): each site's DP-noised update is seen"
+		       " by the coordinator; round 0 uses secure aggregation\n");
+	else
+		printf("  aggregation: secure aggregation\n");
 	sqlite3_finalize(st);
 	sqlite3_prepare_v2(db,
 	                   "SELECT round, attempt, status, n_sites, COALESCE(survivors,''),"

@@ -11,7 +11,10 @@
 
 #include "coord_int.h"
 
-static const char *const schema =
+/* Migrations: index i brings the schema from version i to i + 1. A
+ * migration is never edited once released: a change appends one and raises
+ * COORD_DB_VERSION (docs/PROTOCOL.md, "What each side persists"). */
+static const char migration_1[] =
 	"CREATE TABLE IF NOT EXISTS runs("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, status TEXT NOT NULL,"
 	" rounds INTEGER NOT NULL, min_sites INTEGER NOT NULL, lr REAL NOT NULL,"
@@ -35,6 +38,15 @@ static const char *const schema =
 	" run_id INTEGER NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL,"
 	" site INTEGER NOT NULL, code INTEGER NOT NULL, reason TEXT NOT NULL,"
 	" at_ms INTEGER NOT NULL);";
+
+/* Plain-sum runs (`run create --no-secagg`); older runs are secure. */
+static const char migration_2[] =
+	"ALTER TABLE runs ADD COLUMN plain_sum INTEGER NOT NULL DEFAULT 0;";
+
+static const char *const migrations[COORD_DB_VERSION] = {
+	migration_1,
+	migration_2,
+};
 
 static int64_t wall_ms(void)
 {
@@ -81,9 +93,23 @@ int coord_db_open(const char *path, sqlite3 **out, ft_errmsg *err)
 		goto out;
 	}
 	if (ver < COORD_DB_VERSION) {
-		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(db, "PRAGMA user_version=1; COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		char sql[64];
+		int ok = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+
+		/* The version is read again inside the write transaction: two
+		 * processes opening an old database migrate it once. */
+		if (ok) {
+			ok = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+			     sqlite3_step(st) == SQLITE_ROW;
+			if (ok)
+				ver = sqlite3_column_int(st, 0);
+			sqlite3_finalize(st);
+			st = NULL;
+		}
+		for (int v = ver; ok && v < COORD_DB_VERSION; v++)
+			ok = sqlite3_exec(db, migrations[v], NULL, NULL, NULL) == SQLITE_OK;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d; COMMIT", COORD_DB_VERSION);
+		if (!ok || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 			rv = db_fail(db, err, path);
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			goto out;
@@ -117,8 +143,8 @@ int coord_db_run_create(sqlite3 *db, const char *name, const ft_coord_run *r,
 	if (sqlite3_prepare_v2(db,
 	                       "INSERT INTO runs(name,status,rounds,min_sites,lr,epochs,batch,"
 	                       "dp_clip,epsilon,update_clip,bits,standardise,optimizer,server_lr,"
-	                       "beta1,beta2,tau,spec,created_ms,updated_ms,dropout) VALUES(?,"
-	                       "'created',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	                       "beta1,beta2,tau,spec,created_ms,updated_ms,dropout,plain_sum)"
+	                       " VALUES(?,'created',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -141,6 +167,7 @@ int coord_db_run_create(sqlite3 *db, const char *name, const ft_coord_run *r,
 	sqlite3_bind_int64(st, 18, now);
 	sqlite3_bind_int64(st, 19, now);
 	sqlite3_bind_double(st, 20, r->dropout);
+	sqlite3_bind_int64(st, 21, r->plain_sum);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
 	rid = sqlite3_last_insert_rowid(db);
@@ -236,7 +263,7 @@ int coord_db_run_load(sqlite3 *db, uint64_t id, ft_coord_run *r, char *status, s
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT status,rounds,min_sites,lr,epochs,batch,dp_clip,epsilon,"
 	                       "update_clip,bits,standardise,optimizer,server_lr,beta1,beta2,tau,"
-	                       "opt_state,dropout FROM runs WHERE id=?",
+	                       "opt_state,dropout,plain_sum FROM runs WHERE id=?",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(db, err, "loading the run");
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -263,6 +290,7 @@ int coord_db_run_load(sqlite3 *db, uint64_t id, ft_coord_run *r, char *status, s
 	x.beta2 = sqlite3_column_double(st, 14);
 	x.tau = sqlite3_column_double(st, 15);
 	x.dropout = sqlite3_column_double(st, 17);
+	x.plain_sum = sqlite3_column_int64(st, 18) != 0;
 	if (opt_state != NULL) {
 		int n = sqlite3_column_bytes(st, 16);
 

@@ -6,6 +6,13 @@
  * signed new model version. An attempt that fails for any reason is closed
  * and a fresh one (new attempt number, so fresh secure-aggregation keys)
  * starts after retry_ms. No I/O here: ft_coord.h says how it is driven.
+ *
+ * A plain-sum run (`run create --no-secagg`) replaces secure aggregation in
+ * its training rounds by a sum in the clear of the sites' complete
+ * PLAIN_UPDATE uploads; everything before (announce, accept) and after
+ * (decode, mean, server optimiser, publication) is the same code, so the
+ * two modes differ only by the secure-aggregation work. Standardisation
+ * passes (round 0) always use secure aggregation.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -152,6 +159,20 @@ static void reset_sites(ft_coord_engine *e)
 		e->sites[i].rstate = RS_NONE;
 }
 
+/* Drops every plain-sum upload and the running sum. */
+static void plain_reset(ft_coord_engine *e)
+{
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		ft_wire_reasm_free(e->sites[i].upload);
+		e->sites[i].upload = NULL;
+		e->sites[i].up_state = UP_NONE;
+	}
+	ft_free(e->plain_sum);
+	e->plain_sum = NULL;
+	e->plain_need = 0;
+	e->plain_mode = 0;
+}
+
 /* Frames of a closed attempt that are still queued would only make sites
  * work for nothing: drop them (models and results stay). */
 static void drop_attempt_frames(ft_coord_engine *e)
@@ -191,6 +212,7 @@ static void attempt_close(ft_coord_engine *e, int code, uint64_t now, const char
 	e->sa_sites = NULL;
 	reset_sites(e);
 	drop_attempt_frames(e);
+	plain_reset(e);
 	e->stats_mode = 0;
 	e->state = ENG_IDLE;
 	e->retry_at = now + e->to.retry_ms;
@@ -240,6 +262,8 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	e->n_announced = 0;
 	/* Standardisation passes come before round 1. */
 	e->stats_mode = e->run.standardise && !e->std_done && e->version == 0;
+	/* Never a standardisation pass: its sums are not DP-noised. */
+	e->plain_mode = e->run.plain_sum && !e->stats_mode;
 	snprintf(a->run_id, sizeof(a->run_id), "run-%llu", (unsigned long long)e->run.id);
 	a->round = cur_round(e);
 	a->attempt = e->attempt;
@@ -279,6 +303,7 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	a->upload_ms = e->to.upload_ms;
 	a->check_ms = e->to.phase_ms;
 	a->unmask_ms = e->to.phase_ms;
+	a->plain_sum = (uint32_t)e->plain_mode;
 	for (uint32_t i = 0; i < e->n_sites; i++) {
 		eng_site *s = &e->sites[i];
 		uint8_t *body = NULL;
@@ -321,6 +346,8 @@ static void drain_secagg(ft_coord_engine *e)
 	}
 }
 
+static void plain_start(ft_coord_engine *e, uint32_t need, uint64_t now);
+
 static void close_accept(ft_coord_engine *e, uint64_t now)
 {
 	ft_secagg_config cfg;
@@ -351,6 +378,10 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 	}
 	if (choose_kt(e, n_acc, &k, &t) != FT_OK) {
 		attempt_close(e, FT_ERANGE, now, "no secure-aggregation parameters");
+		return;
+	}
+	if (e->plain_mode) {
+		plain_start(e, t, now);
 		return;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -412,12 +443,12 @@ static int carry_standardisation(const ft_coord_engine *e, ft_model_meta *meta)
 	return rv;
 }
 
-/* The sum is in: decode it, apply the server optimiser, publish. */
-static void finish_round(ft_coord_engine *e, uint64_t now)
+/* The sum of the n_surv sites `surv` is in (secure or plain): decode it,
+ * apply the server optimiser, publish. */
+static void publish_round(ft_coord_engine *e, uint64_t now, const uint32_t *sum, size_t d,
+                          const uint32_t *surv, uint32_t n_surv)
 {
-	const uint32_t *sum, *surv;
-	size_t d, n = ft_model_n_params(e->model);
-	uint32_t n_surv;
+	size_t n = ft_model_n_params(e->model);
 	float *delta = NULL, *mean = NULL, *w;
 	ft_model *next = NULL;
 	ft_model_meta *meta = NULL;
@@ -429,9 +460,8 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	size_t saved_len = 0;
 	int rv, stepped = 0, committed = 0;
 
-	rv = ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv);
-	if (rv != FT_OK || d != n || n_surv == 0) {
-		attempt_close(e, FT_EINTERNAL, now, "no secure-aggregation result");
+	if (d != n || n_surv == 0) {
+		attempt_close(e, FT_EINTERNAL, now, "no aggregation result");
 		return;
 	}
 	delta = ft_mallocarray(n, sizeof(float));
@@ -524,6 +554,7 @@ static void finish_round(ft_coord_engine *e, uint64_t now)
 	ft_free(e->sa_sites);
 	e->sa_sites = NULL;
 	reset_sites(e);
+	plain_reset(e);
 	if (e->state != ENG_DONE) {
 		e->state = ENG_IDLE;
 		e->round++;
@@ -548,6 +579,156 @@ out:
 	ft_model_free(next);
 	ft_free(bytes);
 	ft_free(delta);
+}
+
+static void finish_round(ft_coord_engine *e, uint64_t now)
+{
+	const uint32_t *sum, *surv;
+	size_t d;
+	uint32_t n_surv;
+
+	if (ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv) != FT_OK) {
+		attempt_close(e, FT_EINTERNAL, now, "no secure-aggregation result");
+		return;
+	}
+	publish_round(e, now, sum, d, surv, n_surv);
+}
+
+/* ---- Plain-sum attempts ----------------------------------------------------------
+ *
+ * Memory: a site's pieces are reassembled in one buffer of exactly 4·d
+ * bytes (the reassembler refuses a larger declared total before it
+ * allocates), at most one per accepting site, and each buffer is added into
+ * the one running sum (4·d bytes) and freed as soon as its upload is
+ * complete. So the peak is (sites uploading at once + 1) · 4·d bytes, and an
+ * incomplete upload never touches the sum: it is dropped whole at the
+ * deadline. */
+
+/* Every accepting site's upload is complete or failed. */
+static int plain_all_in(const ft_coord_engine *e)
+{
+	for (uint32_t i = 0; i < e->n_sites; i++)
+		if (e->sites[i].rstate == RS_ACCEPTED && e->sites[i].up_state != UP_DONE &&
+		    e->sites[i].up_state != UP_FAILED)
+			return 0;
+	return 1;
+}
+
+/* The sum of the complete uploads, if there are enough of them. */
+static void plain_finish(ft_coord_engine *e, uint64_t now)
+{
+	uint32_t *surv = NULL, n_surv = 0, n_acc = 0;
+	size_t d = ft_model_n_params(e->model);
+
+	surv = ft_calloc(e->n_sites ? e->n_sites : 1, sizeof(*surv));
+	if (surv == NULL) {
+		attempt_close(e, FT_ENOMEM, now, "out of memory");
+		return;
+	}
+	/* e->sites is in manifest order (ids ascending), as ROUND_RESULT needs. */
+	for (uint32_t i = 0; i < e->n_sites; i++) {
+		n_acc += e->sites[i].rstate == RS_ACCEPTED;
+		if (e->sites[i].rstate == RS_ACCEPTED && e->sites[i].up_state == UP_DONE)
+			surv[n_surv++] = e->sites[i].id;
+	}
+	if (n_surv < e->plain_need || e->plain_sum == NULL)
+		attempt_close(e, FT_EABORT, now, "too few complete uploads: %u of %u (%u needed)",
+		              n_surv, n_acc, e->plain_need);
+	else
+		publish_round(e, now, e->plain_sum, d, surv, n_surv);
+	ft_free(surv);
+}
+
+/* The accept phase closed with enough sites: wait for their uploads (some
+ * may be complete already: sites send right after their accept). */
+static void plain_start(ft_coord_engine *e, uint32_t need, uint64_t now)
+{
+	int rv = ft_crypto_fxp_init(&e->fxp, e->run.update_clip, e->run.bits, e->n_announced);
+
+	if (rv != FT_OK) {
+		attempt_close(e, rv, now, "fixed-point parameters do not fit");
+		return;
+	}
+	e->plain_need = need;
+	e->state = ENG_PLAIN;
+	e->deadline = now + e->to.upload_ms;
+	if (plain_all_in(e))
+		plain_finish(e, now);
+}
+
+/* Adds a complete upload (d values, u32 LE) into the running sum. */
+static int plain_add(ft_coord_engine *e, const uint8_t *buf, size_t d)
+{
+	uint32_t mask = e->run.bits >= 32 ? UINT32_MAX : (1u << e->run.bits) - 1u;
+
+	/* Refuse before touching the sum: a value outside Z_2^bits is no
+	 * encoding at all, and the sum keeps only whole uploads. */
+	for (size_t i = 0; i < d; i++)
+		if (ft_get_le32(buf + 4 * i) > mask)
+			return FT_ERANGE;
+	if (e->plain_sum == NULL) {
+		e->plain_sum = ft_calloc(d, sizeof(uint32_t));
+		if (e->plain_sum == NULL)
+			return FT_ENOMEM;
+	}
+	for (size_t i = 0; i < d; i++)
+		e->plain_sum[i] = (e->plain_sum[i] + ft_get_le32(buf + 4 * i)) & mask;
+	return FT_OK;
+}
+
+static int plain_recv(ft_coord_engine *e, eng_site *s, const uint8_t *payload, size_t len,
+                      uint64_t now)
+{
+	ft_wire_chunk c;
+	size_t d = ft_model_n_params(e->model);
+	uint8_t *buf = NULL;
+	size_t blen = 0;
+	uint64_t version;
+	int rv;
+
+	if (!e->plain_mode || (e->state != ENG_ACCEPT && e->state != ENG_PLAIN) ||
+	    s->rstate != RS_ACCEPTED || s->up_state == UP_DONE || s->up_state == UP_FAILED)
+		return FT_ESTATE;
+	if (ft_wire_chunk_decode(payload, len, &c) != FT_OK) {
+		rv = FT_EPROTO;
+		goto fail;
+	}
+	/* The update of the announced model, of this model's length. */
+	if (c.model_version != e->version || c.total != 4 * (uint64_t)d) {
+		rv = FT_EPROTO;
+		goto fail;
+	}
+	if (s->upload == NULL) {
+		rv = ft_wire_reasm_alloc(4 * (uint64_t)d, &s->upload);
+		if (rv != FT_OK)
+			goto fail;
+	}
+	s->up_state = UP_RECEIVING;
+	rv = ft_wire_reasm_add(s->upload, &c);
+	if (rv != FT_OK)
+		goto fail;
+	if (!ft_wire_reasm_complete(s->upload))
+		return FT_OK;
+	rv = ft_wire_reasm_finish(s->upload, &buf, &blen, &version);
+	if (rv == FT_OK)
+		rv = blen == 4 * d ? plain_add(e, buf, d) : FT_EPROTO;
+	ft_free(buf);
+	if (rv != FT_OK)
+		goto fail;
+	ft_wire_reasm_free(s->upload);
+	s->upload = NULL;
+	s->up_state = UP_DONE;
+	if (e->state == ENG_PLAIN && plain_all_in(e))
+		plain_finish(e, now);
+	return FT_OK;
+fail:
+	/* A site whose upload cannot be complete is left out of the sum. */
+	ft_wire_reasm_free(s->upload);
+	s->upload = NULL;
+	s->up_state = UP_FAILED;
+	if (e->state == ENG_PLAIN && plain_all_in(e))
+		plain_finish(e, now);
+	return rv;
 }
 
 /* ---- Federated standardisation ------------------------------------------ */
@@ -757,6 +938,7 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	    next_attempt == 0)
 		return FT_EINVAL;
 	if (run->rounds == 0 || run->bits < 16 || run->bits > 32 || !(run->dropout >= 0) ||
+	    run->plain_sum > 1 ||
 	    run->dropout >= 0.5 || run->optimizer < FT_COORD_OPT_FEDAVG ||
 	    run->optimizer > FT_COORD_OPT_FEDADAGRAD)
 		return ft_errmsg_set(err, FT_EINVAL, "run %llu: bad parameters",
@@ -859,6 +1041,8 @@ void ft_coord_engine_free(ft_coord_engine *e)
 	}
 	ft_secagg_server_free(e->sa);
 	ft_free(e->sa_sites);
+	if (e->sites != NULL)
+		plain_reset(e);
 	ft_model_free(e->model);
 	ft_free(e->model_bytes);
 	ft_model_server_free(e->opt);
@@ -971,6 +1155,8 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 		after_secagg(e, now_ms);
 		return rv;
 	}
+	case FT_WIRE_PLAIN_UPDATE:
+		return plain_recv(e, s, payload, len, now_ms);
 	default:
 		return FT_EPROTO;
 	}
@@ -1002,6 +1188,10 @@ void ft_coord_engine_tick(ft_coord_engine *e, uint64_t now_ms)
 			after_secagg(e, now_ms);
 		}
 		return;
+	case ENG_PLAIN:
+		if (now_ms >= e->deadline)
+			plain_finish(e, now_ms);
+		return;
 	default:
 		return;
 	}
@@ -1016,6 +1206,7 @@ uint64_t ft_coord_engine_deadline(const ft_coord_engine *e)
 		/* Also woken by site_up; the gather deadline is a fallback. */
 		return e->retry_at + e->to.gather_ms;
 	case ENG_ACCEPT:
+	case ENG_PLAIN:
 		return e->deadline;
 	case ENG_SECAGG:
 		return ft_secagg_server_deadline(e->sa);
@@ -1028,7 +1219,7 @@ void ft_coord_engine_pause(ft_coord_engine *e, int paused, uint64_t now_ms)
 {
 	if (e == NULL)
 		return;
-	if (paused && (e->state == ENG_ACCEPT || e->state == ENG_SECAGG))
+	if (paused && (e->state == ENG_ACCEPT || e->state == ENG_SECAGG || e->state == ENG_PLAIN))
 		attempt_close(e, FT_EABORT, now_ms, "run paused");
 	e->paused = paused != 0;
 	if (!paused)

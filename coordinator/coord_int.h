@@ -10,8 +10,10 @@
 #include "ft_transport.h"
 #include "ft_wire.h"
 
-enum { ENG_IDLE = 0, ENG_ACCEPT = 1, ENG_SECAGG = 2, ENG_DONE = 3 };
+enum { ENG_IDLE = 0, ENG_ACCEPT = 1, ENG_SECAGG = 2, ENG_DONE = 3, ENG_PLAIN = 4 };
 enum { RS_NONE = 0, RS_ANNOUNCED = 1, RS_ACCEPTED = 2, RS_REFUSED = 3 };
+/* A site's upload in a plain-sum attempt. */
+enum { UP_NONE = 0, UP_RECEIVING = 1, UP_DONE = 2, UP_FAILED = 3 };
 
 typedef struct eng_site {
 	uint32_t id;
@@ -19,6 +21,8 @@ typedef struct eng_site {
 	int up;
 	uint64_t have_version;
 	int rstate;
+	int up_state;               /* plain-sum attempts: UP_* */
+	ft_wire_reasm *upload;      /* its PLAIN_UPDATE pieces, until complete */
 } eng_site;
 
 typedef struct eng_out {
@@ -72,6 +76,10 @@ struct ft_coord_engine {
 	ft_secagg_server *sa;
 	ft_secagg_site *sa_sites;
 	ft_crypto_fxp fxp;
+	/* plain-sum attempts (run.plain_sum, never round 0) */
+	int plain_mode;             /* the attempt in flight sums in the clear */
+	uint32_t *plain_sum;        /* sum mod 2^bits of the complete uploads */
+	uint32_t plain_need;        /* complete uploads the sum needs (t) */
 	uint32_t *survivors;
 	uint32_t n_survivors;
 
@@ -85,7 +93,7 @@ struct ft_coord_engine {
 
 #include <sqlite3.h>
 
-#define COORD_DB_VERSION 1
+#define COORD_DB_VERSION 2
 
 int coord_db_open(const char *path, sqlite3 **out, ft_errmsg *err);
 void coord_db_close(sqlite3 *db);

@@ -437,9 +437,41 @@ static const char *refusal_name(int code)
 		return "busy";
 	case FT_WIRE_REFUSE_MODEL:
 		return "model";
+	case FT_WIRE_REFUSE_SECAGG:
+		return "secure aggregation required";
 	default:
 		return "other";
 	}
+}
+
+/* run.start / round.start of a plain-sum run's training: the usual keys
+ * plus `secure_aggregation` = false (docs/AUDIT.md), so an auditor sees
+ * from the coordinator's log alone which rounds' updates it saw unmasked. */
+static void audit_plain_start(serve *s, const char *type, const char *rn, uint64_t round,
+                              const char *const *sites, uint32_t n_sites)
+{
+	ft_audit_json *j = NULL;
+	int rv = ft_audit_json_new(&j);
+
+	if (rv == FT_OK)
+		rv = ft_audit_json_str(j, "run", rn);
+	if (rv == FT_OK && strcmp(type, "run.start") == 0) {
+		rv = ft_audit_json_u64(j, "rounds_planned", 0);
+		if (rv == FT_OK)
+			rv = ft_audit_json_str_array(j, "sites", NULL, 0);
+	} else if (rv == FT_OK) {
+		rv = ft_audit_json_u64(j, "round", round);
+		if (rv == FT_OK)
+			rv = ft_audit_json_str_array(j, "sites", sites, n_sites);
+		if (rv == FT_OK)
+			rv = ft_audit_json_u64(j, "threshold", 0);
+	}
+	if (rv == FT_OK)
+		rv = ft_audit_json_bool(j, "secure_aggregation", 0);
+	if (rv == FT_OK)
+		rv = ft_audit_append(s->audit, type, j, NULL, NULL);
+	ft_audit_json_free(j);
+	audit_check(s, rv, type);
 }
 
 /* Each engine event in the audit log, after the database has it. */
@@ -457,15 +489,26 @@ static void audit_event(serve *s, const ft_coord_event *ev)
 	if (names == NULL || ptr == NULL || dnames == NULL || dptr == NULL)
 		audit_check(s, FT_ENOMEM, "out of memory");
 	switch (ev->type) {
-	case FT_COORD_EV_ATTEMPT_START:
-		if (ev->round <= 1 && ev->attempt == 1)
-			audit_check(s, ft_audit_log_run_start(s->audit, rn, 0, NULL, 0, NULL, NULL),
-			            "run.start");
+	case FT_COORD_EV_ATTEMPT_START: {
+		int plain = s->eng->run.plain_sum != 0;
+
+		if (ev->round <= 1 && ev->attempt == 1) {
+			if (plain)
+				audit_plain_start(s, "run.start", rn, 0, NULL, 0);
+			else
+				audit_check(s, ft_audit_log_run_start(s->audit, rn, 0, NULL, 0, NULL, NULL),
+				            "run.start");
+		}
 		site_list(ev->sites, ev->n_sites, names, ptr);
-		audit_check(s, ft_audit_log_round_start(s->audit, rn, ev->round, ptr, ev->n_sites, 0,
-		                                        NULL, NULL),
-		            "round.start");
+		/* Round 0 (standardisation) is always secure. */
+		if (plain && ev->round > 0)
+			audit_plain_start(s, "round.start", rn, ev->round, ptr, ev->n_sites);
+		else
+			audit_check(s, ft_audit_log_round_start(s->audit, rn, ev->round, ptr, ev->n_sites,
+			                                        0, NULL, NULL),
+			            "round.start");
 		break;
+	}
 	case FT_COORD_EV_REFUSED: {
 		char why[FT_COORD_TEXT_MAX + 32];
 
@@ -756,7 +799,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 	size_t blen, off = 0, flen;
 	const uint8_t *body = ft_transport_req_body(r, &blen), *raw;
 	csite *c = site_by_pipe(s, pipe);
-	int rv;
+	int rv, reply_now = 0;
 
 	for (;;) {
 		ft_wire_hdr h;
@@ -814,6 +857,11 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 		}
 		audit_site_anchor(s, c->id, h.type, mb, mlen);
 		switch (h.type) {
+		case FT_WIRE_PLAIN_UPDATE:
+			/* A node with more pieces to send asks again at once instead
+			 * of waiting out a long poll. */
+			reply_now = 1;
+			/* fall through */
 		case FT_WIRE_ROUND_ACCEPT:
 		case FT_WIRE_ROUND_REFUSE:
 		case FT_WIRE_SECAGG:
@@ -854,7 +902,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 		reply_site(s, c); /* a newer request replaces a held one */
 	c->held = r;
 	c->held_since = now;
-	if (c->q_head != NULL)
+	if (c->q_head != NULL || reply_now)
 		reply_site(s, c);
 }
 

@@ -58,6 +58,11 @@ typedef struct ft_coord_run {
 	                           no tolerance when n is too small for it */
 	double delta;           /* the delta announced with epsilon (each site
 	                           states its spending at its own policy delta) */
+	uint32_t plain_sum;     /* 1: `run create --no-secagg`: training rounds sum
+	                           the sites' encoded updates in the clear (no
+	                           secure aggregation; docs/PRIVACY.md says what
+	                           that reveals). Standardisation passes (round 0)
+	                           always use secure aggregation. */
 } ft_coord_run;
 
 /* Per-phase deadlines (milliseconds). */
@@ -111,10 +116,13 @@ void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_m
 
 /*
  * A message body from an authenticated site: FT_WIRE_ROUND_ACCEPT,
- * FT_WIRE_ROUND_REFUSE or FT_WIRE_SECAGG, with the round and attempt of its
- * envelope. FT_OK if used;
- * FT_EREPLAY for another round/attempt, FT_ESTATE out of phase, FT_EPROTO
- * malformed, or the secure-aggregation server's reason.
+ * FT_WIRE_ROUND_REFUSE, FT_WIRE_SECAGG or (plain-sum attempts)
+ * FT_WIRE_PLAIN_UPDATE, with the round and attempt of its envelope. FT_OK if
+ * used; FT_EREPLAY for another round/attempt, FT_ESTATE out of phase,
+ * FT_EPROTO malformed, or the secure-aggregation server's reason. A
+ * PLAIN_UPDATE piece that does not fit the site's upload (another total or
+ * version, overlap, bad hash, a value above 2^bits) leaves that site's
+ * upload out of the sum (FT_EPROTO, FT_EEXIST, FT_ERANGE or FT_ECRYPTO).
  */
 int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint64_t round,
                          uint32_t attempt, const uint8_t *payload, size_t len,

@@ -27,7 +27,9 @@ static void node_usage(FILE *f)
 	        "  --standardise scales features by this site's exact means and variances;\n"
 	        "  they are stored in the model file and are not covered by DP, so such a\n"
 	        "  model must stay at the site.\n"
-	        "  run --config FILE   the site daemon (docs/OPERATIONS.md)\n"
+	        "  run --config FILE [--allow-plain-sum]   the site daemon (docs/OPERATIONS.md);\n"
+	        "  --allow-plain-sum takes part in plain-sum (--no-secagg) runs, sending this\n"
+	        "  site's DP-noised update unmasked (docs/PRIVACY.md)\n"
 	        "  check --config FILE [--offline]   checks what run needs, and that the\n"
 	        "                      coordinator accepts this site\n");
 }

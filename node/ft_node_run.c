@@ -7,6 +7,11 @@
  * aggregation, and keeps each global model version it receives (hash
  * checked) in its models directory. One thread; the long poll paces it.
  *
+ * In a plain-sum round (announced by a `--no-secagg` run) a site that
+ * allows it (allow_plain_sum) sends the same encoded update in the clear,
+ * in PLAIN_UPDATE pieces, after the same ledger charge; a site that does
+ * not refuses before anything is charged or trained.
+ *
  * What survives a kill -9: the models directory (the newest version is
  * announced in HELLO), the store's ledger, and the DP update of the current
  * round (state directory), which a retried attempt of the same round
@@ -52,6 +57,7 @@ typedef struct node_cfg {
 	int tls_off;
 	uint64_t call_timeout_ms;
 	uint32_t min_sites;   /* the site's own floor on a round's site count */
+	int allow_plain_sum;  /* takes part in plain-sum rounds (default no) */
 } node_cfg;
 
 typedef struct node_d {
@@ -80,6 +86,11 @@ typedef struct node_d {
 	uint32_t *x;
 	size_t d;
 	int input_set;
+	/* a plain-sum upload still to send: its bytes and where the chunker is */
+	uint8_t *plain;
+	ft_wire_chunker plain_ck;
+	uint64_t plain_run, plain_round;
+	uint32_t plain_attempt;
 } node_d;
 
 static volatile sig_atomic_t node_stop;
@@ -163,6 +174,10 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->state_dir, sizeof(c->state_dir), value);
 		if (strcmp(name, "audit_log") == 0)
 			return cset(c->audit_log, sizeof(c->audit_log), value);
+		if (strcmp(name, "allow_plain_sum") == 0) {
+			c->allow_plain_sum = strcmp(value, "yes") == 0;
+			return c->allow_plain_sum || strcmp(value, "no") == 0;
+		}
 		if (strcmp(name, "call_timeout_ms") == 0)
 			return ft_parse_u64(value, 3600000, &c->call_timeout_ms) == FT_OK &&
 			       c->call_timeout_ms >= 100;
@@ -401,20 +416,15 @@ static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, u
 /* Refuses a round: `why` goes to the coordinator (and the audit log) and
  * must not depend on patient data; `detail`, if non-NULL, is logged only
  * at the site. */
-static void refuse_detail(node_d *n, const ft_wire_hdr *f, int code, const char *why,
-                          const char *detail)
+static void refuse_notice(node_d *n, const ft_wire_hdr *f, uint32_t wire_code,
+                          const char *why, const char *detail)
 {
 	ft_wire_notice nt;
 	uint8_t *body = NULL;
 	size_t len;
 
 	memset(&nt, 0, sizeof(nt));
-	nt.code = code == FT_EBUDGET     ? FT_WIRE_REFUSE_BUDGET
-	          : code == FT_EPERM     ? FT_WIRE_REFUSE_POLICY
-	          : code == FT_ENOTFOUND ? FT_WIRE_REFUSE_CONSENT
-	          : code == FT_ECRYPTO   ? FT_WIRE_REFUSE_MODEL
-	          : code == FT_EINVAL    ? FT_WIRE_REFUSE_CONFIG
-	                                 : FT_WIRE_REFUSE_OTHER;
+	nt.code = wire_code;
 	/* Printable ASCII only: the wire refuses control characters. */
 	for (size_t i = 0, j = 0; why[i] != '\0' && j < FT_WIRE_TEXT_MAX; i++)
 		nt.text[j++] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
@@ -433,6 +443,19 @@ static void refuse_detail(node_d *n, const ft_wire_hdr *f, int code, const char 
 	if (ft_wire_notice_encode(&nt, &body, &len) == FT_OK)
 		send_frame(n, FT_WIRE_ROUND_REFUSE, f->run, f->round, f->attempt, body, len);
 	ft_free(body);
+}
+
+static void refuse_detail(node_d *n, const ft_wire_hdr *f, int code, const char *why,
+                          const char *detail)
+{
+	refuse_notice(n, f,
+	              code == FT_EBUDGET     ? FT_WIRE_REFUSE_BUDGET
+	              : code == FT_EPERM     ? FT_WIRE_REFUSE_POLICY
+	              : code == FT_ENOTFOUND ? FT_WIRE_REFUSE_CONSENT
+	              : code == FT_ECRYPTO   ? FT_WIRE_REFUSE_MODEL
+	              : code == FT_EINVAL    ? FT_WIRE_REFUSE_CONFIG
+	                                     : FT_WIRE_REFUSE_OTHER,
+	              why, detail);
 }
 
 static void refuse(node_d *n, const ft_wire_hdr *f, int code, const char *why)
@@ -818,7 +841,7 @@ static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_an
 		         a->n_sites, n->cfg.min_sites);
 		return 0;
 	}
-	if (a->t < 2) {
+	if (!a->plain_sum && a->t < 2) {
 		snprintf(why, wlen, "a secure-aggregation threshold of %u would let one site's shares "
 		         "unmask; at least 2 is needed", a->t);
 		return 0;
@@ -828,6 +851,84 @@ static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_an
 		return 0;
 	}
 	return 1;
+}
+
+/* ---- Plain-sum rounds ------------------------------------------------------------ */
+
+static void plain_drop(node_d *n)
+{
+	ft_free(n->plain);
+	n->plain = NULL;
+}
+
+/*
+ * A plain-sum round this site allows: the encoded update n->x (the same
+ * fixed-point vector the masked upload would carry) becomes d u32 LE values,
+ * logged as leaving unmasked (update.unmasked, durable) before the accept,
+ * whose log head therefore covers it; the pieces follow (plain_fill).
+ */
+static void plain_accept(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a)
+{
+	ft_wire_accept acc;
+	uint8_t *ab = NULL;
+	size_t alen;
+	char rn[32];
+
+	n->plain = ft_mallocarray(n->d, 4);
+	if (n->plain == NULL) {
+		refuse(n, f, FT_ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n->d; i++)
+		ft_put_le32(n->plain + 4 * i, n->x[i]);
+	if (ft_wire_chunker_init(&n->plain_ck, n->plain, 4 * (uint64_t)n->d, a->model_version,
+	                         FT_WIRE_CHUNK_DEFAULT) != FT_OK) {
+		plain_drop(n);
+		refuse(n, f, FT_EINVAL, "the update cannot be cut into pieces");
+		return;
+	}
+	/* The masked path's copy is not needed any more. */
+	ft_free(n->x);
+	n->x = NULL;
+	n->plain_run = f->run;
+	n->plain_round = f->round;
+	n->plain_attempt = f->attempt;
+	/* The chunker hashed the vector: the digest every piece names. */
+	snprintf(rn, sizeof(rn), "run-%llu", (unsigned long long)f->run);
+	audit_check(n, ft_audit_log_unmasked(n->audit, rn, f->round, n->d, n->plain_ck.hash, NULL,
+	                                     NULL),
+	            "update.unmasked");
+	nlog("round %llu attempt %u: plain-sum round: sending the encoded update without secure"
+	     " aggregation (%zu values)", (unsigned long long)f->round, f->attempt, n->d);
+	memset(&acc, 0, sizeof(acc));
+	memcpy(acc.model_hash, a->model_hash, sizeof(acc.model_hash));
+	(void)ft_audit_head(n->audit, &acc.log_len, acc.log_head);
+	if (ft_wire_accept_encode(&acc, &ab, &alen) == FT_OK)
+		send_frame(n, FT_WIRE_ROUND_ACCEPT, f->run, f->round, f->attempt, ab, alen);
+	ft_free(ab);
+}
+
+/* Adds the pending pieces that fit in this request (at most 8 MiB of them,
+ * well inside the transport's 16 MiB body); the rest go with the next ones,
+ * which the coordinator answers at once. */
+static void plain_fill(node_d *n)
+{
+	while (n->plain != NULL && n->out.len < ((size_t)8 << 20)) {
+		uint8_t *body = NULL;
+		size_t blen;
+		int rv = ft_wire_chunker_next(&n->plain_ck, &body, &blen);
+
+		if (rv != FT_OK) {
+			if (rv == FT_ENOTFOUND)
+				nlog("round %llu attempt %u: update sent", (unsigned long long)n->plain_round,
+				     n->plain_attempt);
+			plain_drop(n);
+			break;
+		}
+		send_frame(n, FT_WIRE_PLAIN_UPDATE, n->plain_run, n->plain_round, n->plain_attempt,
+		           body, blen);
+		ft_free(body);
+	}
 }
 
 static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_t blen)
@@ -847,12 +948,27 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	ft_free(n->x);
 	n->x = NULL;
 	n->input_set = 0;
+	plain_drop(n);
 	a = ft_calloc(1, sizeof(*a));
 	if (a == NULL)
 		return;
 	if (ft_wire_announce_decode(body, blen, a) != FT_OK || a->round != f->round ||
 	    a->attempt != f->attempt) {
 		refuse(n, f, FT_EPROTO, "malformed announcement");
+		goto out;
+	}
+	/* Before any ledger charge or training: a site that requires secure
+	 * aggregation never computes an update that would leave unmasked, and
+	 * statistics sums (not DP) never leave in the clear at all. The reason
+	 * is fixed text: nothing about the site's data. */
+	if (a->plain_sum && f->round == 0) {
+		refuse_notice(n, f, FT_WIRE_REFUSE_SECAGG,
+		              "standardisation sums require secure aggregation", NULL);
+		goto out;
+	}
+	if (a->plain_sum && !n->cfg.allow_plain_sum) {
+		refuse_notice(n, f, FT_WIRE_REFUSE_SECAGG, "this site requires secure aggregation",
+		              NULL);
 		goto out;
 	}
 	nlog("run %llu round %llu attempt %u announced (model v%llu, epsilon %g)",
@@ -893,6 +1009,10 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 		goto out;
 	}
 	n->d = d;
+	if (a->plain_sum) {
+		plain_accept(n, f, a);
+		goto out;
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	memcpy(ctx.consortium, n->man->id, FT_CRYPTO_ID_BYTES);
 	ctx.run = f->run;
@@ -1196,6 +1316,7 @@ static void node_close(node_d *n)
 	ft_transport_client_close(n->tc);
 	ft_secagg_client_free(n->sa);
 	ft_free(n->x);
+	plain_drop(n);
 	ft_wire_reasm_free(n->reasm);
 	ft_transport_body_free(&n->out);
 	ft_store_close(n->store);
@@ -1207,7 +1328,7 @@ static void node_close(node_d *n)
 	ft_lock_release(n->lock_fd);
 }
 
-static int node_run_main(const char *config)
+static int node_run_main(const char *config, int allow_plain)
 {
 	node_d n;
 	ft_errmsg err = {{0}};
@@ -1217,6 +1338,8 @@ static int node_run_main(const char *config)
 	memset(&n, 0, sizeof(n));
 	n.lock_fd = -1;
 	rv = node_cfg_load(config, &n.cfg, &err);
+	if (allow_plain)
+		n.cfg.allow_plain_sum = 1; /* the flag overrides the file's "no" */
 	log_site = n.cfg.site_id;
 	if (rv == FT_OK)
 		rv = node_open(&n, &err);
@@ -1239,6 +1362,8 @@ static int node_run_main(const char *config)
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
 
+		if (n.bound)
+			plain_fill(&n);
 		rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms,
 		                              &reply, &rlen);
 		ft_transport_body_reset(&n.out);
@@ -1298,15 +1423,19 @@ static int node_run_main(const char *config)
 
 int ft_node_run_main(int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "--config") != 0) {
-		fprintf(stderr, "usage: fedtwin node run --config FILE\n");
+	int allow_plain = 0;
+
+	if (argc == 4 && strcmp(argv[3], "--allow-plain-sum") == 0)
+		allow_plain = 1;
+	if ((argc != 3 && !allow_plain) || strcmp(argv[1], "--config") != 0) {
+		fprintf(stderr, "usage: fedtwin node run --config FILE [--allow-plain-sum]\n");
 		return 2;
 	}
 	if (ft_crypto_init() != FT_OK) {
 		fprintf(stderr, "fedtwin node run: libsodium failed to initialise\n");
 		return 1;
 	}
-	return node_run_main(argv[2]);
+	return node_run_main(argv[2], allow_plain);
 }
 
 /* ---- Preflight check ------------------------------------------------------------------- */

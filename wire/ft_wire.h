@@ -74,6 +74,9 @@ typedef enum ft_wire_type {
 	FT_WIRE_STATS = 10,         /* site -> coordinator */
 	FT_WIRE_ERROR = 11,         /* both ways */
 	FT_WIRE_BYE = 12,           /* both ways */
+	FT_WIRE_PLAIN_UPDATE = 13,  /* site -> coordinator: part of an encoded update
+	                               sent in the clear (plain-sum rounds only);
+	                               body as MODEL_CHUNK (ft_wire_chunk) */
 	FT_WIRE_TYPE_COUNT_
 } ft_wire_type;
 
@@ -249,6 +252,13 @@ typedef struct ft_wire_announce {
 	uint32_t chunk;                        /* elements per upload, 1..2^20 */
 	/* phase deadlines, ms after the phase starts, 1..86400000 */
 	uint64_t train_ms, advertise_ms, shares_ms, upload_ms, check_ms, unmask_ms;
+	/* 0: secure aggregation (the default). 1: a plain-sum round (`coordinator
+	 * run create --no-secagg`): each site sends its fixed-point encoded
+	 * update in the clear in PLAIN_UPDATE chunks; t and k above then only
+	 * set how many complete uploads the sum needs (t). On the wire an
+	 * optional trailing key, sent only when 1, so every announcement of a
+	 * secure round keeps its old encoding. */
+	uint32_t plain_sum;
 } ft_wire_announce;
 int ft_wire_announce_encode(const ft_wire_announce *in, uint8_t **out, size_t *len)
     FT_WARN_UNUSED;
@@ -279,7 +289,9 @@ typedef enum ft_wire_refusal {
 	FT_WIRE_REFUSE_CONSENT = 3,  /* too few consented records */
 	FT_WIRE_REFUSE_CONFIG = 4,   /* unsupported model or training config */
 	FT_WIRE_REFUSE_BUSY = 5,     /* site busy or shutting down */
-	FT_WIRE_REFUSE_MODEL = 6     /* model missing or hash mismatch */
+	FT_WIRE_REFUSE_MODEL = 6,    /* model missing or hash mismatch */
+	FT_WIRE_REFUSE_SECAGG = 7    /* a plain-sum round at a site that requires
+	                                secure aggregation */
 } ft_wire_refusal;
 
 /* ROUND_REFUSE, ERROR and BYE: a code and a text for the operator.
@@ -305,7 +317,10 @@ int ft_wire_secagg_encode(const ft_wire_secagg *in, uint8_t **out, size_t *len) 
 int ft_wire_secagg_decode(const uint8_t *body, size_t len, ft_wire_secagg *out) FT_WARN_UNUSED;
 
 /* MODEL_CHUNK: bytes [offset, offset + len) of a file of `total` bytes whose
- * BLAKE2b-256 is `hash`. `data` is BORROWED from `body` on decode. */
+ * BLAKE2b-256 is `hash`. `data` is BORROWED from `body` on decode.
+ * PLAIN_UPDATE uses the same body: the payload is then a site's encoded
+ * update (d values, u32 LE each) and model_version the version it was
+ * trained from. */
 typedef struct ft_wire_chunk {
 	uint64_t model_version;
 	uint64_t offset;

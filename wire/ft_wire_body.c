@@ -270,7 +270,7 @@ static int announce_ok(const ft_wire_announce *a)
 	for (size_t i = 0; i < sizeof(dl) / sizeof(dl[0]); i++)
 		if (dl[i] < 1 || dl[i] > DEADLINE_MAX_MS)
 			return 0;
-	return 1;
+	return a->plain_sum <= 1;
 }
 
 int ft_wire_announce_encode(const ft_wire_announce *in, uint8_t **out, size_t *len)
@@ -280,7 +280,7 @@ int ft_wire_announce_encode(const ft_wire_announce *in, uint8_t **out, size_t *l
 	if (in == NULL || out == NULL || len == NULL || !announce_ok(in))
 		return FT_EINVAL;
 	wire_wr_init(&w, ft_wire_body_max(FT_WIRE_ROUND_ANNOUNCE));
-	wire_wr_map(&w, 11);
+	wire_wr_map(&w, 11 + in->plain_sum);
 	wire_wr_cstr(&w, "run_id");
 	wire_wr_cstr(&w, in->run_id);
 	wire_wr_cstr(&w, "round");
@@ -361,6 +361,10 @@ int ft_wire_announce_encode(const ft_wire_announce *in, uint8_t **out, size_t *l
 	wire_wr_uint(&w, in->check_ms);
 	wire_wr_cstr(&w, "unmask_ms");
 	wire_wr_uint(&w, in->unmask_ms);
+	if (in->plain_sum) {
+		wire_wr_cstr(&w, "plain_sum");
+		wire_wr_bool(&w, 1);
+	}
 	return wire_wr_finish(&w, out, len);
 }
 
@@ -376,7 +380,7 @@ static int rd_token(wire_rd *r, char *out)
 static int announce_read(wire_rd *r, ft_wire_announce *a)
 {
 	uint32_t n;
-	int rv;
+	int rv, plain;
 
 #define RD(expr)                      \
 	do {                          \
@@ -384,7 +388,11 @@ static int announce_read(wire_rd *r, ft_wire_announce *a)
 		if (rv != FT_OK)      \
 			return rv;    \
 	} while (0)
-	RD(wire_rd_map_n(r, 11));
+	/* 11 keys, or 12 with the optional trailing plain_sum. */
+	RD(wire_rd_map(r, &n));
+	if (n != 11 && n != 12)
+		return FT_EPROTO;
+	plain = n == 12;
 	RD(wire_rd_key(r, "run_id"));
 	RD(wire_rd_text(r, 1, FT_WIRE_NAME_MAX, a->run_id));
 	RD(wire_rd_key(r, "round"));
@@ -471,6 +479,16 @@ static int announce_read(wire_rd *r, ft_wire_announce *a)
 	RD(wire_rd_uint(r, 1, DEADLINE_MAX_MS, &a->check_ms));
 	RD(wire_rd_key(r, "unmask_ms"));
 	RD(wire_rd_uint(r, 1, DEADLINE_MAX_MS, &a->unmask_ms));
+	if (plain) {
+		int v;
+
+		RD(wire_rd_key(r, "plain_sum"));
+		RD(wire_rd_bool(r, &v));
+		/* Only true is sent: false has one encoding, the key's absence. */
+		if (!v)
+			return FT_EPROTO;
+		a->plain_sum = 1;
+	}
 #undef RD
 	return announce_ok(a) ? FT_OK : FT_EPROTO;
 }
@@ -485,7 +503,7 @@ int ft_wire_announce_decode(const uint8_t *body, size_t len, ft_wire_announce *o
 		return FT_EINVAL;
 	if (len > ft_wire_body_max(FT_WIRE_ROUND_ANNOUNCE))
 		return FT_ERANGE;
-	rv = wire_rd_init(&r, body, len, 4, 128 + 2 * FT_WIRE_MAX_SITES);
+	rv = wire_rd_init(&r, body, len, 4, 130 + 2 * FT_WIRE_MAX_SITES);
 	if (rv != FT_OK)
 		return rv;
 	/* About 4 KiB on the stack: no allocation, *out written only on FT_OK. */

@@ -31,6 +31,7 @@ static const struct {
 	[FT_WIRE_STATS] = { "STATS", 1280 * 1024 },
 	[FT_WIRE_ERROR] = { "ERROR", 512 },
 	[FT_WIRE_BYE] = { "BYE", 512 },
+	[FT_WIRE_PLAIN_UPDATE] = { "PLAIN_UPDATE", FT_WIRE_CHUNK_MAX + 128 },
 };
 
 size_t ft_wire_body_max(unsigned type)

@@ -23,6 +23,7 @@ void wire_wr_array(wire_wr *w, uint32_t n);
 void wire_wr_map(wire_wr *w, uint32_t n);
 void wire_wr_uint(wire_wr *w, uint64_t v);
 void wire_wr_double(wire_wr *w, double v);
+void wire_wr_bool(wire_wr *w, int v);
 void wire_wr_str(wire_wr *w, const char *s, size_t n);
 void wire_wr_cstr(wire_wr *w, const char *s);
 void wire_wr_bin(wire_wr *w, const void *p, size_t n);
@@ -46,6 +47,8 @@ int wire_rd_map(wire_rd *r, uint32_t *n);
 int wire_rd_uint(wire_rd *r, uint64_t min, uint64_t max, uint64_t *v);
 int wire_rd_u32(wire_rd *r, uint32_t min, uint32_t max, uint32_t *v);
 int wire_rd_double(wire_rd *r, double *v);
+/* A msgpack bool (true/false only; no other type stands in for one). */
+int wire_rd_bool(wire_rd *r, int *v);
 /* A str of at most max bytes, borrowed. */
 int wire_rd_str(wire_rd *r, size_t max, const char **s, size_t *n);
 /* A str of min..max bytes without control characters, copied into out

@@ -98,6 +98,13 @@ void wire_wr_uint(wire_wr *w, uint64_t v)
 		wr_tag(w, 0xcf, v, 8);
 }
 
+void wire_wr_bool(wire_wr *w, int v)
+{
+	uint8_t b = v ? 0xc3 : 0xc2;
+
+	wire_wr_raw(w, &b, 1);
+}
+
 void wire_wr_double(wire_wr *w, double v)
 {
 	uint64_t bits;
@@ -273,6 +280,19 @@ int wire_rd_uint(wire_rd *r, uint64_t min, uint64_t max, uint64_t *v)
 	if (x < min || x > max)
 		return FT_EPROTO;
 	*v = x;
+	return FT_OK;
+}
+
+int wire_rd_bool(wire_rd *r, int *v)
+{
+	uint8_t b;
+	int rv = rd_tag(r, &b);
+
+	if (rv != FT_OK)
+		return rv;
+	if (b != 0xc2 && b != 0xc3)
+		return FT_EPROTO;
+	*v = b == 0xc3;
 	return FT_OK;
 }
 

@@ -49,7 +49,7 @@ static void check_same_ft_wire_announce(const ft_wire_announce *a, const ft_wire
 	     memcmp(a->sites, b->sites, a->n_sites * sizeof(uint32_t)) == 0 && a->t == b->t &&
 	     a->k == b->k && a->lr == b->lr && a->dp_delta == b->dp_delta && a->d == b->d &&
 	     a->n_hidden == b->n_hidden && strcmp(a->kind, b->kind) == 0 &&
-	     a->unmask_ms == b->unmask_ms);
+	     a->unmask_ms == b->unmask_ms && a->plain_sum == b->plain_sum);
 }
 static void check_same_ft_wire_accept(const ft_wire_accept *a, const ft_wire_accept *b)
 {

@@ -130,6 +130,9 @@ int main(int argc, char **argv)
 		a->upload_ms = a->check_ms = a->unmask_ms = 1000;
 		must(ft_wire_announce_encode(a, &b, &n));
 		body(w, "announce", 2, FT_WIRE_ROUND_ANNOUNCE, FT_WIRE_COORDINATOR_ID, b, n);
+		a->plain_sum = 1;
+		must(ft_wire_announce_encode(a, &b, &n));
+		body(w, "announce_plain", 2, FT_WIRE_ROUND_ANNOUNCE, FT_WIRE_COORDINATOR_ID, b, n);
 		free(a);
 	}
 	{
@@ -179,6 +182,10 @@ int main(int argc, char **argv)
 		c.len = sizeof(data);
 		must(ft_wire_chunk_encode(&c, &b, &n));
 		body(w, "chunk", 6, FT_WIRE_MODEL_CHUNK, FT_WIRE_COORDINATOR_ID, b, n);
+		/* PLAIN_UPDATE: the same body, from a site */
+		c.offset = 0;
+		must(ft_wire_chunk_encode(&c, &b, &n));
+		body(w, "plain_update", 6, FT_WIRE_PLAIN_UPDATE, 1, b, n);
 	}
 	{
 		ft_wire_result *r = calloc(1, sizeof(*r));

@@ -123,6 +123,7 @@ state_dir = $WORK/site-$1/state
 audit_log = $WORK/site-$1/audit.log
 call_timeout_ms = ${CALL_TIMEOUT_MS:-20000}
 min_sites = $(eval echo "\${NODE_MIN_SITES_$1:-3}")
+allow_plain_sum = $(eval echo "\${NODE_ALLOW_PLAIN_$1:-no}")
 [tls]
 ca = $WORK/pki/ca.crt
 cert = $2

@@ -173,11 +173,93 @@ static void test_round_commit_and_crash(void **state)
 	ft_test_rmdir(dir);
 }
 
+/* A database written before plain-sum runs existed (schema version 1)
+ * opens, is migrated once, keeps its run as a secure one, and takes new
+ * plain-sum runs. */
+static void test_migration_from_version_1(void **state)
+{
+	static const char v1[] =
+		"CREATE TABLE runs("
+		" id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, status TEXT NOT NULL,"
+		" rounds INTEGER NOT NULL, min_sites INTEGER NOT NULL, lr REAL NOT NULL,"
+		" epochs INTEGER NOT NULL, batch INTEGER NOT NULL, dp_clip REAL NOT NULL,"
+		" epsilon REAL NOT NULL, update_clip REAL NOT NULL, bits INTEGER NOT NULL,"
+		" standardise INTEGER NOT NULL, optimizer INTEGER NOT NULL, server_lr REAL NOT NULL,"
+		" beta1 REAL NOT NULL, beta2 REAL NOT NULL, tau REAL NOT NULL, dropout REAL NOT NULL,"
+		" opt_state BLOB,"
+		" spec TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+		"CREATE TABLE rounds("
+		" run_id INTEGER NOT NULL REFERENCES runs(id), round INTEGER NOT NULL,"
+		" attempt INTEGER NOT NULL, status TEXT NOT NULL, n_sites INTEGER NOT NULL,"
+		" survivors TEXT, model_version INTEGER, model_hash TEXT, code INTEGER, reason TEXT,"
+		" started_ms INTEGER NOT NULL, ended_ms INTEGER,"
+		" PRIMARY KEY(run_id, round, attempt));"
+		"CREATE TABLE models("
+		" run_id INTEGER NOT NULL REFERENCES runs(id), version INTEGER NOT NULL,"
+		" round INTEGER NOT NULL, hash TEXT NOT NULL, signature TEXT, bytes BLOB NOT NULL,"
+		" created_ms INTEGER NOT NULL, PRIMARY KEY(run_id, version));"
+		"CREATE TABLE refusals("
+		" run_id INTEGER NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+		" site INTEGER NOT NULL, code INTEGER NOT NULL, reason TEXT NOT NULL,"
+		" at_ms INTEGER NOT NULL);"
+		"INSERT INTO runs(name,status,rounds,min_sites,lr,epochs,batch,dp_clip,epsilon,"
+		" update_clip,bits,standardise,optimizer,server_lr,beta1,beta2,tau,dropout,spec,"
+		" created_ms,updated_ms) VALUES('old','running',4,2,0.1,1,8,1,1,1,32,1,1,1,0.9,0.99,"
+		" 0.001,0.25,'logreg',1,1);"
+		"PRAGMA user_version=1;";
+	char dir[64], path[128], st[32];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	ft_coord_run r;
+	ft_errmsg err;
+	uint64_t id;
+	(void)state;
+
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/coord.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	db = NULL;
+	assert_int_equal(coord_db_open(path, &db, &err), FT_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), COORD_DB_VERSION);
+	sqlite3_finalize(q);
+	assert_int_equal(coord_db_run_load(db, 1, &r, st, sizeof(st), NULL, NULL, &err), FT_OK);
+	assert_string_equal(st, "running");
+	assert_int_equal(r.rounds, 4);
+	assert_int_equal(r.plain_sum, 0);
+	coord_db_close(db);
+	/* Opened again: nothing to migrate; a plain-sum run is kept as one. */
+	assert_int_equal(coord_db_open(path, &db, &err), FT_OK);
+	memset(&r, 0, sizeof(r));
+	r.rounds = 2;
+	r.min_sites = 2;
+	r.bits = 32;
+	r.optimizer = FT_COORD_OPT_FEDAVG;
+	r.plain_sum = 1;
+	{
+		uint8_t model[16] = {1};
+
+		assert_int_equal(coord_db_run_create(db, "plain", &r, "logreg", model, sizeof(model),
+		                                     &id, &err),
+		                 FT_OK);
+	}
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(coord_db_run_load(db, id, &r, st, sizeof(st), NULL, NULL, &err), FT_OK);
+	assert_int_equal(r.plain_sum, 1);
+	assert_int_equal(coord_db_run_load(db, 1, &r, st, sizeof(st), NULL, NULL, &err), FT_OK);
+	assert_int_equal(r.plain_sum, 0);
+	coord_db_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status_transitions),
 		cmocka_unit_test(test_round_commit_and_crash),
+		cmocka_unit_test(test_migration_from_version_1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

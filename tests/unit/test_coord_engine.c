@@ -6,6 +6,8 @@
  * hashed and signed, reaches every connected site in chunks, and is
  * announced as an event before any frame that carries it; refusals, too few
  * sites, a site dropping mid-round, stale frames, pausing and FedAdam state.
+ * Plain-sum runs: the same model from the clear sum of the complete uploads
+ * only, and standardisation passes that stay on secure aggregation.
  */
 #include <math.h>
 
@@ -35,6 +37,7 @@ typedef struct ssite {
 	uint64_t round;
 	uint32_t attempt;
 	ft_model_dataset *ds;  /* rows for standardisation passes */
+	int partial;    /* plain-sum rounds: sends only the first piece */
 } ssite;
 
 typedef struct sim {
@@ -52,6 +55,7 @@ typedef struct sim {
 	uint8_t *model0;
 	size_t model0_len;
 	size_t d;
+	uint32_t ann[2][2];    /* announcements seen: [round > 0][plain_sum] */
 } sim;
 
 static void collect(sim *m)
@@ -177,6 +181,29 @@ static void client_out(sim *m, ssite *s)
 	}
 }
 
+/* A plain-sum upload: the encoded vector (u32 LE) in PLAIN_UPDATE pieces of
+ * 8 bytes, right after the accept, as the node sends it. */
+static void plain_upload(sim *m, ssite *s, uint64_t version)
+{
+	ft_wire_chunker c;
+	uint8_t *buf = malloc(4 * m->d), *body;
+	size_t blen;
+	int k = 0;
+
+	for (size_t i = 0; i < m->d; i++)
+		ft_put_le32(buf + 4 * i, s->x[i]);
+	assert_int_equal(ft_wire_chunker_init(&c, buf, 4 * m->d, version, 8), FT_OK);
+	while (ft_wire_chunker_next(&c, &body, &blen) == FT_OK) {
+		if (!(s->partial && k++ > 0))
+			assert_int_equal(ft_coord_engine_recv(m->e, s->id, FT_WIRE_PLAIN_UPDATE, s->round,
+			                                      s->attempt, body, blen, m->now),
+			                 FT_OK);
+		ft_free(body);
+		collect(m);
+	}
+	free(buf);
+}
+
 static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_t attempt,
                      uint8_t *p, size_t len)
 {
@@ -212,6 +239,7 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		if (round > 0)
 			assert_int_equal(a.d, m->d);
 		assert_true(a.dp_max_epsilon == m->run.epsilon);
+		m->ann[round > 0][a.plain_sum]++;
 		if (s->dead)
 			return;
 		s->round = round;
@@ -239,7 +267,10 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		ctx.run = m->run.id;
 		ctx.round = round;
 		ctx.attempt = attempt;
-		assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa), FT_OK);
+		s->sa = NULL;
+		if (!a.plain_sum)
+			assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa),
+			                 FT_OK);
 		if (round == 0) {
 			/* A standardisation pass: this site's sums, with the pass's
 			 * shift and scale from the version-0 model's metadata. */
@@ -303,6 +334,8 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		                                      alen, m->now),
 		                 FT_OK);
 		ft_free(ab);
+		if (a.plain_sum)
+			plain_upload(m, s, a.model_version);
 	} else if (type == FT_WIRE_SECAGG) {
 		if (s->dead || s->sa == NULL)
 			return;
@@ -566,7 +599,7 @@ static void test_fedadam_state(void **state)
 /* Three standardisation passes over the sites' rows come before round 1;
  * the final version-0 model carries the pooled means and variances, and
  * every later version keeps them. */
-static void test_federated_standardisation(void **state)
+static void standardisation_case(int plain)
 {
 	sim m;
 	ft_model *gm = NULL;
@@ -578,9 +611,9 @@ static void test_federated_standardisation(void **state)
 	const char *str;
 	uint32_t n_stats = 0;
 
-	(void)state;
 	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
 	m.run.standardise = 1;
+	m.run.plain_sum = (uint32_t)plain;
 	ft_coord_engine_free(m.e);
 	{
 		ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
@@ -653,6 +686,131 @@ static void test_federated_standardisation(void **state)
 	assert_int_equal(ft_model_meta_get_str(meta, "standardise.var", &str), FT_OK);
 	ft_model_meta_free(meta);
 	ft_model_free(gm);
+	/* Round 0 is never summed in the clear, even in a plain-sum run. */
+	assert_int_equal(m.ann[0][1], 0);
+	assert_true(m.ann[0][0] >= 9);
+	assert_int_equal(m.ann[1][!plain], 0);
+	assert_true(m.ann[1][plain] >= 3);
+	sim_free(&m);
+}
+
+static void test_federated_standardisation(void **state)
+{
+	(void)state;
+	standardisation_case(0);
+}
+
+static void test_plain_sum_standardisation_stays_secure(void **state)
+{
+	(void)state;
+	standardisation_case(1);
+}
+
+/* A plain-sum run: the same model as with secure aggregation (old + mean of
+ * the complete uploads), every announcement says plain_sum, and a site
+ * whose upload is incomplete at the deadline is left out of the sum. */
+static void test_plain_sum(void **state)
+{
+	sim m;
+	const ft_coord_event *ev1, *ev2;
+	uint8_t *b1 = NULL, *b2 = NULL, *body = NULL;
+	ft_wire_chunk c;
+	size_t blen;
+	uint8_t zero[8] = {0};
+
+	(void)state;
+	sim_init(&m, 4, FT_COORD_OPT_FEDAVG);
+	m.run.plain_sum = 1;
+	ft_coord_engine_free(m.e);
+	{
+		ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
+		ft_errmsg err;
+
+		assert_int_equal(ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, 4,
+		                                       m.model0, m.model0_len, 0, NULL, 0, 1, 1, &m.e,
+		                                       &err),
+		                 FT_OK);
+	}
+	for (uint32_t i = 0; i < 4; i++)
+		ft_coord_engine_site_up(m.e, m.s[i].id, FT_COORD_NO_VERSION, m.now);
+	m.s[3].partial = 1; /* value .4: would move the mean to .25 */
+	sim_run(&m, FT_COORD_EV_MODEL, 2);
+	assert_int_equal(m.ann[1][1], 8);
+	assert_int_equal(m.ann[1][0], 0);
+	ev1 = find_ev(&m, FT_COORD_EV_MODEL, 0, &b1);
+	ev2 = find_ev(&m, FT_COORD_EV_MODEL, 1, &b2);
+	assert_true(ev1->version == 1 && ev1->round == 1 && ev1->attempt == 1);
+	assert_int_equal(ev1->n_survivors, 3);
+	assert_int_equal(ev2->n_survivors, 3);
+	/* (the list is borrowed until the next engine call: the last one's) */
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(ev2->survivors[i], m.s[i].id);
+	check_model(&m, m.model0, m.model0_len, ev1, b1, 0.2f); /* mean of .1 .2 .3 */
+	check_model(&m, b1, ev1->model_len, ev2, b2, 0.2f);
+	assert_true(ev2->run_complete == 1 && ft_coord_engine_complete(m.e));
+	/* Nothing of a plain-sum upload is taken outside its phase. */
+	c.model_version = 2;
+	c.offset = 0;
+	c.total = 4 * m.d;
+	memset(c.hash, 0, sizeof(c.hash));
+	c.data = zero;
+	c.len = sizeof(zero);
+	assert_int_equal(ft_wire_chunk_encode(&c, &body, &blen), FT_OK);
+	assert_int_equal(ft_coord_engine_recv(m.e, m.s[0].id, FT_WIRE_PLAIN_UPDATE, 2, 1, body, blen,
+	                                      m.now),
+	                 FT_ESTATE);
+	ft_free(body);
+	sim_free(&m);
+}
+
+/* A secure run takes no PLAIN_UPDATE, even from an accepting site. */
+static void test_secure_run_refuses_plain_upload(void **state)
+{
+	sim m;
+	uint32_t to, attempt;
+	unsigned type;
+	uint64_t round;
+	uint8_t *p, *body, zero[8] = {0};
+	size_t len, blen;
+	ft_wire_chunk c;
+	int accepted = 0;
+
+	(void)state;
+	sim_init(&m, 3, FT_COORD_OPT_FEDAVG);
+	ft_coord_engine_tick(m.e, m.now);
+	while (ft_coord_engine_next(m.e, &to, &type, &round, &attempt, &p, &len) == FT_OK) {
+		if (type == FT_WIRE_ROUND_ANNOUNCE && to == m.s[0].id) {
+			ft_wire_announce *a = malloc(sizeof(*a));
+			ft_wire_accept acc;
+			uint8_t *ab;
+			size_t alen;
+
+			assert_int_equal(ft_wire_announce_decode(p, len, a), FT_OK);
+			assert_int_equal(a->plain_sum, 0);
+			memset(&acc, 0, sizeof(acc));
+			memcpy(acc.model_hash, a->model_hash, 32);
+			assert_int_equal(ft_wire_accept_encode(&acc, &ab, &alen), FT_OK);
+			assert_int_equal(ft_coord_engine_recv(m.e, to, FT_WIRE_ROUND_ACCEPT, round, attempt,
+			                                      ab, alen, m.now),
+			                 FT_OK);
+			ft_free(ab);
+			c.model_version = a->model_version;
+			c.offset = 0;
+			c.total = 4 * m.d;
+			memset(c.hash, 0, sizeof(c.hash));
+			c.data = zero;
+			c.len = sizeof(zero);
+			assert_int_equal(ft_wire_chunk_encode(&c, &body, &blen), FT_OK);
+			assert_int_equal(ft_coord_engine_recv(m.e, to, FT_WIRE_PLAIN_UPDATE, round, attempt,
+			                                      body, blen, m.now),
+			                 FT_ESTATE);
+			ft_free(body);
+			free(a);
+			accepted = 1;
+		}
+		ft_free(p);
+	}
+	assert_true(accepted);
 	sim_free(&m);
 }
 
@@ -666,6 +824,9 @@ int main(void)
 		cmocka_unit_test(test_pause_abandons_attempt),
 		cmocka_unit_test(test_fedadam_state),
 		cmocka_unit_test(test_federated_standardisation),
+		cmocka_unit_test(test_plain_sum),
+		cmocka_unit_test(test_plain_sum_standardisation_stays_secure),
+		cmocka_unit_test(test_secure_run_refuses_plain_upload),
 	};
 
 	if (ft_crypto_init() != FT_OK)

@@ -332,7 +332,7 @@ static void test_oversize_refused_before_allocation(void **state)
 	ft_alloc_fail_after(-1);
 	free(env);
 	/* unknown type numbers are refused */
-	hand_envelope(w.site[0], w.m->id, 13, 1, 1, &env, &elen);
+	hand_envelope(w.site[0], w.m->id, FT_WIRE_TYPE_COUNT_, 1, 1, &env, &elen);
 	assert_int_equal(open_env(&w, env, elen, &got, &body, &blen), FT_EPROTO);
 	free(env);
 	hand_envelope(w.site[0], w.m->id, 0x1234, 1, 1, &env, &elen);
@@ -445,6 +445,10 @@ static void test_registry(void **state)
 	assert_int_equal(FT_WIRE_HELLO, 1);
 	assert_int_equal(FT_WIRE_SECAGG, 6);
 	assert_int_equal(FT_WIRE_BYE, 12);
+	assert_int_equal(FT_WIRE_PLAIN_UPDATE, 13);
+	assert_string_equal(ft_wire_type_name(FT_WIRE_PLAIN_UPDATE), "PLAIN_UPDATE");
+	assert_int_equal(ft_wire_body_max(FT_WIRE_PLAIN_UPDATE),
+	                 ft_wire_body_max(FT_WIRE_MODEL_CHUNK));
 	assert_string_equal(ft_wire_type_name(FT_WIRE_ROUND_ANNOUNCE), "ROUND_ANNOUNCE");
 	assert_string_equal(ft_wire_type_name(0), "UNKNOWN");
 	assert_string_equal(ft_wire_type_name(FT_WIRE_TYPE_COUNT_), "UNKNOWN");

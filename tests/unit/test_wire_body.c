@@ -98,6 +98,65 @@ static void test_announce_round_trip_and_limits(void **state)
 	free(a2);
 }
 
+/* The optional plain_sum flag: present (true) only in a plain-sum round, so a
+ * secure round's announcement keeps its old bytes and old ones still decode;
+ * false, another type, another key or the key twice are refused. */
+static void test_announce_plain_sum(void **state)
+{
+	static const uint8_t key[] = "\xa9plain_sum";
+	ft_wire_announce a, *a2 = malloc(sizeof(*a2));
+	uint8_t *b0 = NULL, *b1 = NULL, *h = NULL;
+	size_t n0, n1;
+	(void)state;
+	assert_non_null(a2);
+	wt_announce(&a);
+	assert_int_equal(a.plain_sum, 0);
+	assert_int_equal(ft_wire_announce_encode(&a, &b0, &n0), FT_OK);
+	assert_int_equal(b0[0], 0x8b); /* 11 keys: the format before the flag */
+	assert_int_equal(ft_wire_announce_decode(b0, n0, a2), FT_OK);
+	assert_int_equal(a2->plain_sum, 0);
+	a.plain_sum = 1;
+	assert_int_equal(ft_wire_announce_encode(&a, &b1, &n1), FT_OK);
+	assert_int_equal(ft_wire_announce_decode(b1, n1, a2), FT_OK);
+	assert_int_equal(a2->plain_sum, 1);
+	assert_memory_equal(&a, a2, sizeof(a));
+	/* the same body plus one trailing key */
+	assert_int_equal(n1, n0 + 11);
+	assert_int_equal(b1[0], 0x8c);
+	assert_memory_equal(b1 + 1, b0 + 1, n0 - 1);
+	assert_memory_equal(b1 + n0, key, 10);
+	assert_int_equal(b1[n0 + 10], 0xc3);
+	h = malloc(n0 + 22);
+	assert_non_null(h);
+	/* false is not an encoding of the flag (absence is) */
+	memcpy(h, b1, n1);
+	h[n0 + 10] = 0xc2;
+	assert_int_equal(ft_wire_announce_decode(h, n1, a2), FT_EPROTO);
+	/* another type in its place */
+	h[n0 + 10] = 0x01;
+	assert_int_equal(ft_wire_announce_decode(h, n1, a2), FT_EPROTO);
+	/* another key in its place */
+	h[n0 + 10] = 0xc3;
+	h[n0 + 1] = 'q';
+	assert_int_equal(ft_wire_announce_decode(h, n1, a2), FT_EPROTO);
+	/* the key twice */
+	memcpy(h, b1, n1);
+	memcpy(h + n1, key, 10);
+	h[n1 + 10] = 0xc3;
+	h[0] = 0x8d;
+	assert_int_equal(ft_wire_announce_decode(h, n1 + 11, a2), FT_EPROTO);
+	/* 12 keys announced, 11 present */
+	memcpy(h, b0, n0);
+	h[0] = 0x8c;
+	assert_int_not_equal(ft_wire_announce_decode(h, n0, a2), FT_OK);
+	a.plain_sum = 2;
+	assert_int_equal(ft_wire_announce_encode(&a, &b1, &n1), FT_EINVAL);
+	free(h);
+	ft_free(b0);
+	ft_free(b1);
+	free(a2);
+}
+
 /* Packs a str with msgpack-c. */
 static void mp_str(msgpack_packer *pk, const char *s)
 {
@@ -695,6 +754,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_welcome_round_trip),
 		cmocka_unit_test(test_announce_round_trip_and_limits),
+		cmocka_unit_test(test_announce_plain_sum),
 		cmocka_unit_test(test_bodies_from_independent_encoder),
 		cmocka_unit_test(test_small_bodies_round_trip),
 		cmocka_unit_test(test_anchor_fields),
