@@ -346,6 +346,33 @@ static int seal(serve *s, uint32_t recipient, unsigned type, uint64_t round, uin
 	return ft_wire_envelope_encode(&h, body, len, s->id, buf, blen);
 }
 
+/* Test-only fault injection (tests/integration/net_guard.sh):
+ * FEDTWIN_TEST_ANNOUNCE_WRONG_D=1 makes the coordinator announce training
+ * rounds with a vector length one above the model's, as a faulty or
+ * hostile coordinator might, so a test can check that nodes refuse before
+ * any privacy charge. Never set it in production. */
+static void test_wrong_d(uint8_t **payload, size_t *len)
+{
+	const char *v = getenv("FEDTWIN_TEST_ANNOUNCE_WRONG_D");
+	ft_wire_announce *a = NULL;
+	uint8_t *body = NULL;
+	size_t blen;
+
+	if (v == NULL || strcmp(v, "1") != 0)
+		return;
+	a = ft_calloc(1, sizeof(*a));
+	if (a == NULL || ft_wire_announce_decode(*payload, *len, a) != FT_OK || a->round == 0)
+		goto out;
+	a->d++;
+	if (ft_wire_announce_encode(a, &body, &blen) != FT_OK)
+		goto out;
+	ft_free(*payload);
+	*payload = body;
+	*len = blen;
+out:
+	ft_free(a);
+}
+
 /* Seals a message for site c and queues it; takes body's ownership. */
 static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32_t attempt,
                        uint8_t *payload, size_t len)
@@ -358,6 +385,8 @@ static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32
 		goto out;
 	if (type == FT_WIRE_ROUND_RESULT)
 		stamp_result(s, &payload, &len);
+	if (type == FT_WIRE_ROUND_ANNOUNCE)
+		test_wrong_d(&payload, &len);
 	if (seal(s, c->id, type, round, attempt, payload, len, &buf, &blen) != FT_OK)
 		goto out;
 	audit_msg(s, FT_AUDIT_SENT, c->id, type, s->run_id, round, buf, blen);

@@ -11,6 +11,24 @@
 
 /* ---- Site update ---------------------------------------------------------- */
 
+int ft_node_update_params_check(const ft_model *global, size_t d, unsigned bits,
+                                double fxp_clip, uint32_t n_sites, ft_errmsg *err)
+{
+	ft_crypto_fxp fxp;
+	int rv;
+
+	if (global == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "site update: missing model");
+	if (d != ft_model_n_params(global))
+		return ft_errmsg_set(err, FT_EINVAL, "the announced vector length %zu is not the"
+		                     " model's %zu parameters", d, ft_model_n_params(global));
+	rv = ft_model_update_fxp_init(&fxp, fxp_clip, 0, bits, n_sites);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "an update clip of %g does not encode at %u bits for"
+		                     " %u sites", fxp_clip, bits, n_sites);
+	return FT_OK;
+}
+
 size_t ft_node_update_len(const ft_model *global, int weighted)
 {
 	return ft_model_n_params(global) + (weighted ? 1u : 0u);
