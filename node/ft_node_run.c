@@ -399,6 +399,49 @@ static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, u
 	ft_free(buf);
 }
 
+/* Test-only fault injection (tests/integration/net_flood.sh):
+ * FEDTWIN_TEST_FLOOD_FRAMES=N adds N valid, signed ERROR notices that no
+ * round uses to every request, as a misbehaving member site might, so a
+ * test can check that the coordinator's audit cost stays bounded. They are
+ * not recorded in this site's log. Never set it in production. */
+static void test_flood(node_d *n)
+{
+	const char *v = getenv("FEDTWIN_TEST_FLOOD_FRAMES");
+	ft_wire_notice nt;
+	uint8_t *body = NULL;
+	size_t len;
+	uint64_t k;
+
+	if (v == NULL || ft_parse_u64(v, 10000, &k) != FT_OK || !n->bound)
+		return;
+	memset(&nt, 0, sizeof(nt));
+	nt.code = FT_EINTERNAL;
+	snprintf(nt.text, sizeof(nt.text), "FEDTWIN_TEST_FLOOD_FRAMES");
+	if (ft_wire_notice_encode(&nt, &body, &len) != FT_OK)
+		return;
+	for (uint64_t i = 0; i < k; i++) {
+		ft_wire_hdr h;
+		uint8_t *buf = NULL;
+		size_t blen;
+
+		memset(&h, 0, sizeof(h));
+		h.type = FT_WIRE_ERROR;
+		memcpy(h.consortium, n->man->id, FT_CRYPTO_ID_BYTES);
+		h.sender = n->cfg.site_id;
+		h.recipient = FT_WIRE_COORDINATOR_ID;
+		h.seq = ++n->seq_out;
+		h.sent_at_ms = ft_wire_time_ms();
+		if (ft_wire_envelope_encode(&h, body, len, n->id, &buf, &blen) != FT_OK)
+			break;
+		if (ft_transport_body_add(&n->out, buf, blen) != FT_OK) {
+			ft_free(buf);
+			break;
+		}
+		ft_free(buf);
+	}
+	ft_free(body);
+}
+
 /* Refuses a round: `why` goes to the coordinator (and the audit log) and
  * must not depend on patient data; `detail`, if non-NULL, is logged only
  * at the site. */
@@ -1281,6 +1324,7 @@ static int node_run_main(const char *config)
 		uint8_t *reply = NULL;
 		size_t rlen = 0;
 
+		test_flood(&n);
 		rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms,
 		                              &reply, &rlen);
 		ft_transport_body_reset(&n.out);
