@@ -628,7 +628,18 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		return rv;
 	}
 	np = ft_model_n_params(global);
-	rv = ft_node_update_params_check(global, a->d, a->bits, a->fxp_clip, a->n_sites, &err);
+	{
+		ft_model_spec shape;
+
+		memset(&shape, 0, sizeof(shape));
+		shape.n_features = a->n_features;
+		shape.n_classes = a->n_classes;
+		shape.n_hidden = a->n_hidden;
+		for (uint32_t i = 0; i < a->n_hidden && i < FT_MODEL_MAX_HIDDEN; i++)
+			shape.hidden[i] = a->hidden[i];
+		rv = ft_node_update_params_check(global, &shape, a->d, a->bits, a->fxp_clip,
+		                                 a->n_sites, &err);
+	}
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg);
 		goto out;
