@@ -16,6 +16,16 @@
 . "$(dirname "$0")/net_lib.sh"
 WORK=$(mktemp -d /tmp/ft-net-guard.XXXXXX)
 trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+# The nodes first, while the coordinator still answers their BYE (a node
+# whose last call is never answered can leave nng's request behind at exit).
+stop_nodes_first() {
+	for i in 1 2 3; do
+		eval "p=\${NODE_PID_$i:-}"
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	sleep 1.5
+	stop_all
+}
 ACCEPT_MS=3000
 net_setup 3
 
@@ -35,7 +45,7 @@ for i in 1 2 3; do
 done
 grep -q "dying after" "$WORK/site-2.log" 2>/dev/null && fail "node 2 trained in run $A"
 ft coordinator run stop "$A" --db "$WORK/coord.db" >/dev/null
-stop_all
+stop_nodes_first
 
 # ---- run B: the cap, and the withdrawal ------------------------------------
 B=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 1 \
@@ -74,4 +84,5 @@ wait_for 30 sh -c "[ \$(sqlite3 '$WORK/site-1/store.db' \
 	fail "site 1 did not train again after the withdrawal ($(charges 1 "$B") charges)"
 # Site 3 saw no withdrawal: its saved update was re-sent at no cost.
 [ "$(charges 3 "$B")" = 1 ] || fail "site 3 was charged $(charges 3 "$B") times, expected once"
+stop_nodes_first
 finish net_guard
