@@ -139,6 +139,19 @@ int ft_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, size_t 
 /* Monotonic clock in milliseconds (for deadlines). */
 uint64_t ft_now_ms(void);
 
+/*
+ * Takes an exclusive advisory lock (flock) on `path`, creating it (0600)
+ * if needed, and writes this process's pid into it. On FT_OK *fd_out holds
+ * the lock until ft_lock_release or exit (the kernel releases it when the
+ * process dies, so there are no stale locks). FT_EEXIST when another
+ * process holds it (the message names the file and that process's pid),
+ * FT_EIO when the file cannot be opened or locked.
+ */
+int ft_lock_acquire(const char *path, int *fd_out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Releases a lock from ft_lock_acquire; accepts -1. */
+void ft_lock_release(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,10 +24,12 @@ typedef struct serve_cfg {
 	char listen[256];
 	char database[512];
 	char identity_key[512];
+	char passphrase_file[512];   /* opens a sealed identity key; else FEDTWIN_PASSPHRASE */
 	char manifest[512];
 	char consortium_pk[512];
 	char audit_log[512];
 	char ca[512], cert[512], key[512];
+	char key_passphrase_file[512]; /* opens an encrypted TLS key */
 	int tls_off;               /* tests only: plain tcp */
 	ft_coord_timeouts to;
 	uint64_t poll_ms;
@@ -70,6 +72,7 @@ typedef struct serve {
 	int run_paused;
 	uint64_t last_db_check;
 	uint64_t last_status;
+	int lock_fd;                /* database.lock, or -1 */
 } serve;
 
 static volatile sig_atomic_t serve_stop;
@@ -311,6 +314,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			return set_str(c->database, sizeof(c->database), value);
 		if (strcmp(name, "identity_key") == 0)
 			return set_str(c->identity_key, sizeof(c->identity_key), value);
+		if (strcmp(name, "passphrase_file") == 0)
+			return set_str(c->passphrase_file, sizeof(c->passphrase_file), value);
 		if (strcmp(name, "manifest") == 0)
 			return set_str(c->manifest, sizeof(c->manifest), value);
 		if (strcmp(name, "consortium_pk") == 0)
@@ -334,6 +339,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			return set_str(c->cert, sizeof(c->cert), value);
 		if (strcmp(name, "key") == 0)
 			return set_str(c->key, sizeof(c->key), value);
+		if (strcmp(name, "key_passphrase_file") == 0)
+			return set_str(c->key_passphrase_file, sizeof(c->key_passphrase_file), value);
 		if (strcmp(name, "insecure_plain_tcp") == 0) {
 			c->tls_off = strcmp(value, "yes") == 0;
 			return c->tls_off || strcmp(value, "no") == 0;
@@ -1036,15 +1043,27 @@ static int serve_open(serve *s, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
 	ft_transport_tls tls;
+	char *pass = NULL, lock[600];
 	int rv;
 
+	/* One coordinator per database, before anything is opened. */
+	snprintf(lock, sizeof(lock), "%s.lock", s->cfg.database);
+	rv = ft_lock_acquire(lock, &s->lock_fd, err);
+	if (rv != FT_OK)
+		return rv;
 	rv = coord_db_open(s->cfg.database, &s->db, err);
 	if (rv != FT_OK)
 		return rv;
 	rv = coord_db_abandon_running(s->db, err);
 	if (rv != FT_OK)
 		return rv;
-	rv = ft_crypto_identity_load(s->cfg.identity_key, getenv("FEDTWIN_PASSPHRASE"), &s->id, err);
+	rv = ft_crypto_passphrase_read(s->cfg.passphrase_file[0] ? s->cfg.passphrase_file : NULL,
+	                               &pass, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_crypto_identity_load(s->cfg.identity_key, pass, &s->id, err);
+	ft_crypto_passphrase_free(pass);
+	pass = NULL;
 	if (rv != FT_OK)
 		return rv;
 	rv = ft_crypto_pk_load(s->cfg.consortium_pk, cpk, err);
@@ -1077,12 +1096,31 @@ static int serve_open(serve *s, ft_errmsg *err)
 		s->esites[i].id = s->man->sites[i].id;
 		memcpy(s->esites[i].pk, s->man->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
 	}
+	if (!s->cfg.tls_off) {
+		/* A node cannot tell why a handshake fails: check our side here. */
+		char note[700];
+
+		rv = ft_transport_cert_check(s->cfg.cert, s->cfg.ca, (int64_t)time(NULL), note,
+		                             sizeof(note), err);
+		if (rv != FT_OK && rv != FT_ETIMEDOUT)
+			return rv;
+		logf_("%scertificate %s", rv == FT_ETIMEDOUT ? "WARNING: " : "", note);
+	}
 	tls.ca_file = s->cfg.ca;
 	tls.cert_file = s->cfg.cert;
 	tls.key_file = s->cfg.key;
+	tls.key_passphrase = NULL;
 	tls.server_name = NULL;
+	if (s->cfg.key_passphrase_file[0] != '\0') {
+		rv = ft_crypto_passphrase_read(s->cfg.key_passphrase_file, &pass, err);
+		if (rv != FT_OK)
+			return rv;
+		tls.key_passphrase = pass;
+	}
+	/* The key is parsed here and the passphrase is not needed again. */
 	rv = ft_transport_server_open(s->cfg.listen, s->cfg.tls_off ? NULL : &tls, s->n_sites + 8,
 	                              &s->srv, err);
+	ft_crypto_passphrase_free(pass);
 	if (rv != FT_OK)
 		return rv;
 	logf_("listening on %s (port %d), %u sites in the manifest", s->cfg.listen,
@@ -1121,6 +1159,7 @@ static void serve_close(serve *s)
 	ft_audit_close(s->audit);
 	ft_crypto_identity_free(s->id);
 	coord_db_close(s->db);
+	ft_lock_release(s->lock_fd);
 }
 
 int coord_serve_main(const char *config_path);
@@ -1132,6 +1171,7 @@ int coord_serve_main(const char *config_path)
 	int rv;
 
 	memset(&s, 0, sizeof(s));
+	s.lock_fd = -1;
 	rv = cfg_load(config_path, &s.cfg, &err);
 	if (rv == FT_OK)
 		rv = serve_open(&s, &err);

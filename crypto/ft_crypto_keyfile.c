@@ -197,7 +197,8 @@ int ft_crypto_identity_decode(const uint8_t *buf, size_t n, const char *passphra
 		unsigned long long mlen = 0;
 
 		if (passphrase == NULL) {
-			rv = ft_errmsg_set(err, FT_EINVAL, "key file is sealed: passphrase needed");
+			rv = ft_errmsg_set(err, FT_EINVAL, "key file is sealed: give its passphrase (passphrase_file in the"
+			                   " daemon's config, --passphrase-file, or FEDTWIN_PASSPHRASE)");
 			goto out;
 		}
 		if (crypto_pwhash(key, sizeof(key), passphrase, strlen(passphrase), salt, ops,
@@ -456,8 +457,14 @@ int ft_crypto_identity_load(const char *path, const char *passphrase, ft_crypto_
 	if (path == NULL || out == NULL)
 		return ft_errmsg_set(err, FT_EINVAL, "no key file path");
 	rv = read_small(path, 1, buf, sizeof(buf), &n, err);
-	if (rv == FT_OK)
-		rv = ft_crypto_identity_decode(buf, n, passphrase, out, err);
+	if (rv == FT_OK) {
+		ft_errmsg derr = {{0}};
+
+		rv = ft_crypto_identity_decode(buf, n, passphrase, out, &derr);
+		/* The decoder does not know the file: name it. */
+		if (rv != FT_OK)
+			ft_errmsg_set(err, rv, "%s: %s", path, derr.msg[0] ? derr.msg : ft_strerror(rv));
+	}
 	sodium_memzero(buf, sizeof(buf));
 	return rv;
 }

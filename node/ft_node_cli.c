@@ -27,7 +27,9 @@ static void node_usage(FILE *f)
 	        "  --standardise scales features by this site's exact means and variances;\n"
 	        "  they are stored in the model file and are not covered by DP, so such a\n"
 	        "  model must stay at the site.\n"
-	        "  run --config FILE   the site daemon (docs/OPERATIONS.md)\n");
+	        "  run --config FILE   the site daemon (docs/OPERATIONS.md)\n"
+	        "  check --config FILE [--offline]   checks what run needs, and that the\n"
+	        "                      coordinator accepts this site\n");
 }
 
 typedef struct node_train_opts {
@@ -289,5 +291,7 @@ int ft_node_cli_main(int argc, char **argv)
 		return node_train_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0)
 		return ft_node_run_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check") == 0)
+		return ft_node_check_main(argc - 1, argv + 1);
 	return ft_store_cli_main(argc - 1, argv + 1);
 }

@@ -41,12 +41,14 @@ typedef struct node_cfg {
 	char store[512];
 	char dataset[128];
 	char identity_key[512];
+	char passphrase_file[512];  /* opens a sealed identity key; else FEDTWIN_PASSPHRASE */
 	char manifest[512];
 	char consortium_pk[512];
 	char models_dir[512];
 	char state_dir[512];
 	char audit_log[512];
 	char ca[512], cert[512], key[512], server_name[256];
+	char key_passphrase_file[512]; /* opens an encrypted TLS key */
 	int tls_off;
 	uint64_t call_timeout_ms;
 	uint32_t min_sites;   /* the site's own floor on a round's site count */
@@ -61,6 +63,9 @@ typedef struct node_d {
 	ft_audit_log *audit;
 	ft_store *store;
 	ft_transport_client *tc;
+	ft_transport_tls tls;         /* kept for reconnecting */
+	int lock_fd;                  /* state_dir/node.lock, or -1 */
+	char *tls_pass;               /* guarded memory, or NULL */
 	/* session */
 	int bound;
 	uint64_t seq_out;             /* starts at the wall clock in microseconds */
@@ -155,6 +160,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->dataset, sizeof(c->dataset), value);
 		if (strcmp(name, "identity_key") == 0)
 			return cset(c->identity_key, sizeof(c->identity_key), value);
+		if (strcmp(name, "passphrase_file") == 0)
+			return cset(c->passphrase_file, sizeof(c->passphrase_file), value);
 		if (strcmp(name, "manifest") == 0)
 			return cset(c->manifest, sizeof(c->manifest), value);
 		if (strcmp(name, "consortium_pk") == 0)
@@ -175,6 +182,8 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->cert, sizeof(c->cert), value);
 		if (strcmp(name, "key") == 0)
 			return cset(c->key, sizeof(c->key), value);
+		if (strcmp(name, "key_passphrase_file") == 0)
+			return cset(c->key_passphrase_file, sizeof(c->key_passphrase_file), value);
 		if (strcmp(name, "server_name") == 0)
 			return cset(c->server_name, sizeof(c->server_name), value);
 		if (strcmp(name, "insecure_plain_tcp") == 0) {
@@ -1240,12 +1249,29 @@ static int node_open(node_d *n, ft_errmsg *err)
 {
 	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
 	const ft_wire_site *me;
-	ft_transport_tls tls;
+	char *pass = NULL, lock[600];
 	int rv;
 
-	rv = ft_crypto_identity_load(n->cfg.identity_key, getenv("FEDTWIN_PASSPHRASE"), &n->id, err);
+	/* One daemon per state directory, before anything is opened. */
+	if (mkdir(n->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+		return ft_errmsg_set(err, FT_EIO, "%s: %s", n->cfg.state_dir, strerror(errno));
+	snprintf(lock, sizeof(lock), "%s/node.lock", n->cfg.state_dir);
+	rv = ft_lock_acquire(lock, &n->lock_fd, err);
 	if (rv != FT_OK)
 		return rv;
+	rv = ft_crypto_passphrase_read(n->cfg.passphrase_file[0] ? n->cfg.passphrase_file : NULL,
+	                               &pass, err);
+	if (rv != FT_OK)
+		return rv;
+	rv = ft_crypto_identity_load(n->cfg.identity_key, pass, &n->id, err);
+	ft_crypto_passphrase_free(pass);
+	if (rv != FT_OK)
+		return rv;
+	if (n->cfg.key_passphrase_file[0] != '\0') {
+		rv = ft_crypto_passphrase_read(n->cfg.key_passphrase_file, &n->tls_pass, err);
+		if (rv != FT_OK)
+			return rv;
+	}
 	rv = ft_crypto_pk_load(n->cfg.consortium_pk, cpk, err);
 	if (rv != FT_OK)
 		return rv;
@@ -1277,11 +1303,23 @@ static int node_open(node_d *n, ft_errmsg *err)
 	if (rv != FT_OK)
 		return rv;
 	models_scan(n);
-	tls.ca_file = n->cfg.ca;
-	tls.cert_file = n->cfg.cert;
-	tls.key_file = n->cfg.key;
-	tls.server_name = n->cfg.server_name[0] ? n->cfg.server_name : NULL;
-	return ft_transport_client_open(n->cfg.coordinator, n->cfg.tls_off ? NULL : &tls, &n->tc,
+	if (!n->cfg.tls_off) {
+		/* An expired or foreign certificate fails every handshake without
+		 * a word from nng: say so now, and warn ahead of expiry. */
+		char note[700];
+
+		rv = ft_transport_cert_check(n->cfg.cert, n->cfg.ca, (int64_t)time(NULL), note,
+		                             sizeof(note), err);
+		if (rv != FT_OK && rv != FT_ETIMEDOUT)
+			return rv;
+		nlog("%scertificate %s", rv == FT_ETIMEDOUT ? "WARNING: " : "", note);
+	}
+	n->tls.ca_file = n->cfg.ca;
+	n->tls.cert_file = n->cfg.cert;
+	n->tls.key_file = n->cfg.key;
+	n->tls.key_passphrase = n->tls_pass;
+	n->tls.server_name = n->cfg.server_name[0] ? n->cfg.server_name : NULL;
+	return ft_transport_client_open(n->cfg.coordinator, n->cfg.tls_off ? NULL : &n->tls, &n->tc,
 	                                err);
 }
 
@@ -1297,6 +1335,8 @@ static void node_close(node_d *n)
 	ft_wire_replay_free(n->replay);
 	ft_audit_close(n->audit);
 	ft_crypto_identity_free(n->id);
+	ft_crypto_passphrase_free(n->tls_pass);
+	ft_lock_release(n->lock_fd);
 }
 
 static int node_run_main(const char *config)
@@ -1304,10 +1344,10 @@ static int node_run_main(const char *config)
 	node_d n;
 	ft_errmsg err = {{0}};
 	struct sigaction sa;
-	ft_transport_tls tls;
 	int rv, failures = 0;
 
 	memset(&n, 0, sizeof(n));
+	n.lock_fd = -1;
 	rv = node_cfg_load(config, &n.cfg, &err);
 	log_site = n.cfg.site_id;
 	if (rv == FT_OK)
@@ -1318,10 +1358,6 @@ static int node_run_main(const char *config)
 		ft_transport_fini();
 		return 1;
 	}
-	tls.ca_file = n.cfg.ca;
-	tls.cert_file = n.cfg.cert;
-	tls.key_file = n.cfg.key;
-	tls.server_name = n.cfg.server_name[0] ? n.cfg.server_name : NULL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = node_on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -1352,7 +1388,7 @@ static int node_run_main(const char *config)
 				 * this process was stopped may never redial by itself. */
 				ft_transport_client *fresh = NULL;
 
-				if (ft_transport_client_open(n.cfg.coordinator, n.cfg.tls_off ? NULL : &tls,
+				if (ft_transport_client_open(n.cfg.coordinator, n.cfg.tls_off ? NULL : &n.tls,
 				                             &fresh, &err) == FT_OK) {
 					ft_transport_client_close(n.tc);
 					n.tc = fresh;
@@ -1404,4 +1440,301 @@ int ft_node_run_main(int argc, char **argv)
 		return 1;
 	}
 	return node_run_main(argv[2]);
+}
+
+/* ---- Preflight check ------------------------------------------------------------------- */
+
+/*
+ * `fedtwin node check`: what site IT runs after installing or changing
+ * anything, before the coordinator's next round finds out. Each line says
+ * ok, warn or FAIL and what to do; only reads, except the connection test,
+ * which is a real HELLO (logged in the audit log like any message) followed
+ * by a BYE.
+ */
+static int check_failed;
+
+static void check_line(int ok, const char *what, const char *fmt, ...) FT_PRINTF(3, 4);
+static void check_line(int ok, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-5s %-12s ", ok > 0 ? "ok" : ok == 0 ? "FAIL" : "warn", what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok == 0)
+		check_failed = 1;
+}
+
+static void check_offline(const node_cfg *c, int *daemon_running)
+{
+	ft_crypto_identity *id = NULL;
+	ft_wire_manifest *man = NULL;
+	ft_store *st = NULL;
+	ft_errmsg err = {{0}};
+	uint8_t cpk[FT_CRYPTO_SIGN_PK_BYTES];
+	char *pass = NULL, lock[600];
+	int fd = -1, rv;
+
+	snprintf(lock, sizeof(lock), "%s/node.lock", c->state_dir);
+	if (access(c->state_dir, F_OK) != 0) {
+		check_line(1, "state", "%s will be created at the first start", c->state_dir);
+	} else if (ft_lock_acquire(lock, &fd, &err) == FT_OK) {
+		check_line(1, "state", "%s: no node daemon is running on it", c->state_dir);
+		ft_lock_release(fd);
+	} else {
+		*daemon_running = 1;
+		check_line(-1, "state", "%s (the connection test is skipped)", err.msg);
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_crypto_passphrase_read(c->passphrase_file[0] ? c->passphrase_file : NULL, &pass, &err);
+	if (rv == FT_OK)
+		rv = ft_crypto_identity_load(c->identity_key, pass, &id, &err);
+	ft_crypto_passphrase_free(pass);
+	pass = NULL;
+	if (rv != FT_OK) {
+		check_line(0, "identity", "%s", err.msg);
+	} else {
+		char fpr[FT_CRYPTO_FPR_CHARS + 1];
+
+		ft_crypto_fingerprint(ft_crypto_identity_pk(id), fpr);
+		check_line(1, "identity", "%s opens (fingerprint %s)", c->identity_key, fpr);
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_crypto_pk_load(c->consortium_pk, cpk, &err);
+	if (rv == FT_OK)
+		rv = ft_wire_manifest_load(c->manifest, cpk, &man, &err);
+	if (rv != FT_OK) {
+		check_line(0, "manifest", "%s", err.msg);
+	} else {
+		const ft_wire_site *me = ft_wire_manifest_site(man, c->site_id);
+
+		if (me == NULL)
+			check_line(0, "manifest", "%s (serial %llu) does not list site %u: ask the"
+			           " consortium operator to enrol this site", c->manifest,
+			           (unsigned long long)man->serial, c->site_id);
+		else if (id != NULL && !ft_crypto_equal(me->pk, ft_crypto_identity_pk(id),
+		                                        FT_CRYPTO_SIGN_PK_BYTES))
+			check_line(0, "manifest", "%s lists another key for site %u than %s: the"
+			           " coordinator will refuse this site", c->manifest, c->site_id,
+			           c->identity_key);
+		else
+			check_line(1, "manifest", "%s (serial %llu, consortium '%s', %u sites) lists"
+			           " site %u '%s' with this key", c->manifest,
+			           (unsigned long long)man->serial, man->name, man->n_sites,
+			           c->site_id, me->name);
+	}
+	if (c->tls_off) {
+		check_line(-1, "tls", "insecure_plain_tcp = yes: for tests only");
+	} else {
+		ft_transport_tls tls;
+		ft_transport_client *tc = NULL;
+
+		memset(&tls, 0, sizeof(tls));
+		tls.ca_file = c->ca;
+		tls.cert_file = c->cert;
+		tls.key_file = c->key;
+		tls.server_name = c->server_name[0] ? c->server_name : NULL;
+		memset(&err, 0, sizeof(err));
+		rv = FT_OK;
+		if (c->key_passphrase_file[0] != '\0')
+			rv = ft_crypto_passphrase_read(c->key_passphrase_file, &pass, &err);
+		tls.key_passphrase = pass;
+		/* Loads the CA, the certificate and the key (and checks that
+		 * they belong together) without waiting for a connection. */
+		if (rv == FT_OK)
+			rv = ft_transport_client_open(c->coordinator, &tls, &tc, &err);
+		ft_transport_client_close(tc);
+		ft_crypto_passphrase_free(pass);
+		pass = NULL;
+		if (rv != FT_OK) {
+			check_line(0, "tls", "%s", err.msg);
+		} else {
+			char note[700];
+
+			memset(&err, 0, sizeof(err));
+			rv = ft_transport_cert_check(c->cert, c->ca, (int64_t)time(NULL), note,
+			                             sizeof(note), &err);
+			if (rv == FT_OK || rv == FT_ETIMEDOUT)
+				check_line(rv == FT_OK ? 1 : -1, "tls", "key and certificate load, issued by"
+				           " the CA; %s", note);
+			else
+				check_line(0, "tls", "%s", err.msg);
+		}
+	}
+	memset(&err, 0, sizeof(err));
+	rv = ft_store_open(c->store, &st, &err);
+	if (rv != FT_OK) {
+		check_line(0, "store", "%s", err.msg);
+	} else {
+		ft_store_policy pol;
+		ft_model_dataset *ds = NULL;
+		ft_store_load_stats ls;
+
+		memset(&pol, 0, sizeof(pol));
+		if (ft_store_policy_get(st, &pol, NULL) != FT_OK)
+			check_line(0, "policy", "no privacy policy is set: the node refuses every round"
+			           " (fedtwin node policy set --store %s ...)", c->store);
+		else
+			check_line(1, "policy", "at most epsilon %g per run, %g in all, delta %g",
+			           pol.max_eps_run, pol.max_eps_total, pol.delta);
+		memset(&err, 0, sizeof(err));
+		rv = ft_store_load_training(st, c->dataset, &ds, &ls, &err);
+		if (rv != FT_OK)
+			check_line(0, "dataset", "%s", err.msg);
+		else if (ls.patients_used == 0)
+			check_line(0, "dataset", "'%s' has no consented patient", c->dataset);
+		else
+			check_line(1, "dataset", "'%s': %zu consented patients, %zu records, %zu features"
+			           " (%zu patients withdrawn)", c->dataset, ls.patients_used,
+			           ls.records_used, ds->n_features, ls.patients_excluded);
+		ft_model_dataset_free(ds);
+		ft_store_close(st);
+	}
+	if (access(c->audit_log, F_OK) != 0) {
+		check_line(1, "audit", "%s will be created at the first start", c->audit_log);
+	} else {
+		ft_audit_verify_result vr;
+
+		memset(&err, 0, sizeof(err));
+		rv = ft_audit_verify(c->audit_log, id != NULL ? ft_crypto_identity_pk(id) : NULL, &vr,
+		                     &err);
+		if (rv != FT_OK)
+			check_line(0, "audit", "%s does not verify: %s", c->audit_log, err.msg);
+		else
+			check_line(1, "audit", "%s verifies (%llu entries)", c->audit_log,
+			           (unsigned long long)vr.head_seq);
+	}
+	ft_wire_manifest_free(man);
+	ft_crypto_identity_free(id);
+}
+
+/* A real HELLO: the coordinator answers WELCOME, or ERROR with its reason. */
+static void check_online(const char *config)
+{
+	node_d n;
+	ft_errmsg err = {{0}};
+	uint8_t *reply = NULL;
+	size_t rlen = 0, off = 0, flen;
+	const uint8_t *raw;
+	int rv, seen = 0;
+
+	memset(&n, 0, sizeof(n));
+	n.lock_fd = -1;
+	rv = node_cfg_load(config, &n.cfg, &err);
+	if (rv == FT_OK)
+		rv = node_open(&n, &err);
+	if (rv != FT_OK) {
+		check_line(0, "coordinator", "not tried: %s", err.msg);
+		goto out;
+	}
+	hello(&n);
+	rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms, &reply,
+	                              &rlen);
+	ft_transport_body_reset(&n.out);
+	if (rv != FT_OK) {
+		check_line(0, "coordinator", "no answer from %s within %llu ms (%s): is it running,"
+		           " reachable through the firewall, and does its certificate carry the"
+		           " server_name '%s' and come from this CA?",
+		           n.cfg.coordinator, (unsigned long long)n.cfg.call_timeout_ms,
+		           ft_strerror(rv), n.cfg.server_name[0] ? n.cfg.server_name : "(URL host)");
+		goto out;
+	}
+	/* Only the answer to the HELLO matters here; anything else queued for
+	 * this site (an announcement) is left unanswered. */
+	while (!seen && ft_transport_body_next(reply, rlen, &off, &raw, &flen) == FT_OK) {
+		ft_wire_hdr f;
+		const uint8_t *body;
+		size_t blen;
+
+		if (ft_wire_envelope_decode(raw, flen, FT_WIRE_ENVELOPE_MAX, n.man->id,
+		                            ft_wire_manifest_lookup, n.man, &f, &body,
+		                            &blen) != FT_OK ||
+		    f.sender != FT_WIRE_COORDINATOR_ID)
+			continue;
+		audit_msg(&n, FT_AUDIT_RECEIVED, f.type, f.run, f.round, raw, flen);
+		if (f.type == FT_WIRE_WELCOME) {
+			check_line(1, "coordinator", "%s accepted site %u (signed by the manifest's"
+			           " coordinator key)", n.cfg.coordinator, n.cfg.site_id);
+			seen = 1;
+		} else if (f.type == FT_WIRE_ERROR) {
+			ft_wire_notice nt;
+
+			if (ft_wire_notice_decode(body, blen, &nt) == FT_OK)
+				check_line(0, "coordinator", "refused this site: %s", nt.text);
+			else
+				check_line(0, "coordinator", "refused this site");
+			seen = 1;
+		}
+	}
+	if (!seen)
+		check_line(0, "coordinator", "answered without a WELCOME signed by the manifest's"
+		           " coordinator key");
+	else {
+		ft_wire_notice bye;
+		uint8_t *bb = NULL, *r2 = NULL;
+		size_t blen, r2len;
+
+		memset(&bye, 0, sizeof(bye));
+		snprintf(bye.text, sizeof(bye.text), "check done");
+		(void)ft_audit_head(n.audit, &bye.log_len, bye.log_head);
+		if (ft_wire_notice_encode(&bye, &bb, &blen) == FT_OK)
+			send_frame(&n, FT_WIRE_BYE, n.run, 0, 0, bb, blen);
+		ft_free(bb);
+		if (ft_transport_client_call(n.tc, n.out.buf, n.out.len, 1000, &r2, &r2len) == FT_OK)
+			ft_free(r2);
+	}
+out:
+	ft_free(reply);
+	node_close(&n);
+}
+
+int ft_node_check_main(int argc, char **argv)
+{
+	const char *config = NULL;
+	int offline = 0, running = 0;
+	node_cfg c;
+	ft_errmsg err = {{0}};
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config = argv[++i];
+		} else if (strcmp(argv[i], "--offline") == 0) {
+			offline = 1;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			printf("usage: fedtwin node check --config FILE [--offline]\n"
+			       "Checks what `fedtwin node run --config FILE` needs: the config, the\n"
+			       "identity key, the manifest lists this site with that key, the TLS\n"
+			       "files, the store, the privacy policy, the dataset, the audit log,\n"
+			       "and (unless --offline) that the coordinator accepts this site.\n"
+			       "One line per check (ok, warn, FAIL); exit 0 when nothing failed.\n");
+			return 0;
+		} else {
+			fprintf(stderr, "fedtwin node check: unknown or incomplete option '%s'\n",
+			        argv[i]);
+			return 2;
+		}
+	}
+	if (config == NULL) {
+		fprintf(stderr, "usage: fedtwin node check --config FILE [--offline]\n");
+		return 2;
+	}
+	if (ft_crypto_init() != FT_OK) {
+		fprintf(stderr, "fedtwin node check: libsodium failed to initialise\n");
+		return 1;
+	}
+	check_failed = 0;
+	if (node_cfg_load(config, &c, &err) != FT_OK) {
+		check_line(0, "config", "%s", err.msg);
+		return 1;
+	}
+	check_line(1, "config", "%s: site %u, coordinator %s", config, c.site_id, c.coordinator);
+	check_offline(&c, &running);
+	if (!offline && !running && !check_failed)
+		check_online(config);
+	else if (!offline && check_failed)
+		check_line(-1, "coordinator", "not tried: fix the failures above first");
+	ft_transport_fini();
+	return check_failed ? 1 : 0;
 }

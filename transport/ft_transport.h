@@ -53,10 +53,50 @@ int ft_transport_body_next(const uint8_t *body, size_t len, size_t *off,
 typedef struct ft_transport_tls {
 	const char *ca_file;     /* the consortium CA (PEM) */
 	const char *cert_file;   /* own certificate (PEM) */
-	const char *key_file;    /* own private key (PEM, unencrypted, mode 0600) */
+	const char *key_file;    /* own private key (PEM, mode 0600); when
+	                            encrypted, in the traditional "Proc-Type:
+	                            4,ENCRYPTED" AES-CBC form mbedTLS reads */
 	const char *server_name; /* dialer: the name the coordinator's certificate
 	                            must carry; NULL: the host of the URL */
+	const char *key_passphrase; /* opens an encrypted key_file; NULL when it
+	                               is not encrypted (borrowed) */
 } ft_transport_tls;
+
+/* What a certificate says about itself (mbedTLS parses it). */
+typedef struct ft_transport_cert_info {
+	char subject[256];   /* e.g. "O=fedtwin consortium, CN=site-1" */
+	char issuer[256];
+	int64_t not_before;  /* Unix time, seconds */
+	int64_t not_after;
+	int ca_checked;      /* a CA file was given */
+	int ca_signed;       /* ... and it signed this certificate */
+} ft_transport_cert_info;
+
+/*
+ * Reads `cert_file` (PEM) and, if `ca_file` is non-NULL, checks whether that
+ * CA signed it (the dates are reported, not judged). *out written only on
+ * FT_OK; FT_EFORMAT naming the file that cannot be read or parsed.
+ */
+int ft_transport_cert_info_read(const char *cert_file, const char *ca_file,
+                                ft_transport_cert_info *out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/* Whole days until the certificate expires (0 on its last day), or a
+ * negative number: -1 - the days since it expired. */
+int ft_transport_cert_days_left(const ft_transport_cert_info *info, int64_t now_unix);
+
+/* Days before expiry from which the daemons and `node check` warn. */
+#define FT_TRANSPORT_CERT_WARN_DAYS 30
+
+/*
+ * The start-up judgement of a daemon's own certificate: FT_OK with `note`
+ * (may be NULL) saying its subject and expiry; FT_ETIMEDOUT with the same
+ * note when it expires within FT_TRANSPORT_CERT_WARN_DAYS (warn, keep
+ * going); FT_ECRYPTO when ca_file is given and did not sign it, FT_EPERM when
+ * it has expired or is not valid yet, FT_EFORMAT when a file cannot be read;
+ * `err` then says what to do.
+ */
+int ft_transport_cert_check(const char *cert_file, const char *ca_file, int64_t now_unix,
+                            char *note, size_t note_cap, ft_errmsg *err) FT_WARN_UNUSED;
 
 /* ---- Coordinator side: the listener --------------------------------------- */
 

@@ -77,9 +77,19 @@ static int tls_setup(const ft_transport_tls *t, int server, nng_tls_config **out
 		rv = nng_fail(err, t->ca_file, nrv);
 		goto out;
 	}
-	nrv = nng_tls_config_own_cert(cfg, cert, key, NULL);
+	nrv = nng_tls_config_own_cert(cfg, cert, key, t->key_passphrase);
 	if (nrv != 0) {
-		rv = nng_fail(err, t->cert_file, nrv);
+		/* mbedTLS says only "crypto error" for a wrong passphrase. */
+		if (t->key_passphrase != NULL && strstr(key, "ENCRYPTED") != NULL)
+			rv = ft_errmsg_set(err, FT_ECRYPTO, "%s: cannot open the encrypted key (wrong"
+			                   " passphrase, or a PKCS#8 encryption mbedTLS cannot read: use"
+			                   " 'openssl ec -aes256'), or it does not match %s",
+			                   t->key_file, t->cert_file);
+		else if (t->key_passphrase == NULL && strstr(key, "ENCRYPTED") != NULL)
+			rv = ft_errmsg_set(err, FT_EPERM, "%s is encrypted: set its passphrase"
+			                   " (tls key_passphrase_file)", t->key_file);
+		else
+			rv = nng_fail(err, t->cert_file, nrv);
 		goto out;
 	}
 	/* Both directions: a node without a consortium certificate never gets

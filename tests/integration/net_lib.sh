@@ -12,19 +12,46 @@ free_port() {
 }
 
 # net_setup NSITES [MAX_EPS_RUN_FOR_SITE_1]
+# With SEALED_SECRETS=1 the coordinator and site 1 run as a hospital would
+# deploy them: identity keys sealed and TLS keys encrypted, both opened with
+# passphrase files named in their configs (FEDTWIN_PASSPHRASE unset).
 net_setup() {
 	nsites=$1
 	eps1=${2:-100}
 	mkdir -p "$WORK/pki" "$WORK/keys"
 	"$FT_SOURCE_DIR/deploy/pki" ca "$WORK/pki" >/dev/null
+	COORD_SECRETS=""
+	SITE1_SECRETS=""
+	SEAL_COORD="--no-passphrase"
+	SEAL_SITE1="--no-passphrase"
+	if [ "${SEALED_SECRETS:-0}" = 1 ]; then
+		unset FEDTWIN_PASSPHRASE
+		(umask 077 && echo "coordinator identity $$" >"$WORK/keys/coordinator.pass" &&
+			echo "coordinator tls $$" >"$WORK/pki/coordinator.pass" &&
+			echo "site 1 identity $$" >"$WORK/keys/site-1.pass" &&
+			echo "site 1 tls $$" >"$WORK/pki/site-1.pass")
+		SEAL_COORD="--passphrase-file $WORK/keys/coordinator.pass"
+		SEAL_SITE1="--passphrase-file $WORK/keys/site-1.pass"
+		COORD_SECRETS="$WORK/keys/coordinator.pass $WORK/pki/coordinator.pass"
+		SITE1_SECRETS="$WORK/keys/site-1.pass $WORK/pki/site-1.pass"
+	fi
 	# shellcheck disable=SC2086
-	"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" ${COORD_NAMES:-} >/dev/null
+	FT_PKI_KEY_PASSFILE=${COORD_SECRETS:+$WORK/pki/coordinator.pass} \
+		"$FT_SOURCE_DIR/deploy/pki" coordinator "$WORK/pki" ${COORD_NAMES:-} >/dev/null
 	ft keygen --out "$WORK/keys/consortium.key" --no-passphrase >/dev/null
-	ft keygen --out "$WORK/keys/coordinator.key" --no-passphrase >/dev/null
+	# shellcheck disable=SC2086
+	ft keygen --out "$WORK/keys/coordinator.key" $SEAL_COORD >/dev/null
 	csv="$FT_DATA_DIR/heart_disease_uci/heart_disease_flamby_split.csv"
 	for i in $(seq 1 "$nsites"); do
-		"$FT_SOURCE_DIR/deploy/pki" site "$WORK/pki" "$i" >/dev/null
-		ft keygen --out "$WORK/keys/site-$i.key" --no-passphrase >/dev/null
+		if [ "$i" -eq 1 ]; then
+			FT_PKI_KEY_PASSFILE=${SITE1_SECRETS:+$WORK/pki/site-1.pass} \
+				"$FT_SOURCE_DIR/deploy/pki" site "$WORK/pki" "$i" >/dev/null
+			# shellcheck disable=SC2086
+			ft keygen --out "$WORK/keys/site-$i.key" $SEAL_SITE1 >/dev/null
+		else
+			"$FT_SOURCE_DIR/deploy/pki" site "$WORK/pki" "$i" >/dev/null
+			ft keygen --out "$WORK/keys/site-$i.key" --no-passphrase >/dev/null
+		fi
 		mkdir -p "$WORK/site-$i"
 		# FLamby site i-1, training split; the site and split columns and
 		# the raw 'num' label are not features. FLamby has four sites:
@@ -53,6 +80,7 @@ net_setup() {
 listen = $LISTEN
 database = $WORK/coord.db
 identity_key = $WORK/keys/coordinator.key
+${COORD_SECRETS:+passphrase_file = $WORK/keys/coordinator.pass}
 manifest = $WORK/manifest
 consortium_pk = $WORK/keys/consortium.key.pub
 audit_log = $WORK/coordinator.audit
@@ -60,6 +88,7 @@ audit_log = $WORK/coordinator.audit
 ca = $WORK/pki/ca.crt
 cert = $WORK/pki/coordinator.crt
 key = $WORK/pki/coordinator.key
+${COORD_SECRETS:+key_passphrase_file = $WORK/pki/coordinator.pass}
 [deadlines]
 accept_ms = ${ACCEPT_MS:-8000}
 phase_ms = ${PHASE_MS:-4000}
@@ -77,6 +106,8 @@ INI
 
 # node_ini ID CERT KEY IDENTITY_KEY
 node_ini() {
+	secrets=""
+	[ "$1" = 1 ] && secrets=${SITE1_SECRETS:-}
 	cat <<INI
 [node]
 site_id = $1
@@ -84,6 +115,7 @@ coordinator = $URL
 store = $WORK/site-$1/store.db
 dataset = heart
 identity_key = $4
+${secrets:+passphrase_file = $WORK/keys/site-1.pass}
 manifest = $WORK/manifest
 consortium_pk = $WORK/keys/consortium.key.pub
 models_dir = $WORK/site-$1/models
@@ -95,6 +127,7 @@ min_sites = $(eval echo "\${NODE_MIN_SITES_$1:-3}")
 ca = $WORK/pki/ca.crt
 cert = $2
 key = $3
+${secrets:+key_passphrase_file = $WORK/pki/site-1.pass}
 server_name = ${SERVER_NAME:-localhost}
 INI
 }

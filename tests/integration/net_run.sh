@@ -5,10 +5,13 @@
 # coordinator's, each site's ledger must hold one charge per round, and the
 # run must be complete. A fourth "site" whose certificate comes from another
 # CA, and a fifth whose identity key is not the manifest's, are refused.
+# The coordinator and site 1 open a sealed identity key and an encrypted TLS
+# key with passphrase files, as a production deployment would.
 . "$(dirname "$0")/net_lib.sh"
 WORK=$(mktemp -d /tmp/ft-net-run.XXXXXX)
 trap 'stop_all; [ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
-net_setup 3
+SEALED_SECRETS=1 net_setup 3
+grep -q ENCRYPTED "$WORK/pki/site-1.key" || fail "site 1's TLS key is not encrypted"
 
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 3 \
 	--epsilon 1 --lr 0.5)
@@ -22,9 +25,12 @@ mkdir -p "$WORK/rogue" "$WORK/site-4" "$WORK/site-5"
 "$FT_SOURCE_DIR/deploy/pki" site "$WORK/rogue" 4 >/dev/null
 cp "$WORK/site-1/store.db" "$WORK/site-4/store.db"
 # It holds site 1's genuine identity key: only the certificate is wrong.
+# It trusts both CAs, so its own start-up check passes and only the
+# coordinator can turn it away.
+cat "$WORK/pki/ca.crt" "$WORK/rogue/ca.crt" >"$WORK/rogue/both-ca.crt"
 node_ini 1 "$WORK/rogue/site-4.crt" "$WORK/rogue/site-4.key" "$WORK/keys/site-1.key" |
 	sed -e "s#site-1/#site-4/#g" -e "s#^call_timeout_ms = .*#call_timeout_ms = 3000#" \
-	>"$WORK/site-4/node.ini"
+	-e "s#^ca = .*#ca = $WORK/rogue/both-ca.crt#" >"$WORK/site-4/node.ini"
 "$FEDTWIN" node run --config "$WORK/site-4/node.ini" >>"$WORK/site-4.log" 2>&1 &
 PIDS="$PIDS $!"
 # Intruder B: a consortium certificate but an identity key that is not the

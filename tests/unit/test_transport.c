@@ -3,8 +3,10 @@
  * envelopes (hostile lengths), and the request/reply endpoints in one
  * process, over
  * plain TCP and over mutual TLS with certificates from deploy/pki (a
- * certificate from another CA must not get through).
+ * certificate from another CA must not get through), encrypted keys, and
+ * what a certificate says about itself (expiry, issuer).
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "ft_test.h"
@@ -159,16 +161,16 @@ static void test_endpoints_mutual_tls(void **state)
 	snprintf(sk, sizeof(sk), "%s/site-1.key", dir);
 	snprintf(rc, sizeof(rc), "%s/site-1.crt", rogue);
 	snprintf(rk, sizeof(rk), "%s/site-1.key", rogue);
-	st = (ft_transport_tls){ca, cc, ck, NULL};
+	st = (ft_transport_tls){.ca_file = ca, .cert_file = cc, .key_file = ck, .server_name = NULL};
 	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
 	                 FT_OK);
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", ft_transport_server_port(srv));
 	/* The consortium's site certificate: the exchange works. */
-	ct = (ft_transport_tls){ca, sc, sk, "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk, .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &cli, &err), FT_OK);
 	exchange(srv, cli, 0);
 	/* A certificate from another CA: the handshake fails, nothing arrives. */
-	ct = (ft_transport_tls){ca, rc, rk, "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = rc, .key_file = rk, .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_OK);
 	assert_int_equal(ft_transport_client_call(bad, (const uint8_t *)"x", 1, 1500, &reply, &rlen),
 	                 FT_ETIMEDOUT);
@@ -180,16 +182,123 @@ static void test_endpoints_mutual_tls(void **state)
 	}
 	ft_transport_client_close(bad);
 	/* A server name the coordinator's certificate does not carry. */
-	ct = (ft_transport_tls){ca, sc, sk, "elsewhere.example"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk, .server_name = "elsewhere.example"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_OK);
 	assert_int_equal(ft_transport_client_call(bad, (const uint8_t *)"x", 1, 1500, &reply, &rlen),
 	                 FT_ETIMEDOUT);
 	ft_transport_client_close(bad);
 	/* A missing key file is reported, not ignored. */
-	ct = (ft_transport_tls){ca, sc, "/nonexistent/key", "localhost"};
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = "/nonexistent/key", .server_name = "localhost"};
 	assert_int_equal(ft_transport_client_open(url, &ct, &bad, &err), FT_EIO);
 	ft_transport_client_close(cli);
 	ft_transport_server_close(srv);
+	ft_test_rmdir(dir);
+}
+
+/* An encrypted key (deploy/pki with FT_PKI_KEY_PASSFILE) opens with its
+ * passphrase; without it, or with a wrong one, the endpoint is not opened
+ * and the message says which file and what to do. */
+static void test_encrypted_key(void **state)
+{
+	char dir[64], pf[128], cmd[1024], ca[128], cc[128], ck[128], sc[128], sk[128], url[64];
+	const char *src = getenv("FT_SOURCE_DIR");
+	ft_transport_server *srv = NULL;
+	ft_transport_client *cli = NULL;
+	ft_transport_tls st, ct;
+	ft_errmsg err;
+	FILE *f;
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(pf, sizeof(pf), "%s/pass", dir);
+	f = fopen(pf, "w");
+	assert_non_null(f);
+	fputs("correct horse battery staple\n", f);
+	fclose(f);
+	assert_int_equal(pki(dir, "ca"), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "FT_PKI_KEY_PASSFILE='%s' '%s/deploy/pki' coordinator '%s' >/dev/null 2>&1 && "
+	         "FT_PKI_KEY_PASSFILE='%s' '%s/deploy/pki' site '%s' 1 >/dev/null 2>&1 && "
+	         "grep -q ENCRYPTED '%s/site-1.key'",
+	         pf, src != NULL ? src : ".", dir, pf, src != NULL ? src : ".", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(cc, sizeof(cc), "%s/coordinator.crt", dir);
+	snprintf(ck, sizeof(ck), "%s/coordinator.key", dir);
+	snprintf(sc, sizeof(sc), "%s/site-1.crt", dir);
+	snprintf(sk, sizeof(sk), "%s/site-1.key", dir);
+	st = (ft_transport_tls){.ca_file = ca, .cert_file = cc, .key_file = ck};
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_EPERM);
+	assert_non_null(strstr(err.msg, "key_passphrase_file"));
+	st.key_passphrase = "wrong";
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_ECRYPTO);
+	assert_non_null(strstr(err.msg, ck));
+	st.key_passphrase = "correct horse battery staple";
+	assert_int_equal(ft_transport_server_open("tls+tcp://127.0.0.1:0", &st, 4, &srv, &err),
+	                 FT_OK);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", ft_transport_server_port(srv));
+	ct = (ft_transport_tls){.ca_file = ca, .cert_file = sc, .key_file = sk,
+	                        .server_name = "localhost",
+	                        .key_passphrase = "correct horse battery staple"};
+	assert_int_equal(ft_transport_client_open(url, &ct, &cli, &err), FT_OK);
+	exchange(srv, cli, 0);
+	ft_transport_client_close(cli);
+	ft_transport_server_close(srv);
+	ft_test_rmdir(dir);
+}
+
+/* Certificate details for the expiry warnings and `node check`: the
+ * subject, the CA that signed it (and not another), the days left. */
+static void test_cert_info(void **state)
+{
+	char dir[64], rogue[96], ca[128], sc[128], rca[128], cmd[512];
+	const char *src = getenv("FT_SOURCE_DIR");
+	ft_transport_cert_info ci;
+	ft_errmsg err;
+	int64_t now = (int64_t)time(NULL);
+	int days;
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	ft_test_tmpdir(dir, sizeof(dir));
+	snprintf(rogue, sizeof(rogue), "%s/rogue", dir);
+	assert_int_equal(pki(dir, "ca"), 0);
+	snprintf(cmd, sizeof(cmd), "FT_PKI_LEAF_DAYS=20 '%s/deploy/pki' site '%s' 7 >/dev/null 2>&1",
+	         src != NULL ? src : ".", dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(pki(rogue, "ca"), 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(sc, sizeof(sc), "%s/site-7.crt", dir);
+	snprintf(rca, sizeof(rca), "%s/ca.crt", rogue);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_cert_info_read(sc, ca, &ci, &err), FT_OK);
+	assert_non_null(strstr(ci.subject, "CN=site-7"));
+	assert_non_null(strstr(ci.issuer, "fedtwin consortium CA"));
+	assert_true(ci.ca_checked && ci.ca_signed);
+	assert_true(ci.not_before <= now + 5 && ci.not_before > now - 3600);
+	days = ft_transport_cert_days_left(&ci, now);
+	assert_true(days == 19 || days == 20);
+	assert_true(days < FT_TRANSPORT_CERT_WARN_DAYS);
+	/* 21 days from now it has expired for a day. */
+	assert_int_equal(ft_transport_cert_days_left(&ci, ci.not_after + 86400), -2);
+	assert_int_equal(ft_transport_cert_days_left(&ci, ci.not_after + 1), -1);
+	/* Another consortium's CA did not sign it. */
+	assert_int_equal(ft_transport_cert_info_read(sc, rca, &ci, &err), FT_OK);
+	assert_true(ci.ca_checked && !ci.ca_signed);
+	/* Not a certificate: named. */
+	assert_int_equal(ft_transport_cert_info_read(sc, NULL, &ci, &err), FT_OK);
+	assert_false(ci.ca_checked);
+	snprintf(cmd, sizeof(cmd), "%s/site-7.key", dir);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(ft_transport_cert_info_read(cmd, NULL, &ci, &err), FT_EFORMAT);
+	assert_non_null(strstr(err.msg, "site-7.key"));
 	ft_test_rmdir(dir);
 }
 
@@ -199,6 +308,8 @@ int main(void)
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_endpoints_tcp),
 		cmocka_unit_test(test_endpoints_mutual_tls),
+		cmocka_unit_test(test_encrypted_key),
+		cmocka_unit_test(test_cert_info),
 	};
 
 	if (ft_crypto_init() != FT_OK)
