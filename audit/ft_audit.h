@@ -236,6 +236,24 @@ int ft_audit_log_anchor(ft_audit_log *log, const char *peer, uint64_t peer_seq,
                         const uint8_t peer_head[FT_CRYPTO_HASH_BYTES], uint64_t *seq,
                         uint8_t head_out[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
 
+/* msg.received / msg.sent for `frames` (>= 2) messages of one type summed
+ * up in one entry (the chunks of one masked upload): total size, and as
+ * digest the BLAKE2b-256 of their BLAKE2b-256 digests concatenated in
+ * order (docs/AUDIT.md, "Bounded cost"). FT_EINVAL if frames < 2. */
+int ft_audit_log_message_group(ft_audit_log *log, ft_audit_dir dir, const char *peer,
+                               const char *msg_type, uint64_t frames, uint64_t size,
+                               const uint8_t digest[FT_CRYPTO_HASH_BYTES], const char *run,
+                               uint64_t round, uint64_t *seq,
+                               uint8_t head_out[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
+
+/* msg.dropped: `peer` went over its budget of `budget` unused frames per
+ * `window_ms`; `dropped` (>= 1) frames were dropped unrecorded since the
+ * previous msg.dropped entry for that peer, the one that triggers this
+ * entry included. At most one per peer and window. */
+int ft_audit_log_dropped(ft_audit_log *log, const char *peer, uint64_t budget,
+                         uint64_t window_ms, uint64_t dropped, uint64_t *seq,
+                         uint8_t head_out[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
+
 /* ---- Auditing ------------------------------------------------------------ */
 
 /* What ft_audit_verify found. */

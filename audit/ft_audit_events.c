@@ -359,3 +359,49 @@ int ft_audit_log_unmasked(ft_audit_log *log, const char *run, uint64_t round, ui
 	ADD(ft_audit_json_hex(j, "digest", digest, FT_CRYPTO_HASH_BYTES));
 	return emit(log, "update.unmasked", j, rv, seq, head_out);
 }
+
+int ft_audit_log_message_group(ft_audit_log *log, ft_audit_dir dir, const char *peer,
+                               const char *msg_type, uint64_t frames, uint64_t size,
+                               const uint8_t digest[FT_CRYPTO_HASH_BYTES], const char *run,
+                               uint64_t round, uint64_t *seq,
+                               uint8_t head_out[FT_CRYPTO_HASH_BYTES])
+{
+	ft_audit_json *j = NULL;
+	int rv = begin(log, &j);
+
+	if (rv != FT_OK)
+		return rv;
+	if ((dir != FT_AUDIT_SENT && dir != FT_AUDIT_RECEIVED) || !valid_str(peer) ||
+	    !valid_str(msg_type) || digest == NULL || frames < 2 ||
+	    (run != NULL && !valid_str(run)))
+		rv = FT_EINVAL;
+	ADD(ft_audit_json_str(j, "peer", peer));
+	ADD(ft_audit_json_str(j, "msg_type", msg_type));
+	ADD(ft_audit_json_u64(j, "frames", frames));
+	ADD(ft_audit_json_u64(j, "size", size));
+	ADD(ft_audit_json_hex(j, "digest", digest, FT_CRYPTO_HASH_BYTES));
+	if (run != NULL) {
+		ADD(ft_audit_json_str(j, "run", run));
+		ADD(ft_audit_json_u64(j, "round", round));
+	}
+	return emit(log, dir == FT_AUDIT_RECEIVED ? "msg.received" : "msg.sent", j, rv, seq,
+	            head_out);
+}
+
+int ft_audit_log_dropped(ft_audit_log *log, const char *peer, uint64_t budget,
+                         uint64_t window_ms, uint64_t dropped, uint64_t *seq,
+                         uint8_t head_out[FT_CRYPTO_HASH_BYTES])
+{
+	ft_audit_json *j = NULL;
+	int rv = begin(log, &j);
+
+	if (rv != FT_OK)
+		return rv;
+	if (!valid_str(peer) || dropped == 0 || window_ms == 0)
+		rv = FT_EINVAL;
+	ADD(ft_audit_json_str(j, "peer", peer));
+	ADD(ft_audit_json_u64(j, "budget", budget));
+	ADD(ft_audit_json_u64(j, "window_ms", window_ms));
+	ADD(ft_audit_json_u64(j, "dropped", dropped));
+	return emit(log, "msg.dropped", j, rv, seq, head_out);
+}

@@ -40,7 +40,7 @@ static const char *const audit_types[] = {
 	AUDIT_GENESIS, "key.enrol",     "key.rotate",   "key.revoke",    "run.start",
 	"run.end",     "round.start",   "round.end",    "msg.sent",      "msg.received",
 	"train.local", "privacy.spend", "policy.set",   "policy.refuse", "consent.change",
-	"model.version", "anchor",      "update.unmasked",
+	"model.version", "anchor",      "update.unmasked", "msg.dropped",
 };
 
 int audit_known_type(const char *type)

@@ -87,6 +87,60 @@ struct ft_coord_engine {
 	eng_ev *ev_head, *ev_tail;
 };
 
+/* ---- Per-site audit gate (coord_gate.c; docs/AUDIT.md, "Bounded cost") ---- */
+
+/*
+ * A site's budget of frames the round did not use (refused, late, repeated,
+ * unexpected), per window. The daemon records such a frame and charges it
+ * (coord_gate_unused) while coord_gate_over() is false; after that it
+ * drops them unrecorded (coord_gate_drop), writing one msg.dropped entry
+ * when coord_gate_drop() returns 1 (the window's first drop). Frames the
+ * round uses are always recorded: the protocol bounds them. So at most
+ * `budget` unused frames are recorded per site and window, plus one note.
+ * Pure; the serving thread only.
+ */
+typedef struct coord_gate {
+	uint32_t budget;    /* unused frames recorded per window */
+	uint64_t window_ms;
+	int started;
+	uint64_t start_ms;  /* this window's start */
+	uint32_t unused;    /* unused frames recorded in this window */
+	int noted;          /* this window's msg.dropped entry is written */
+	uint64_t pending;   /* drops not yet reported in a msg.dropped entry */
+} coord_gate;
+
+void coord_gate_init(coord_gate *g, uint32_t budget, uint64_t window_ms);
+/* 1 if the budget of the window containing now_ms is spent. */
+int coord_gate_over(coord_gate *g, uint64_t now_ms);
+void coord_gate_unused(coord_gate *g, uint64_t now_ms);
+/* Counts one dropped frame; 1 if the window's msg.dropped entry is due. */
+int coord_gate_drop(coord_gate *g);
+/* The frames dropped since the last call (for the msg.dropped entry). */
+uint64_t coord_gate_take_dropped(coord_gate *g);
+
+/*
+ * The chunks of one masked upload, summed up for one msg.received entry:
+ * frames, total bytes, and as digest the BLAKE2b-256 of the concatenated
+ * BLAKE2b-256 digests of the chunks' envelopes, in arrival order (what a
+ * checker recomputes from the site's msg.sent entries), and the newest log
+ * head the chunks carried (one anchor). Reset before first use and after
+ * each entry. Pure.
+ */
+typedef struct coord_upload {
+	uint64_t frames, size;
+	uint64_t run, round;
+	ft_crypto_hash_state st;
+	uint8_t first[FT_CRYPTO_HASH_BYTES]; /* the first chunk's digest */
+	uint64_t log_len;
+	uint8_t log_head[FT_CRYPTO_HASH_BYTES];
+} coord_upload;
+
+void coord_upload_reset(coord_upload *u);
+void coord_upload_add(coord_upload *u, uint64_t run, uint64_t round, const uint8_t *env,
+                      size_t len, uint64_t log_len, const uint8_t head[FT_CRYPTO_HASH_BYTES]);
+/* FT_OK with the digest, or FT_ENOTFOUND if nothing was added. */
+int coord_upload_finish(coord_upload *u, uint8_t digest[FT_CRYPTO_HASH_BYTES]) FT_WARN_UNUSED;
+
 #endif
 
 /* ---- Database (coord_db.c; schema in docs/PROTOCOL.md) ---------------- */

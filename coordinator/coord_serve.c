@@ -33,6 +33,8 @@ typedef struct serve_cfg {
 	int tls_off;               /* tests only: plain tcp */
 	ft_coord_timeouts to;
 	uint64_t poll_ms;
+	uint32_t unused_budget;     /* frames a site may send unused per window */
+	uint64_t unused_window_ms;
 } serve_cfg;
 
 typedef struct out_frame {
@@ -49,6 +51,8 @@ typedef struct csite {
 	ft_transport_req *held;
 	uint64_t held_since;
 	out_frame *q_head, *q_tail;
+	coord_gate gate;            /* its unused frames (audit cost bound) */
+	coord_upload up;            /* masked-upload chunks not yet recorded */
 } csite;
 
 typedef struct serve {
@@ -173,6 +177,81 @@ static void audit_site_anchor(serve *s, uint32_t site, unsigned type, const uint
 	audit_check(s, ft_audit_log_anchor(s->audit, peer, log_len, head, NULL, NULL), "anchor");
 }
 
+/* Records the masked-upload chunks of site c received so far in one
+ * msg.received entry (a plain one for a single chunk) and one anchor, the
+ * newest log head they carried (docs/AUDIT.md, "Bounded cost"). */
+static void upload_flush(serve *s, csite *c)
+{
+	uint8_t digest[FT_CRYPTO_HASH_BYTES];
+	char peer[32], rn[32];
+
+	if (c == NULL || coord_upload_finish(&c->up, digest) != FT_OK)
+		return;
+	site_actor(c->id, peer, sizeof(peer));
+	run_name(c->up.run, rn, sizeof(rn));
+	if (c->up.frames == 1)
+		audit_check(s, ft_audit_log_message(s->audit, FT_AUDIT_RECEIVED, peer,
+		                                    ft_wire_type_name(FT_WIRE_SECAGG), c->up.size,
+		                                    c->up.first, c->up.run != 0 ? rn : NULL,
+		                                    c->up.round, NULL, NULL),
+		            "message");
+	else
+		audit_check(s, ft_audit_log_message_group(s->audit, FT_AUDIT_RECEIVED, peer,
+		                                          ft_wire_type_name(FT_WIRE_SECAGG),
+		                                          c->up.frames, c->up.size, digest,
+		                                          c->up.run != 0 ? rn : NULL, c->up.round,
+		                                          NULL, NULL),
+		            "message");
+	if (c->up.log_len > 0)
+		audit_check(s, ft_audit_log_anchor(s->audit, peer, c->up.log_len, c->up.log_head, NULL,
+		                                   NULL),
+		            "anchor");
+	coord_upload_reset(&c->up);
+}
+
+/* A SECAGG body that is a masked-input chunk: its log head, for the
+ * anchor of the whole upload. */
+static int is_masked_chunk(const uint8_t *body, size_t len, uint64_t *log_len,
+                           uint8_t head[FT_CRYPTO_HASH_BYTES])
+{
+	ft_wire_secagg w;
+	ft_secagg_hdr sh;
+
+	if (ft_wire_secagg_decode(body, len, &w) != FT_OK ||
+	    ft_secagg_hdr_decode(w.msg, w.len, &sh) != FT_OK || sh.type != FT_SECAGG_MSG_MASKED)
+		return 0;
+	*log_len = w.log_len;
+	memcpy(head, w.log_head, FT_CRYPTO_HASH_BYTES);
+	return 1;
+}
+
+/* Charges a recorded frame the round did not use to its sender's budget. */
+static void charge_unused(csite *g, uint64_t now)
+{
+	if (g != NULL)
+		coord_gate_unused(&g->gate, now);
+}
+
+/* Drops an unused frame of site g, over its budget: unrecorded, but the
+ * window's first drop writes one msg.dropped entry (after the chunks of
+ * connection c's site not yet recorded, to keep the log in order). */
+static void drop_unused(serve *s, csite *c, csite *g)
+{
+	char peer[32];
+
+	if (!coord_gate_drop(&g->gate))
+		return;
+	upload_flush(s, c);
+	site_actor(g->id, peer, sizeof(peer));
+	logf_("site %u: more than %u unused frames in %llu ms: such frames are dropped unrecorded"
+	      " until the window ends",
+	      g->id, s->cfg.unused_budget, (unsigned long long)s->cfg.unused_window_ms);
+	audit_check(s, ft_audit_log_dropped(s->audit, peer, s->cfg.unused_budget,
+	                                    s->cfg.unused_window_ms,
+	                                    coord_gate_take_dropped(&g->gate), NULL, NULL),
+	            "msg.dropped");
+}
+
 /* Puts the coordinator's current log head into a ROUND_RESULT body before
  * it is sealed: each site anchors it with the model it receives. On error
  * the body is sent as it was (without a head). */
@@ -243,6 +322,16 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 			return set_str(c->consortium_pk, sizeof(c->consortium_pk), value);
 		if (strcmp(name, "audit_log") == 0)
 			return set_str(c->audit_log, sizeof(c->audit_log), value);
+		if (strcmp(name, "unused_frames_budget") == 0) {
+			uint64_t x;
+
+			if (ft_parse_u64(value, 1000000, &x) != FT_OK || x == 0)
+				return 0;
+			c->unused_budget = (uint32_t)x;
+			return 1;
+		}
+		if (strcmp(name, "unused_frames_window_ms") == 0)
+			return set_ms(&c->unused_window_ms, value);
 	} else if (strcmp(section, "tls") == 0) {
 		if (strcmp(name, "ca") == 0)
 			return set_str(c->ca, sizeof(c->ca), value);
@@ -286,6 +375,8 @@ static int cfg_load(const char *path, serve_cfg *c, ft_errmsg *err)
 	c->to.retry_ms = 5000;
 	c->to.gather_ms = 10000;
 	c->poll_ms = 1000;
+	c->unused_budget = 32;
+	c->unused_window_ms = 10000;
 	line = ini_parse(path, cfg_handler, c);
 	if (line < 0)
 		return ft_errmsg_set(err, FT_EIO, "%s: cannot read", path);
@@ -353,6 +444,33 @@ static int seal(serve *s, uint32_t recipient, unsigned type, uint64_t round, uin
 	return ft_wire_envelope_encode(&h, body, len, s->id, buf, blen);
 }
 
+/* Test-only fault injection (tests/integration/net_guard.sh):
+ * FEDTWIN_TEST_ANNOUNCE_WRONG_D=1 makes the coordinator announce training
+ * rounds with a vector length one above the model's, as a faulty or
+ * hostile coordinator might, so a test can check that nodes refuse before
+ * any privacy charge. Never set it in production. */
+static void test_wrong_d(uint8_t **payload, size_t *len)
+{
+	const char *v = getenv("FEDTWIN_TEST_ANNOUNCE_WRONG_D");
+	ft_wire_announce *a = NULL;
+	uint8_t *body = NULL;
+	size_t blen;
+
+	if (v == NULL || strcmp(v, "1") != 0)
+		return;
+	a = ft_calloc(1, sizeof(*a));
+	if (a == NULL || ft_wire_announce_decode(*payload, *len, a) != FT_OK || a->round == 0)
+		goto out;
+	a->d++;
+	if (ft_wire_announce_encode(a, &body, &blen) != FT_OK)
+		goto out;
+	ft_free(*payload);
+	*payload = body;
+	*len = blen;
+out:
+	ft_free(a);
+}
+
 /* Seals a message for site c and queues it; takes body's ownership. */
 static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32_t attempt,
                        uint8_t *payload, size_t len)
@@ -365,6 +483,8 @@ static void send_frame(serve *s, csite *c, unsigned type, uint64_t round, uint32
 		goto out;
 	if (type == FT_WIRE_ROUND_RESULT)
 		stamp_result(s, &payload, &len);
+	if (type == FT_WIRE_ROUND_ANNOUNCE)
+		test_wrong_d(&payload, &len);
 	if (seal(s, c->id, type, round, attempt, payload, len, &buf, &blen) != FT_OK)
 		goto out;
 	audit_msg(s, FT_AUDIT_SENT, c->id, type, s->run_id, round, buf, blen);
@@ -805,6 +925,8 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 		ft_wire_hdr h;
 		const uint8_t *mb;
 		size_t mlen;
+		csite *g;
+		int over;
 
 		rv = ft_transport_body_next(body, blen, &off, &raw, &flen);
 		if (rv == FT_ENOTFOUND)
@@ -831,67 +953,124 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 			}
 			continue;
 		}
-		if (h.sender == FT_WIRE_COORDINATOR_ID || h.recipient != FT_WIRE_COORDINATOR_ID ||
-		    ft_wire_replay_check(s->replay, &h, ft_wire_time_ms()) != FT_OK) {
-			logf_("site %u: refused a %s (replayed, stale or misaddressed)", h.sender,
-			      ft_wire_type_name(h.type));
+		if (h.sender == FT_WIRE_COORDINATOR_ID || h.recipient != FT_WIRE_COORDINATOR_ID) {
+			logf_("site %u: refused a misaddressed %s", h.sender, ft_wire_type_name(h.type));
 			continue;
 		}
-		audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
+		/* A site over its budget of unused frames: those are dropped
+		 * unrecorded from now to the end of the window; frames the round
+		 * uses are still taken and recorded. */
+		g = site_by_id(s, h.sender);
+		over = g != NULL && coord_gate_over(&g->gate, now);
+		if (ft_wire_replay_check(s->replay, &h, ft_wire_time_ms()) != FT_OK) {
+			if (over) {
+				drop_unused(s, c, g);
+				continue;
+			}
+			logf_("site %u: refused a %s (replayed or stale)", h.sender,
+			      ft_wire_type_name(h.type));
+			charge_unused(g, now);
+			continue;
+		}
 		if (h.type == FT_WIRE_HELLO) {
+			if (over) {
+				drop_unused(s, c, g);
+				continue;
+			}
+			upload_flush(s, c);
+			audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
 			if (hello(s, pipe, &h, mb, mlen, now) != FT_OK)
 				logf_("site %u: malformed HELLO", h.sender);
 			c = site_by_pipe(s, pipe);
+			/* Each HELLO costs a WELCOME and a model: never free. */
+			charge_unused(g, now);
 			continue;
 		}
 		if (c == NULL || c->id != h.sender) {
 			/* Signed by a site, but this connection was not opened by it
 			 * (or the coordinator restarted since): start over. */
+			if (over) {
+				drop_unused(s, c, g);
+			} else {
+				upload_flush(s, c);
+				audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
+				charge_unused(g, now);
+			}
 			if (c == NULL) {
 				reply_error(s, r, h.sender, FT_EPERM, "say HELLO first");
 				return;
 			}
-			logf_("site %u: a %s from site %u on its connection: refused", c->id,
-			      ft_wire_type_name(h.type), h.sender);
+			if (!over)
+				logf_("site %u: a %s from site %u on its connection: refused", c->id,
+				      ft_wire_type_name(h.type), h.sender);
 			continue;
 		}
-		audit_site_anchor(s, c->id, h.type, mb, mlen);
-		switch (h.type) {
-		case FT_WIRE_PLAIN_UPDATE:
-			/* A node with more pieces to send asks again at once instead
-			 * of waiting out a long poll. */
-			reply_now = 1;
-			/* fall through */
-		case FT_WIRE_ROUND_ACCEPT:
-		case FT_WIRE_ROUND_REFUSE:
-		case FT_WIRE_SECAGG:
-			if (s->eng == NULL || h.run != s->run_id)
-				break;
-			rv = ft_coord_engine_recv(s->eng, c->id, h.type, h.round, h.attempt, mb, mlen, now);
-			if (rv != FT_OK && rv != FT_EREPLAY)
-				logf_("site %u: %s for round %llu attempt %u not used: %s", c->id,
-				      ft_wire_type_name(h.type), (unsigned long long)h.round, h.attempt,
-				      ft_strerror(rv));
-			break;
-		case FT_WIRE_BYE:
-			site_unbind(s, c, "said goodbye");
-			c = NULL;
-			break;
-		case FT_WIRE_ERROR: {
-			ft_wire_notice nt;
+		{
+			int used = 0, grouped = 0;
+			uint64_t log_len = 0;
+			uint8_t head[FT_CRYPTO_HASH_BYTES];
 
-			if (ft_wire_notice_decode(mb, mlen, &nt) == FT_OK)
-				logf_("site %u reports an error (%s): %s", c->id, ft_strerror((int)nt.code),
-				      nt.text);
-			break;
-		}
-		default:
-			logf_("site %u: unexpected %s", c->id, ft_wire_type_name(h.type));
-			break;
+			switch (h.type) {
+			case FT_WIRE_PLAIN_UPDATE:
+				/* A node with more pieces to send asks again at once
+				 * instead of waiting out a long poll. */
+				reply_now = 1;
+				/* fall through */
+			case FT_WIRE_ROUND_ACCEPT:
+			case FT_WIRE_ROUND_REFUSE:
+			case FT_WIRE_SECAGG:
+				if (s->eng == NULL || h.run != s->run_id)
+					break;
+				rv = ft_coord_engine_recv(s->eng, c->id, h.type, h.round, h.attempt, mb, mlen,
+				                          now);
+				used = rv == FT_OK;
+				if (rv != FT_OK && rv != FT_EREPLAY && !over)
+					logf_("site %u: %s for round %llu attempt %u not used: %s", c->id,
+					      ft_wire_type_name(h.type), (unsigned long long)h.round, h.attempt,
+					      ft_strerror(rv));
+				grouped = used && h.type == FT_WIRE_SECAGG &&
+				          is_masked_chunk(mb, mlen, &log_len, head);
+				break;
+			case FT_WIRE_BYE:
+				used = 1;
+				break;
+			case FT_WIRE_ERROR: {
+				ft_wire_notice nt;
+
+				if (!over && ft_wire_notice_decode(mb, mlen, &nt) == FT_OK)
+					logf_("site %u reports an error (%s): %s", c->id,
+					      ft_strerror((int)nt.code), nt.text);
+				break;
+			}
+			default:
+				if (!over)
+					logf_("site %u: unexpected %s", c->id, ft_wire_type_name(h.type));
+				break;
+			}
+			/* Recorded after the engine has it and before anything it
+			 * causes is sent (pump, below): the order of the log holds. */
+			if (!used && over) {
+				drop_unused(s, c, g);
+			} else if (grouped) {
+				if (c->up.frames > 0 && (c->up.run != h.run || c->up.round != h.round))
+					upload_flush(s, c);
+				coord_upload_add(&c->up, h.run, h.round, raw, flen, log_len, head);
+			} else {
+				upload_flush(s, c);
+				audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
+				audit_site_anchor(s, c->id, h.type, mb, mlen);
+				if (!used)
+					charge_unused(g, now);
+			}
+			if (h.type == FT_WIRE_BYE) {
+				site_unbind(s, c, "said goodbye");
+				c = NULL;
+			}
 		}
 		if (c == NULL)
 			break;
 	}
+	upload_flush(s, c);
 	if (c == NULL) {
 		/* Nothing bound (an empty poll after a restart, or a BYE). */
 		(void)ft_transport_server_reply(s->srv, r, NULL, 0);
@@ -960,6 +1139,8 @@ static int serve_open(serve *s, ft_errmsg *err)
 	for (uint32_t i = 0; i < s->n_sites; i++) {
 		s->sites[i].id = s->man->sites[i].id;
 		s->sites[i].pk = s->man->sites[i].pk;
+		coord_gate_init(&s->sites[i].gate, s->cfg.unused_budget, s->cfg.unused_window_ms);
+		coord_upload_reset(&s->sites[i].up);
 		s->esites[i].id = s->man->sites[i].id;
 		memcpy(s->esites[i].pk, s->man->sites[i].pk, FT_CRYPTO_SIGN_PK_BYTES);
 	}
@@ -997,6 +1178,21 @@ static int serve_open(serve *s, ft_errmsg *err)
 
 static void serve_close(serve *s)
 {
+	/* What is still held for the log: chunks, and drops not yet
+	 * reported, so every dropped frame is counted somewhere. */
+	for (uint32_t i = 0; s->audit != NULL && s->sites != NULL && i < s->n_sites; i++) {
+		csite *c = &s->sites[i];
+		uint64_t n = coord_gate_take_dropped(&c->gate);
+		char peer[32];
+
+		upload_flush(s, c);
+		if (n == 0)
+			continue;
+		site_actor(c->id, peer, sizeof(peer));
+		audit_check(s, ft_audit_log_dropped(s->audit, peer, s->cfg.unused_budget,
+		                                    s->cfg.unused_window_ms, n, NULL, NULL),
+		            "msg.dropped");
+	}
 	for (uint32_t i = 0; i < s->n_sites; i++) {
 		if (s->sites[i].held != NULL)
 			reply_site(s, &s->sites[i]);

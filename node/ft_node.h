@@ -122,6 +122,21 @@ typedef struct ft_node_update_result {
 	int clipped;                  /* 1 if the update clip scaled the delta down */
 } ft_node_update_result;
 
+/*
+ * The checks of an announced training round that need no training: the
+ * announced shape (`shape`'s n_features, n_classes, n_hidden and hidden
+ * widths; NULL skips it) must be the global model's, the announced vector
+ * length `d` its parameter count, and the update clip `fxp_clip` must
+ * encode at `bits` bits for a sum of `n_sites` sites
+ * (ft_model_update_fxp_init). A node runs them before the privacy charge,
+ * so an announcement it would refuse after training is refused before it
+ * costs privacy. FT_OK, or FT_EINVAL / FT_ERANGE with the reason in err.
+ * Pure; any thread.
+ */
+int ft_node_update_params_check(const ft_model *global, const ft_model_spec *shape, size_t d,
+                                unsigned bits, double fxp_clip, uint32_t n_sites,
+                                ft_errmsg *err) FT_WARN_UNUSED;
+
 /* Length of the update vector: n_params, plus 1 when weighted. */
 size_t ft_node_update_len(const ft_model *global, int weighted);
 

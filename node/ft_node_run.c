@@ -58,6 +58,7 @@ typedef struct node_cfg {
 	uint64_t call_timeout_ms;
 	uint32_t min_sites;   /* the site's own floor on a round's site count */
 	int allow_plain_sum;  /* takes part in plain-sum rounds (default no) */
+	uint32_t max_trainings; /* charged trainings per (run, round), all attempts */
 } node_cfg;
 
 typedef struct node_d {
@@ -154,6 +155,14 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			c->min_sites = (uint32_t)x;
 			return 1;
 		}
+		if (strcmp(name, "max_trainings_per_round") == 0) {
+			uint64_t x;
+
+			if (ft_parse_u64(value, 999, &x) != FT_OK || x == 0)
+				return 0;
+			c->max_trainings = (uint32_t)x;
+			return 1;
+		}
 		if (strcmp(name, "coordinator") == 0)
 			return cset(c->coordinator, sizeof(c->coordinator), value);
 		if (strcmp(name, "store") == 0)
@@ -207,6 +216,7 @@ static int node_cfg_load(const char *path, node_cfg *c, ft_errmsg *err)
 	memset(c, 0, sizeof(*c));
 	c->call_timeout_ms = 15000;
 	c->min_sites = 3;
+	c->max_trainings = 2;
 	line = ini_parse(path, node_cfg_handler, c);
 	if (line < 0)
 		return ft_errmsg_set(err, FT_EIO, "%s: cannot read", path);
@@ -413,6 +423,49 @@ static void send_frame(node_d *n, unsigned type, uint64_t run, uint64_t round, u
 	ft_free(buf);
 }
 
+/* Test-only fault injection (tests/integration/net_flood.sh):
+ * FEDTWIN_TEST_FLOOD_FRAMES=N adds N valid, signed ERROR notices that no
+ * round uses to every request, as a misbehaving member site might, so a
+ * test can check that the coordinator's audit cost stays bounded. They are
+ * not recorded in this site's log. Never set it in production. */
+static void test_flood(node_d *n)
+{
+	const char *v = getenv("FEDTWIN_TEST_FLOOD_FRAMES");
+	ft_wire_notice nt;
+	uint8_t *body = NULL;
+	size_t len;
+	uint64_t k;
+
+	if (v == NULL || ft_parse_u64(v, 10000, &k) != FT_OK || !n->bound)
+		return;
+	memset(&nt, 0, sizeof(nt));
+	nt.code = FT_EINTERNAL;
+	snprintf(nt.text, sizeof(nt.text), "FEDTWIN_TEST_FLOOD_FRAMES");
+	if (ft_wire_notice_encode(&nt, &body, &len) != FT_OK)
+		return;
+	for (uint64_t i = 0; i < k; i++) {
+		ft_wire_hdr h;
+		uint8_t *buf = NULL;
+		size_t blen;
+
+		memset(&h, 0, sizeof(h));
+		h.type = FT_WIRE_ERROR;
+		memcpy(h.consortium, n->man->id, FT_CRYPTO_ID_BYTES);
+		h.sender = n->cfg.site_id;
+		h.recipient = FT_WIRE_COORDINATOR_ID;
+		h.seq = ++n->seq_out;
+		h.sent_at_ms = ft_wire_time_ms();
+		if (ft_wire_envelope_encode(&h, body, len, n->id, &buf, &blen) != FT_OK)
+			break;
+		if (ft_transport_body_add(&n->out, buf, blen) != FT_OK) {
+			ft_free(buf);
+			break;
+		}
+		ft_free(buf);
+	}
+	ft_free(body);
+}
+
 /* Refuses a round: `why` goes to the coordinator (and the audit log) and
  * must not depend on patient data; `detail`, if non-NULL, is logged only
  * at the site. */
@@ -548,17 +601,44 @@ static void secagg_drain(node_d *n)
 
 /* ---- Rounds ------------------------------------------------------------------------ */
 
+/* Counts the ledger's charges of one round of a run, over all attempts
+ * (ledger key round * 1000 + attempt). */
+typedef struct round_charges {
+	uint64_t round;
+	uint32_t n;
+} round_charges;
+
+static int count_round_charges(void *ctx, const ft_store_ledger_event *ev)
+{
+	round_charges *rc = ctx;
+
+	if (ev->round / 1000 == rc->round)
+		rc->n++;
+	return FT_OK;
+}
+
 /*
  * The DP update of (run, round): computed once (ledger charged first, inside
  * ft_node_train_local) and kept in the state directory, so a retried attempt
- * re-sends the same noisy update rather than spending privacy again.
- * File: "FTU1" || base hash (32) || d (u32) || delta[d] (float32 LE).
+ * re-sends the same noisy update rather than spending privacy again, unless
+ * a patient has withdrawn consent since it was computed: then it is deleted
+ * and never sent (PRIVACY.md "Consent withdrawal and saved updates").
+ * File: "FTU2" || base hash (32) || withdrawal head (i64 LE,
+ * ft_store_consent_withdrawn_head before the training) || d (u32) ||
+ * delta[d] (float32 LE).
+ * Before any charge: the announcement's cheap checks
+ * (ft_node_update_params_check) and the site's cap on charged trainings per
+ * round (max_trainings_per_round); a refusal for the cap writes its fixed
+ * public reason to `pub`.
  */
 static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
-                      float **delta, size_t *d, char *why, size_t why_cap)
+                      float **delta, size_t *d, char *why, size_t why_cap, char *pub,
+                      size_t pub_cap)
 {
 	char name[96], path[1200], run_id[32];
-	uint8_t *buf = NULL, hdr[40];
+	uint8_t *buf = NULL, hdr[48];
+	int64_t withdrawn = 0;
+	round_charges rc;
 	size_t len;
 	ft_model *global = NULL, *trained = NULL;
 	ft_model_meta *gmeta = NULL;
@@ -580,22 +660,55 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		return rv;
 	}
 	np = ft_model_n_params(global);
-	if (read_all(path, 40 + 4 * (size_t)FT_MODEL_MAX_PARAMS, &buf, &len) == FT_OK) {
-		if (len == 40 + 4 * np && memcmp(buf, "FTU1", 4) == 0 &&
-		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_get_le32(buf + 36) == np) {
+	{
+		ft_model_spec shape;
+
+		memset(&shape, 0, sizeof(shape));
+		shape.n_features = a->n_features;
+		shape.n_classes = a->n_classes;
+		shape.n_hidden = a->n_hidden;
+		for (uint32_t i = 0; i < a->n_hidden && i < FT_MODEL_MAX_HIDDEN; i++)
+			shape.hidden[i] = a->hidden[i];
+		rv = ft_node_update_params_check(global, &shape, a->d, a->bits, a->fxp_clip,
+		                                 a->n_sites, &err);
+	}
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg);
+		goto out;
+	}
+	rv = ft_store_consent_withdrawn_head(n->store, &withdrawn, &err);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	if (read_all(path, sizeof(hdr) + 4 * (size_t)FT_MODEL_MAX_PARAMS, &buf, &len) == FT_OK) {
+		if (len == sizeof(hdr) + 4 * np && memcmp(buf, "FTU2", 4) == 0 &&
+		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_get_le32(buf + 44) == np &&
+		    (int64_t)ft_get_le64(buf + 36) == withdrawn) {
 			dl = ft_mallocarray(np, sizeof(float));
 			if (dl == NULL) {
 				rv = FT_ENOMEM;
 				goto out;
 			}
 			for (size_t i = 0; i < np; i++) {
-				uint32_t u = ft_get_le32(buf + 40 + 4 * i);
+				uint32_t u = ft_get_le32(buf + sizeof(hdr) + 4 * i);
 
 				memcpy(&dl[i], &u, 4);
 			}
 			nlog("round %llu: re-sending the update already computed (no new privacy cost)",
 			     (unsigned long long)f->round);
 			goto done;
+		}
+		/* Stale (another model, or a withdrawal since, or an older
+		 * format that did not record consent): it must never leave. */
+		if (len >= sizeof(hdr) && memcmp(buf + 4, a->model_hash, 32) == 0)
+			nlog("round %llu: the saved update predates a consent withdrawal (or its "
+			     "consent state is unknown): discarded, never sent",
+			     (unsigned long long)f->round);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(why, why_cap, "cannot delete the stale update %.200s", path);
+			rv = FT_EIO;
+			goto out;
 		}
 	}
 	memset(&req, 0, sizeof(req));
@@ -612,6 +725,24 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		goto out;
 	}
 	req.round = f->round * 1000 + f->attempt;
+	/* A coordinator that changes the model on every attempt (or a site
+	 * that keeps losing its update) must not make the site train, and
+	 * spend privacy, up to 999 times for one round. */
+	rc.round = f->round;
+	rc.n = 0;
+	rv = ft_store_ledger_foreach(n->store, run_id, count_round_charges, &rc, &err);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	if (rc.n >= n->cfg.max_trainings) {
+		snprintf(why, why_cap, "round %llu was already charged %u times",
+		         (unsigned long long)f->round, rc.n);
+		snprintf(pub, pub_cap, "this site trains at most %u times per round "
+		         "(max_trainings_per_round)", n->cfg.max_trainings);
+		rv = FT_EPERM;
+		goto out;
+	}
 	ft_model_train_config_default(&req.cfg);
 	req.cfg.lr = a->lr;
 	req.cfg.epochs = a->epochs;
@@ -716,9 +847,10 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 			ft_put_le32(buf + 4 * i, u);
 		}
 	}
-	memcpy(hdr, "FTU1", 4);
+	memcpy(hdr, "FTU2", 4);
 	memcpy(hdr + 4, a->model_hash, 32);
-	ft_put_le32(hdr + 36, (uint32_t)np);
+	ft_put_le64(hdr + 36, (uint64_t)withdrawn);
+	ft_put_le32(hdr + 44, (uint32_t)np);
 	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * np);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "cannot keep the update in %.200s", n->cfg.state_dir);
@@ -940,7 +1072,7 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	float *delta = NULL;
 	size_t d = 0, alen;
 	uint8_t *ab = NULL;
-	char why[FT_ERRMSG_MAX + 64];
+	char why[FT_ERRMSG_MAX + 64], pub[256];
 	int rv;
 
 	ft_secagg_client_free(n->sa);
@@ -975,6 +1107,7 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	     (unsigned long long)f->run, (unsigned long long)f->round, f->attempt,
 	     (unsigned long long)a->model_version, a->dp_max_epsilon);
 	why[0] = '\0';
+	pub[0] = '\0';
 	if (!announce_acceptable(n, f, a, why, sizeof(why))) {
 		refuse(n, f, FT_EPERM, why);
 		goto out;
@@ -983,12 +1116,11 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 		rv = stats_get(n, f, a, &delta, why, sizeof(why));
 		d = a->d;
 	} else {
-		rv = update_get(n, f, a, &delta, &d, why, sizeof(why));
+		rv = update_get(n, f, a, &delta, &d, why, sizeof(why), pub, sizeof(pub));
 	}
 	if (rv != FT_OK) {
-		char pub[256];
-
-		public_reason(n, rv, pub, sizeof(pub));
+		if (pub[0] == '\0')
+			public_reason(n, rv, pub, sizeof(pub));
 		refuse_detail(n, f, rv, pub, why);
 		goto out;
 	}
@@ -1364,6 +1496,7 @@ static int node_run_main(const char *config, int allow_plain)
 
 		if (n.bound)
 			plain_fill(&n);
+		test_flood(&n);
 		rv = ft_transport_client_call(n.tc, n.out.buf, n.out.len, (int)n.cfg.call_timeout_ms,
 		                              &reply, &rlen);
 		ft_transport_body_reset(&n.out);

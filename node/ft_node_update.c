@@ -11,6 +11,37 @@
 
 /* ---- Site update ---------------------------------------------------------- */
 
+int ft_node_update_params_check(const ft_model *global, const ft_model_spec *shape, size_t d,
+                                unsigned bits, double fxp_clip, uint32_t n_sites,
+                                ft_errmsg *err)
+{
+	const ft_model_spec *m;
+	ft_crypto_fxp fxp;
+	int rv;
+
+	if (global == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "site update: missing model");
+	m = ft_model_get_spec(global);
+	if (shape != NULL) {
+		int same = shape->n_features == m->n_features && shape->n_classes == m->n_classes &&
+		           shape->n_hidden == m->n_hidden && shape->n_hidden <= FT_MODEL_MAX_HIDDEN;
+
+		for (uint32_t i = 0; same && i < m->n_hidden; i++)
+			same = shape->hidden[i] == m->hidden[i];
+		if (!same)
+			return ft_errmsg_set(err, FT_EINVAL, "the announced model shape is not the"
+			                     " model's");
+	}
+	if (d != ft_model_n_params(global))
+		return ft_errmsg_set(err, FT_EINVAL, "the announced vector length %zu is not the"
+		                     " model's %zu parameters", d, ft_model_n_params(global));
+	rv = ft_model_update_fxp_init(&fxp, fxp_clip, 0, bits, n_sites);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "an update clip of %g does not encode at %u bits for"
+		                     " %u sites", fxp_clip, bits, n_sites);
+	return FT_OK;
+}
+
 size_t ft_node_update_len(const ft_model *global, int weighted)
 {
 	return ft_model_n_params(global) + (weighted ? 1u : 0u);

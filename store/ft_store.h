@@ -225,6 +225,15 @@ int ft_store_import_csv(ft_store *store, const char *path, const ft_store_import
 int ft_store_consent_set(ft_store *store, const char *patient_key, int granted,
                          const char *actor, ft_errmsg *err) FT_WARN_UNUSED;
 
+/*
+ * The id of the newest withdrawal (granted = 0) in the append-only consent
+ * history, or 0 if there is none. It only grows, so anything computed from
+ * the patients consented when it was h is stale once it exceeds h (a node
+ * keeps it beside a saved update). FT_EDB; *out written only on FT_OK.
+ */
+int ft_store_consent_withdrawn_head(ft_store *store, int64_t *out, ft_errmsg *err)
+    FT_WARN_UNUSED;
+
 /* ---- Training load ---------------------------------------------------- */
 
 typedef struct ft_store_load_stats {

@@ -89,6 +89,27 @@ out:
 	return rv;
 }
 
+int ft_store_consent_withdrawn_head(ft_store *s, int64_t *out, ft_errmsg *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rv;
+
+	if (s == NULL || out == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "consent head: missing argument");
+	rv = store_prepare(s, "SELECT coalesce(max(id), 0) FROM consent_events WHERE granted = 0",
+	                   &st, err);
+	if (rv != FT_OK)
+		return rv;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rv = store_db_fail(s, err, "cannot read the consent history");
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return rv;
+}
+
 /* The dataset's id and feature names (n of them, caller frees). */
 static int load_features(ft_store *s, const char *dataset, int64_t *id, size_t *n,
                          char ***names, ft_errmsg *err)

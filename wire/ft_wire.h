@@ -155,6 +155,12 @@ typedef struct ft_wire_replay ft_wire_replay;
  * of the receiver's clock either way. Senders start seq above any value
  * they may have used before (e.g. at their wall clock in microseconds when
  * they start), so a restarted sender is not mistaken for a replayer.
+ * Bounded and long-lived: when the table is full, the least recently used
+ * entry is dropped, and the filter keeps a floor, the newest sent_at_ms it
+ * ever accepted under a dropped entry; a (sender, run) without an entry is
+ * accepted only with sent_at_ms above the floor. So every message accepted
+ * once is refused again, dropped entry or not (PROTOCOL.md "Replay and
+ * freshness").
  * On FT_OK the caller owns *out (ft_wire_replay_free). FT_EINVAL if
  * max_entries is 0 or above 2^20, FT_ENOMEM.
  */
@@ -164,17 +170,17 @@ void ft_wire_replay_free(ft_wire_replay *r);
 
 /*
  * Checks a verified header at the receiver's wall-clock time now_ms and, on
- * FT_OK, records its seq. FT_EREPLAY if sent_at_ms is further than the
- * tolerance from now_ms, or seq <= the highest seq accepted from this sender
- * in this run; FT_ERANGE if the table is full (forget finished runs); on any
- * error nothing is recorded.
+ * FT_OK, records its seq (dropping the least recently used entry if the
+ * table is full). FT_EREPLAY if sent_at_ms is further than the tolerance
+ * from now_ms, or seq <= the highest seq accepted from this sender in this
+ * run, or the (sender, run) has no entry and sent_at_ms is at or below the
+ * floor of dropped entries; on any error nothing is recorded.
  */
 int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now_ms)
     FT_WARN_UNUSED;
 
-/* Forgets every sender's entry for `run` (a finished run), freeing room.
- * Its messages are then no longer protected: refuse the run's messages by
- * other means (the daemons only accept the current run). */
+/* Drops every sender's entry for `run` (a finished run), raising the floor
+ * over them as an eviction does: the run's old messages stay refused. */
 void ft_wire_replay_forget_run(ft_wire_replay *r, uint64_t run);
 
 /* ---- Message bodies (PROTOCOL.md "Messages") ----------------------------

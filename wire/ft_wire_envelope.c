@@ -228,12 +228,20 @@ typedef struct replay_entry {
 	uint32_t sender;
 	uint64_t run;
 	uint64_t seq;
+	uint64_t max_sent_ms; /* the newest sent_at_ms accepted */
+	uint64_t used;        /* r->tick when last accepted: least recently used goes first */
 } replay_entry;
 
 struct ft_wire_replay {
 	replay_entry *e; /* sorted by (sender, run) */
 	size_t n, max;
 	uint64_t tolerance_ms;
+	uint64_t tick;
+	/* The newest sent_at_ms of any entry dropped so far: a (sender, run)
+	 * without an entry is accepted only above it, so no message accepted
+	 * under a dropped entry can be accepted again. */
+	uint64_t floor_ms;
+	int have_floor;
 };
 
 int ft_wire_replay_alloc(size_t max_entries, uint64_t tolerance_ms, ft_wire_replay **out)
@@ -273,9 +281,44 @@ static int entry_cmp(const replay_entry *e, uint32_t sender, uint64_t run)
 	return 0;
 }
 
+static void raise_floor(ft_wire_replay *r, const replay_entry *e)
+{
+	if (!r->have_floor || e->max_sent_ms > r->floor_ms)
+		r->floor_ms = e->max_sent_ms;
+	r->have_floor = 1;
+}
+
+/* Drops the least recently used entry, raising the floor over it. */
+static void evict_lru(ft_wire_replay *r)
+{
+	size_t victim = 0;
+
+	for (size_t i = 1; i < r->n; i++)
+		if (r->e[i].used < r->e[victim].used)
+			victim = i;
+	raise_floor(r, &r->e[victim]);
+	memmove(&r->e[victim], &r->e[victim + 1], (r->n - victim - 1) * sizeof(*r->e));
+	r->n--;
+}
+
+static size_t entry_find(const ft_wire_replay *r, uint32_t sender, uint64_t run)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (entry_cmp(&r->e[mid], sender, run) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now_ms)
 {
-	size_t lo = 0, hi;
+	size_t lo;
 	uint64_t skew;
 
 	if (r == NULL || hdr == NULL)
@@ -283,27 +326,30 @@ int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now
 	skew = hdr->sent_at_ms > now_ms ? hdr->sent_at_ms - now_ms : now_ms - hdr->sent_at_ms;
 	if (skew > r->tolerance_ms)
 		return FT_EREPLAY;
-	hi = r->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (entry_cmp(&r->e[mid], hdr->sender, hdr->run) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = entry_find(r, hdr->sender, hdr->run);
 	if (lo < r->n && entry_cmp(&r->e[lo], hdr->sender, hdr->run) == 0) {
 		if (hdr->seq <= r->e[lo].seq)
 			return FT_EREPLAY;
 		r->e[lo].seq = hdr->seq;
+		if (hdr->sent_at_ms > r->e[lo].max_sent_ms)
+			r->e[lo].max_sent_ms = hdr->sent_at_ms;
+		r->e[lo].used = ++r->tick;
 		return FT_OK;
 	}
-	if (r->n == r->max)
-		return FT_ERANGE;
+	/* Unknown (sender, run): new, or dropped earlier. Either way only a
+	 * message sent after everything dropped can be fresh. */
+	if (r->have_floor && hdr->sent_at_ms <= r->floor_ms)
+		return FT_EREPLAY;
+	if (r->n == r->max) {
+		evict_lru(r);
+		lo = entry_find(r, hdr->sender, hdr->run);
+	}
 	memmove(&r->e[lo + 1], &r->e[lo], (r->n - lo) * sizeof(*r->e));
 	r->e[lo].sender = hdr->sender;
 	r->e[lo].run = hdr->run;
 	r->e[lo].seq = hdr->seq;
+	r->e[lo].max_sent_ms = hdr->sent_at_ms;
+	r->e[lo].used = ++r->tick;
 	r->n++;
 	return FT_OK;
 }
@@ -314,8 +360,11 @@ void ft_wire_replay_forget_run(ft_wire_replay *r, uint64_t run)
 
 	if (r == NULL)
 		return;
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		if (r->e[i].run != run)
 			r->e[j++] = r->e[i];
+		else
+			raise_floor(r, &r->e[i]);
+	}
 	r->n = j;
 }

@@ -242,6 +242,51 @@ static void test_update_rejects_bad_requests(void **state)
 
 /* Two rows x = 1 and x = 3 with bound 10: the vector is [0.4 | 0.1 | 2]
  * and decodes to mean 2, variance 1. */
+/* What a node checks of an announcement before it trains (and is charged):
+ * the shape and vector length against the model, and that the update clip
+ * encodes at the announced bits for the announced number of sites. */
+static void test_update_params_check(void **state)
+{
+	ft_model *g = make_global(4);
+	size_t np = ft_model_n_params(g);
+	ft_errmsg e;
+	(void)state;
+
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 32, 1.0, 3, &e), FT_OK);
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 16, 1.0, 100, &e), FT_OK);
+	/* the announced shape must be the model's */
+	{
+		ft_model_spec sh = *ft_model_get_spec(g);
+
+		assert_int_equal(ft_node_update_params_check(g, &sh, np, 32, 1.0, 3, &e), FT_OK);
+		sh.n_features = 5;
+		assert_int_equal(ft_node_update_params_check(g, &sh, np, 32, 1.0, 3, &e), FT_EINVAL);
+		assert_non_null(strstr(e.msg, "shape"));
+		sh = *ft_model_get_spec(g);
+		sh.n_classes = 3;
+		assert_int_equal(ft_node_update_params_check(g, &sh, np, 32, 1.0, 3, &e), FT_EINVAL);
+		sh = *ft_model_get_spec(g);
+		sh.n_hidden = 1;
+		sh.hidden[0] = 4;
+		assert_int_equal(ft_node_update_params_check(g, &sh, np, 32, 1.0, 3, &e), FT_EINVAL);
+	}
+	/* a vector of another length */
+	assert_int_equal(ft_node_update_params_check(g, NULL, np + 1, 32, 1.0, 3, &e), FT_EINVAL);
+	assert_non_null(strstr(e.msg, "vector length"));
+	assert_int_equal(ft_node_update_params_check(g, NULL, np - 1, 32, 1.0, 3, &e), FT_EINVAL);
+	/* a clip whose sum over the sites does not fit 16 bits */
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 16, 20000.0, 3, &e), FT_ERANGE);
+	assert_non_null(strstr(e.msg, "does not encode"));
+	/* bits out of range, a clip that is not a positive number */
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 15, 1.0, 3, &e), FT_EINVAL);
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 33, 1.0, 3, &e), FT_EINVAL);
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 32, 0.0, 3, &e), FT_EINVAL);
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 32, NAN, 3, &e), FT_EINVAL);
+	assert_int_equal(ft_node_update_params_check(g, NULL, np, 32, 1.0, 0, &e), FT_EINVAL);
+	assert_int_equal(ft_node_update_params_check(NULL, NULL, np, 32, 1.0, 3, &e), FT_EINVAL);
+	ft_model_free(g);
+}
+
 static void test_stats_by_hand(void **state)
 {
 	ft_model_dataset *ds = NULL;
@@ -440,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_encoded_sum_decodes),
 		cmocka_unit_test(test_update_reports_privacy_event),
 		cmocka_unit_test(test_update_rejects_bad_requests),
+		cmocka_unit_test(test_update_params_check),
 		cmocka_unit_test(test_stats_by_hand),
 		cmocka_unit_test(test_stats_federated_equals_pooled),
 		cmocka_unit_test(test_stats_rejects_and_clips),

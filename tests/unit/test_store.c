@@ -449,10 +449,31 @@ static void test_consent_changes_training_load(void **state)
 	ft_model_dataset_free(ds);
 	ds = NULL;
 
+	/* No withdrawal yet: the withdrawal head is 0 (a saved update
+	 * computed now stays valid until it moves). */
+	{
+		int64_t h = -1;
+
+		assert_int_equal(ft_store_consent_withdrawn_head(f->s, &h, &e), FT_OK);
+		assert_int_equal(h, 0);
+	}
+
 	/* Revoked through a second handle: the next load on the first sees it. */
 	assert_int_equal(ft_store_open(f->db, &other, &e), FT_OK);
 	assert_int_equal(ft_store_consent_set(other, "p1", 0, "dr.who", &e), FT_OK);
 	ft_store_close(other);
+	{
+		int64_t h0 = 0, h1 = 0;
+
+		/* the withdrawal moves the head, through the other handle too */
+		assert_int_equal(ft_store_consent_withdrawn_head(f->s, &h0, &e), FT_OK);
+		assert_true(h0 > 0);
+		/* a grant does not: the saved update left no one out it may not use */
+		assert_int_equal(ft_store_consent_set(f->s, "p2", 1, "dr.who", &e), FT_OK);
+		assert_int_equal(ft_store_consent_withdrawn_head(f->s, &h1, &e), FT_OK);
+		assert_int_equal(h1, h0);
+		assert_int_equal(ft_store_consent_withdrawn_head(f->s, NULL, &e), FT_EINVAL);
+	}
 	assert_int_equal(ft_store_load_training(f->s, "c", &ds, &st, &e), FT_OK);
 	assert_int_equal(ds->n_rows, 4);
 	assert_int_equal(ds->n_units, 2);
@@ -481,8 +502,8 @@ static void test_consent_changes_training_load(void **state)
 	assert_int_equal(ds->n_units, 1);
 	ft_model_dataset_free(ds);
 
-	/* The history: 3 from the import, 4 changes, who did them. */
-	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM consent_events"), 7);
+	/* The history: 3 from the import, 5 changes, who did them. */
+	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM consent_events"), 8);
 	assert_int_equal(sql_int(f->s, "SELECT count(*) FROM consent_events WHERE actor = "
 	                               "'dr.who' AND granted = 0"),
 	                 3);

@@ -387,6 +387,49 @@ static void test_envelope_alloc_failures(void **state)
 	wt_world_free(&w);
 }
 
+/*
+ * A node's filter holds 16 entries and its coordinator starts a run after
+ * another for months: the 17th run and later are accepted (the least
+ * recently used run is dropped), while any message of a dropped run, or a
+ * remembered one, is still refused.
+ */
+static void test_replay_many_runs(void **state)
+{
+	wt_world w;
+	ft_wire_replay *r = NULL;
+	ft_wire_hdr h, first[40];
+	uint64_t now = 1700000000000ull, seq = 1000;
+	(void)state;
+	wt_world_init(&w);
+	assert_int_equal(ft_wire_replay_alloc(16, 300000, &r), FT_OK);
+	wt_hdr(&w, &h, FT_WIRE_ROUND_ANNOUNCE, FT_WIRE_COORDINATOR_ID, 1, 10);
+	for (uint64_t run = 1; run <= 40; run++) {
+		/* a few messages per run, one millisecond apart */
+		for (int k = 0; k < 3; k++) {
+			h.run = run;
+			h.seq = ++seq;
+			h.sent_at_ms = ++now;
+			assert_int_equal(ft_wire_replay_check(r, &h, now), FT_OK);
+			if (k == 0)
+				first[run - 1] = h;
+		}
+		/* a message of the run before, and of the first run, is refused */
+		if (run > 1)
+			assert_int_equal(ft_wire_replay_check(r, &first[run - 2], now), FT_EREPLAY);
+		assert_int_equal(ft_wire_replay_check(r, &first[0], now), FT_EREPLAY);
+	}
+	/* every run's first message, dropped from the table or not */
+	for (size_t i = 0; i < 40; i++)
+		assert_int_equal(ft_wire_replay_check(r, &first[i], now), FT_EREPLAY);
+	/* a new run started afterwards is accepted */
+	h.run = 41;
+	h.seq = ++seq;
+	h.sent_at_ms = ++now;
+	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_OK);
+	ft_wire_replay_free(r);
+	wt_world_free(&w);
+}
+
 static void test_replay_and_freshness(void **state)
 {
 	wt_world w;
@@ -423,14 +466,22 @@ static void test_replay_and_freshness(void **state)
 	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_EREPLAY);
 	h.sent_at_ms = now - 30000;
 	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_OK);
-	/* the table is full: a fourth (sender, run) is refused, not evicted */
-	h.sender = 3;
-	h.sent_at_ms = now;
-	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_ERANGE);
-	/* forgetting run 7 frees its two entries */
+	/* forgetting run 7 frees its two entries, yet its messages stay
+	 * refused: they were sent at or before the floor it leaves */
 	ft_wire_replay_forget_run(r, 7);
-	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_OK);
+	h.sender = 1;
+	h.run = 7;
+	h.seq = 11; /* the message accepted above, replayed */
+	h.sent_at_ms = now;
+	assert_int_equal(ft_wire_replay_check(r, &h, now + 5), FT_EREPLAY);
+	h.sender = 2;
+	h.seq = 1;
+	assert_int_equal(ft_wire_replay_check(r, &h, now + 5), FT_EREPLAY);
+	h.sender = 3;
+	h.sent_at_ms = now + 6;
+	assert_int_equal(ft_wire_replay_check(r, &h, now + 6), FT_OK);
 	h.sender = 1; /* run 8 is still remembered */
+	h.run = 8;
 	h.seq = 2;
 	assert_int_equal(ft_wire_replay_check(r, &h, now), FT_EREPLAY);
 	ft_wire_replay_free(r);
@@ -474,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_oversize_refused_before_allocation),
 		cmocka_unit_test(test_envelope_alloc_failures),
 		cmocka_unit_test(test_replay_and_freshness),
+		cmocka_unit_test(test_replay_many_runs),
 		cmocka_unit_test(test_registry),
 	};
 
