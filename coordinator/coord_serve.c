@@ -919,7 +919,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 	size_t blen, off = 0, flen;
 	const uint8_t *body = ft_transport_req_body(r, &blen), *raw;
 	csite *c = site_by_pipe(s, pipe);
-	int rv, reply_now = 0;
+	int rv, reply_now = 0, said_bye = 0;
 
 	for (;;) {
 		ft_wire_hdr h;
@@ -1065,6 +1065,7 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 			if (h.type == FT_WIRE_BYE) {
 				site_unbind(s, c, "said goodbye");
 				c = NULL;
+				said_bye = 1;
 			}
 		}
 		if (c == NULL)
@@ -1072,8 +1073,14 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 	}
 	upload_flush(s, c);
 	if (c == NULL) {
-		/* Nothing bound (an empty poll after a restart, or a BYE). */
-		(void)ft_transport_server_reply(s->srv, r, NULL, 0);
+		/* After a BYE: nothing more to say. Otherwise a connection no
+		 * site is bound to, e.g. a node's poll that its socket re-sent to
+		 * this process after a restart: an empty answer would leave that
+		 * node polling forever without a session, so tell it to HELLO. */
+		if (said_bye)
+			(void)ft_transport_server_reply(s->srv, r, NULL, 0);
+		else
+			reply_error(s, r, FT_WIRE_ALL_SITES, FT_EPERM, "say HELLO first");
 		return;
 	}
 	pump(s);

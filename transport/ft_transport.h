@@ -171,7 +171,10 @@ void ft_transport_fini(void);
 /*
  * One exchange: sends `body` as a request and waits up to timeout_ms for the
  * reply. On FT_OK the caller owns *reply (ft_free) of *reply_len bytes.
- * FT_ETIMEDOUT, FT_ENET. Blocking; one thread only.
+ * FT_ETIMEDOUT, FT_ENET; FT_ENET at once, without sending, when the
+ * connection dropped since the previous call (nng would redial and send
+ * the request on a new connection, where the coordinator knows no session:
+ * the caller starts a new one). Blocking; one thread only.
  */
 int ft_transport_client_call(ft_transport_client *c, const uint8_t *body, size_t len,
                              int timeout_ms, uint8_t **reply, size_t *reply_len) FT_WARN_UNUSED;

@@ -47,7 +47,7 @@ struct ft_transport_client {
 	nng_aio *aio;            /* the receive of the call in flight */
 	pthread_mutex_t mtx;
 	int in_call;
-	int lost;                /* the connection dropped during the call */
+	int lost;                /* the connection dropped: the next call fails */
 };
 
 #endif

@@ -403,7 +403,9 @@ void ft_transport_server_drop_pipe(ft_transport_server *s, uint32_t pipe)
 
 /* Runs on an nng thread when the connection to the coordinator goes away:
  * a reply can no longer come on it, so the call in flight ends now instead
- * of at its timeout (nng_aio_cancel does not block). */
+ * of at its timeout (nng_aio_cancel does not block). Between calls the loss
+ * is remembered for the next call: req0 would otherwise send that request
+ * on the next connection, to a coordinator that knows no session for it. */
 static void client_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	ft_transport_client *c = arg;
@@ -411,10 +413,9 @@ static void client_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	(void)ev;
 	pthread_mutex_lock(&c->mtx);
-	if (c->in_call) {
-		c->lost = 1;
+	c->lost = 1;
+	if (c->in_call)
 		nng_aio_cancel(c->aio);
-	}
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -519,6 +520,14 @@ int ft_transport_client_call(ft_transport_client *c, const uint8_t *body, size_t
 
 	if (c == NULL || reply == NULL || reply_len == NULL || (len > 0 && body == NULL))
 		return FT_EINVAL;
+	pthread_mutex_lock(&c->mtx);
+	if (c->lost) {
+		/* The connection of the session dropped since the last call. */
+		c->lost = 0;
+		pthread_mutex_unlock(&c->mtx);
+		return FT_ENET;
+	}
+	pthread_mutex_unlock(&c->mtx);
 	if (nng_msg_alloc(&m, 0) != 0)
 		return FT_ENOMEM;
 	if (len > 0 && nng_msg_append(m, body, len) != 0) {
@@ -537,15 +546,16 @@ int ft_transport_client_call(ft_transport_client *c, const uint8_t *body, size_t
 	m = NULL;
 	pthread_mutex_lock(&c->mtx);
 	c->in_call = 1;
-	c->lost = 0;
 	nng_aio_set_timeout(c->aio, timeout_ms);
 	nng_recv_aio(c->sock, c->aio);
 	pthread_mutex_unlock(&c->mtx);
 	nng_aio_wait(c->aio);
 	pthread_mutex_lock(&c->mtx);
 	c->in_call = 0;
-	pthread_mutex_unlock(&c->mtx);
 	nrv = nng_aio_result(c->aio);
+	if (nrv != 0)
+		c->lost = 0; /* a loss during the call is this call's error */
+	pthread_mutex_unlock(&c->mtx);
 	if (nrv != 0)
 		return nrv == NNG_ETIMEDOUT ? FT_ETIMEDOUT : FT_ENET;
 	m = nng_aio_get_msg(c->aio);

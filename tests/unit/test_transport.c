@@ -195,6 +195,44 @@ static void test_endpoints_mutual_tls(void **state)
 	ft_test_rmdir(dir);
 }
 
+/* The coordinator restarts while the node is between two calls: the next
+ * call must fail at once (the node then starts a new session with HELLO),
+ * not be delivered to the new coordinator as if the old session went on. */
+static void test_call_after_restart(void **state)
+{
+	ft_transport_server *srv = NULL;
+	ft_transport_client *cli = NULL;
+	ft_transport_req *r = NULL;
+	uint8_t *reply = NULL;
+	size_t rlen;
+	uint32_t closed;
+	char url[64];
+	int port;
+	ft_errmsg err;
+
+	(void)state;
+	assert_int_equal(ft_transport_server_open("tcp://127.0.0.1:0", NULL, 4, &srv, &err), FT_OK);
+	port = ft_transport_server_port(srv);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	assert_int_equal(ft_transport_client_open(url, NULL, &cli, &err), FT_OK);
+	exchange(srv, cli, 0);
+	ft_transport_server_close(srv);
+	srv = NULL;
+	usleep(300 * 1000); /* the client sees the connection go */
+	assert_int_equal(ft_transport_server_open(url, NULL, 4, &srv, &err), FT_OK);
+	usleep(500 * 1000); /* and redials the new server */
+	assert_int_equal(ft_transport_client_call(cli, (const uint8_t *)"p", 1, 2000, &reply, &rlen),
+	                 FT_ENET);
+	/* Nothing reached the new server. */
+	assert_int_equal(ft_transport_server_wait(srv, 300, &r, &closed), FT_ETIMEDOUT);
+	/* A new client (what the node does next) talks to it normally. */
+	ft_transport_client_close(cli);
+	assert_int_equal(ft_transport_client_open(url, NULL, &cli, &err), FT_OK);
+	exchange(srv, cli, 0);
+	ft_transport_client_close(cli);
+	ft_transport_server_close(srv);
+}
+
 /* An encrypted key (deploy/pki with FT_PKI_KEY_PASSFILE) opens with its
  * passphrase; without it, or with a wrong one, the endpoint is not opened
  * and the message says which file and what to do. */
@@ -307,6 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_endpoints_tcp),
+		cmocka_unit_test(test_call_after_restart),
 		cmocka_unit_test(test_endpoints_mutual_tls),
 		cmocka_unit_test(test_encrypted_key),
 		cmocka_unit_test(test_cert_info),
