@@ -144,6 +144,18 @@ uint32_t ft_secagg_graph_neighbours(const ft_secagg_graph *g, uint32_t a, uint32
 int ft_secagg_params(uint32_t n, double delta, double gamma, unsigned sigma, unsigned eta,
                      uint32_t *k, uint32_t *t) FT_WARN_UNUSED;
 
+/*
+ * A site's own check of the (k, t) a server proposes for n sites: 1 if
+ * 2t > k, t <= k <= n - 1 and, with floor(gamma * n) corrupt sites, no
+ * honest site has 2t - k or more corrupt neighbours except with probability
+ * 2^-sigma (condition (2) above, same tail). So a site that assumes a
+ * fraction gamma of the others may collude with the server refuses a round
+ * whose threshold would let them gather both kinds of its shares. 0
+ * otherwise, including for out-of-range arguments. Drop-out tolerance is
+ * the server's concern and is not checked.
+ */
+int ft_secagg_params_secure(uint32_t n, uint32_t k, uint32_t t, double gamma, unsigned sigma);
+
 /* ---- Server ------------------------------------------------------------ */
 
 typedef struct ft_secagg_server ft_secagg_server;

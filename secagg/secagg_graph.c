@@ -229,3 +229,17 @@ int ft_secagg_params(uint32_t n, double delta, double gamma, unsigned sigma, uns
 	*t = tt;
 	return FT_OK;
 }
+
+int ft_secagg_params_secure(uint32_t n, uint32_t k, uint32_t t, double gamma, unsigned sigma)
+{
+	uint32_t bad;
+
+	if (n < 2 || n > FT_SECAGG_MAX_SITES || k == 0 || k > n - 1 || t > k || 2 * t <= k ||
+	    !(gamma >= 0.0) || !(gamma < 1.0) || sigma > 128)
+		return 0;
+	/* The sites the site must assume corrupt, itself excluded. */
+	bad = (uint32_t)floor(gamma * n);
+	if (bad > n - 1)
+		return 0;
+	return (double)n * hyper_tail(n - 1, bad, k, 2 * t - k) <= ldexp(1.0, -(int)sigma);
+}

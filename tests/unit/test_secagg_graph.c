@@ -132,6 +132,43 @@ static void test_params_known_answers(void **state)
 	assert_int_equal(ft_secagg_params(30, 1.5, 0.0, 40, 30, &k, &t), FT_EINVAL);
 }
 
+/* The site's check accepts what the server's choice guarantees for the same
+ * corrupt fraction, and refuses thresholds a colluding group could beat. */
+static void test_params_secure(void **state)
+{
+	static const struct {
+		uint32_t n;
+		double delta, gamma;
+	} v[] = {
+		{10, 0.1, 0.05}, {20, 0.2, 0.1}, {100, 0.1, 0.05}, {500, 0.1, 0.05}, {1000, 0.1, 0.1},
+	};
+	uint32_t k, t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		assert_int_equal(ft_secagg_params(v[i].n, v[i].delta, v[i].gamma, 40, 30, &k, &t), FT_OK);
+		assert_true(ft_secagg_params_secure(v[i].n, k, t, v[i].gamma, 40));
+		/* Lowering t to just above k/2 lets the corrupt neighbours of some
+		 * site reach 2t - k: refused (when any site is assumed corrupt). */
+		if (v[i].gamma * v[i].n >= 1.0)
+			assert_false(ft_secagg_params_secure(v[i].n, k, k / 2 + 1, v[i].gamma, 40));
+		else
+			assert_true(ft_secagg_params_secure(v[i].n, k, k / 2 + 1, v[i].gamma, 40));
+	}
+	/* Full graph of 4 (k = 3): with no site assumed corrupt any t in (1.5, 3]
+	 * is safe; assuming a third (one site), t = 2 (2t - k = 1 corrupt
+	 * neighbour suffices) is not, t = 3 is. */
+	assert_true(ft_secagg_params_secure(4, 3, 2, 0.0, 40));
+	assert_false(ft_secagg_params_secure(4, 3, 2, 0.34, 40));
+	assert_true(ft_secagg_params_secure(4, 3, 3, 0.34, 40));
+	/* Malformed proposals. */
+	assert_false(ft_secagg_params_secure(4, 3, 1, 0.0, 40));  /* 2t <= k */
+	assert_false(ft_secagg_params_secure(4, 4, 3, 0.0, 40));  /* k > n - 1 */
+	assert_false(ft_secagg_params_secure(4, 3, 4, 0.0, 40));  /* t > k */
+	assert_false(ft_secagg_params_secure(4, 3, 3, 1.0, 40));  /* gamma out of range */
+	assert_false(ft_secagg_params_secure(1, 0, 0, 0.0, 40));
+}
+
 static void make_cfg(ft_secagg_config *cfg, ft_secagg_site *sites, uint32_t n)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -246,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_graph_depends_on_seed),
 		cmocka_unit_test(test_graph_rejects),
 		cmocka_unit_test(test_params_known_answers),
+		cmocka_unit_test(test_params_secure),
 		cmocka_unit_test(test_config_roundtrip_and_rejects),
 		cmocka_unit_test(test_wire_known_answers),
 	};
