@@ -33,6 +33,7 @@ typedef struct sim_site {
 	ft_crypto_identity *id;
 	ft_privacy_accountant *acc;
 	double q, sigma;
+	double stats_z;        /* noise multiplier of its statistics release (0: none) */
 	uint32_t batch;
 	uint64_t steps_per_round;
 } sim_site;
