@@ -29,7 +29,7 @@ void ft_sim_options_default(ft_sim_options *o)
 	o->dp_delta = 1e-5;
 	o->secagg = 1;
 	o->drop_when = FT_SIM_DROP_AFTER_UPLOAD;
-	o->stats_epsilon = 1.0;
+	o->stats_epsilon = 0;
 	o->seed = 1;
 }
 
@@ -76,7 +76,7 @@ static int options_check(const ft_sim_options *o, ft_errmsg *err)
 		return ft_errmsg_set(err, FT_EINVAL, "--drop-rate must be in [0, 1)");
 	if (o->drop_when > FT_SIM_DROP_BEFORE_UPLOAD)
 		return ft_errmsg_set(err, FT_EINVAL, "bad drop phase");
-	if (o->dp && (!(o->stats_epsilon > 0) || !(o->stats_epsilon < o->dp_epsilon)))
+	if (o->dp && (!(o->stats_epsilon >= 0) || !(o->stats_epsilon < o->dp_epsilon)))
 		return ft_errmsg_set(err, FT_EINVAL, "--stats-epsilon must be positive and below "
 		                     "--dp-epsilon (the site's budget covers both)");
 	if (o->dp && o->feature_ranges == NULL)

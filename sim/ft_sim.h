@@ -87,8 +87,9 @@ typedef struct ft_sim_options {
 	                              exact pooled moments, no privacy, refused
 	                              with DP [NULL] */
 	double stats_epsilon;      /* the statistics release's epsilon per site,
-	                              with DP [1.0]: part of dp_epsilon, training
-	                              is calibrated to what it leaves */
+	                              with DP: part of dp_epsilon, training is
+	                              calibrated to what it leaves [0: a quarter
+	                              of dp_epsilon] */
 	uint64_t seed;             /* [1] */
 } ft_sim_options;
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ft_sim.h"
+#include "sim_int.h"
 
 static void sim_usage(FILE *f)
 {
@@ -24,15 +24,16 @@ static void sim_usage(FILE *f)
 	        "Defaults: --test-fraction 0.25, --local-epochs 1, --server-opt fedavg (server lr 1;\n"
 	        "0.1 for the adaptive ones), --lr 0.1, --batch 16, --clip 1 (DP per-patient clip),\n"
 	        "--update-clip 5 (L2 bound of a site's update), --bits 32, --dp-delta 1e-5,\n"
-	        "--hidden 32 (mlp), --stats-epsilon 1, --seed 1. Sites are weighted by their\n"
-	        "training patients unless --unweighted. --dp-epsilon is each site's budget for\n"
-	        "the whole run; without it there is no DP (epsilon=inf). Features are\n"
-	        "standardised from one secure sum of per-site statistics clipped to the public\n"
-	        "--feature-ranges (NAME LO HI per line), noised with DP when --dp-epsilon is\n"
-	        "given (--stats-epsilon of the budget; training spends the rest); without the\n"
-	        "file, with the exact pooled moments (no DP). A run repeats with the\n"
-	        "same --seed except for what comes from the CSPRNG on purpose: DP noise, the\n"
-	        "fixed-point rounding of updates and the secure-aggregation masks (which cancel).\n");
+	        "--hidden 32 (mlp), --stats-epsilon a quarter of --dp-epsilon, --seed 1. Sites\n"
+	        "are weighted by their training patients unless --unweighted. --dp-epsilon is\n"
+	        "each site's budget for the whole run; without it there is no DP (epsilon=inf).\n"
+	        "Features are standardised from one secure sum of per-site statistics clipped\n"
+	        "to the public --feature-ranges (NAME LO HI per line), noised with DP when\n"
+	        "--dp-epsilon is given (--stats-epsilon of the budget; training spends the\n"
+	        "rest); without the file, with the exact pooled moments (no DP). A run repeats\n"
+	        "with the same --seed except for what comes from the CSPRNG on purpose: DP\n"
+	        "noise, the fixed-point rounding of updates and the secure-aggregation masks\n"
+	        "(which cancel).\n");
 }
 
 static int bad(const char *opt, const char *v, const char *what)
@@ -239,7 +240,7 @@ static void print_start(void *user, const ft_sim_summary *s)
 		printf(" k=%u t=%u bits=%u", s->secagg_k, s->secagg_t, o->bits);
 	if (o->dp)
 		printf(" dp-epsilon=%g dp-delta=%g max-sigma=%.3f stats-epsilon=%g", o->dp_epsilon,
-		       o->dp_delta, s->sigma_max, o->stats_epsilon);
+		       o->dp_delta, s->sigma_max, sim_stats_epsilon(o));
 	if (o->feature_ranges != NULL)
 		printf(" standardise=public-ranges%s", o->dp ? "+dp" : "");
 	else

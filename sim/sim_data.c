@@ -562,7 +562,7 @@ static int stats_release(sim_fed *f, ft_model_dataset **stats, size_t p, const d
 		                     "to %llu patients", f->o->bits, f->n_sites,
 		                     (unsigned long long)cap);
 	if (f->o->dp) {
-		rv = ft_node_stats_calibrate(f->o->stats_epsilon, f->o->dp_delta, p, &dp, err);
+		rv = ft_node_stats_calibrate(sim_stats_epsilon(f->o), f->o->dp_delta, p, &dp, err);
 		if (rv != FT_OK)
 			return rv;
 	}

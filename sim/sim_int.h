@@ -64,6 +64,13 @@ uint64_t sim_rand(sim_fed *f);
 double sim_uniform(sim_fed *f);   /* [0, 1) */
 void sim_shuffle(sim_fed *f, size_t *a, size_t n);
 
+/* The statistics release's epsilon: o->stats_epsilon, or a quarter of
+ * o->dp_epsilon when 0. */
+static inline double sim_stats_epsilon(const ft_sim_options *o)
+{
+	return o->stats_epsilon > 0 ? o->stats_epsilon : o->dp_epsilon / 4;
+}
+
 /* sim_data.c: load, partition, build the standardised site datasets
  * (standardisation statistics through sim_secure_sum). */
 int sim_data_prepare(sim_fed *f, ft_errmsg *err);
