@@ -569,6 +569,11 @@ static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
 	e->std_hi = ft_calloc(p, sizeof(double));
 	if (e->std_lo == NULL || e->std_hi == NULL)
 		return FT_ENOMEM;
+	/* Past the release (a restart at a later version), the moments are in
+	 * the model and nothing else is needed. */
+	e->std_done = meta != NULL && ft_model_meta_get_str(meta, "standardise.mean", &str) == FT_OK;
+	if (e->std_done)
+		return FT_OK;
 	if (meta == NULL ||
 	    ft_model_meta_get_vector(meta, "standardise.lo", e->std_lo, p) != FT_OK ||
 	    ft_model_meta_get_vector(meta, "standardise.hi", e->std_hi, p) != FT_OK ||
@@ -578,7 +583,6 @@ static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
 	for (size_t j = 0; j < p; j++)
 		if (!(e->std_lo[j] < e->std_hi[j]))
 			return FT_EFORMAT;
-	e->std_done = ft_model_meta_get_str(meta, "standardise.mean", &str) == FT_OK;
 	return FT_OK;
 }
 

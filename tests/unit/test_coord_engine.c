@@ -654,12 +654,23 @@ static void test_federated_standardisation(void **state)
 	meta = NULL;
 	ft_model_free(gm);
 	gm = NULL;
-	/* Version 1 carries the same moments. */
+	/* Version 1 carries the same moments, and a coordinator restarted at
+	 * version 1 resumes the run from it (no second release). */
 	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
 	assert_int_equal(ft_model_decode(b, ev->model_len, &gm, &meta, NULL), FT_OK);
 	assert_int_equal(ft_model_meta_get_str(meta, "standardise.var", &str), FT_OK);
 	ft_model_meta_free(meta);
 	ft_model_free(gm);
+	{
+		ft_coord_timeouts to = {1000, 1000, 1000, 500, 0, 0};
+		ft_coord_engine *e2 = NULL;
+		ft_errmsg err = {{0}};
+
+		if (ft_coord_engine_alloc(&m.run, &to, m.coord, m.consortium, m.sites, 3, b,
+		                          ev->model_len, 1, NULL, 0, 2, 1, &e2, &err) != FT_OK)
+			fail_msg("restart at version 1: %s", err.msg);
+		ft_coord_engine_free(e2);
+	}
 	sim_free(&m);
 }
 
