@@ -64,7 +64,9 @@ run_one() {
 start_coordinator
 for i in 1 2 3 4; do start_node "$i"; done
 
-acc=$(run_one 1000 0.1 3 5 5 "${FT_STATS_EPSILON:-1}")
+# Five local epochs: with the statistics' noise in the moments, three left
+# the final model within a test row of the bar in about one run in eight.
+acc=$(run_one 1000 0.1 5 5 5 "${FT_STATS_EPSILON:-1}")
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.78 else 1)" "$acc" ||
 	fail "secure aggregation, negligible DP noise: pooled test accuracy $acc < 0.78"
 
@@ -79,5 +81,5 @@ for i in 1 2 3 4; do
 done
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.6 else 1)" "$acc_dp" ||
 	fail "DP run: pooled test accuracy $acc_dp is no better than chance"
-echo "pooled test accuracy: $acc (secagg, DP statistics at epsilon 1, epsilon 1000/round), $acc_dp (secagg, per-site epsilon <= 5 with statistics at 0.5)"
+echo "pooled test accuracy: $acc (secagg, DP statistics at epsilon ${FT_STATS_EPSILON:-1}, epsilon 1000/round), $acc_dp (secagg, per-site epsilon <= 5 with statistics at 0.5)"
 finish net_accuracy
