@@ -14,7 +14,7 @@
 
 #include "coord_int.h"
 
-/* The round of the attempt in flight: 0 for a standardisation pass. */
+/* The round of the attempt in flight: 0 for the statistics release. */
 static uint64_t cur_round(const ft_coord_engine *e)
 {
 	return e->stats_mode ? 0 : e->round;

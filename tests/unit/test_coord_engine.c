@@ -34,7 +34,7 @@ typedef struct ssite {
 	int results;
 	uint64_t round;
 	uint32_t attempt;
-	ft_model_dataset *ds;  /* rows for standardisation passes */
+	ft_model_dataset *ds;  /* rows for the statistics release */
 } ssite;
 
 typedef struct sim {
