@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		uint32_t kind;
 	} opts[] = {{"fedavg", FT_MODEL_SERVER_FEDAVG}, {"fedadam", FT_MODEL_SERVER_FEDADAM}};
 	static const double eps[] = {0, 1, 4, 10};
-	char path[1024];
+	char path[1024], ranges[1024];
 	int64_t rep64 = 10, rnd64 = 20;
 	int repeats, rounds;
 
@@ -75,6 +75,8 @@ int main(int argc, char **argv)
 	repeats = (int)rep64;
 	rounds = (int)rnd64;
 	snprintf(path, sizeof(path), "%s/heart_disease_uci/heart_disease_flamby_split.csv",
+	         FT_BENCH_DATA_DIR);
+	snprintf(ranges, sizeof(ranges), "%s/heart_disease_uci/feature_ranges.txt",
 	         FT_BENCH_DATA_DIR);
 	printf("FLamby Fed-Heart-Disease, logreg, %d rounds, %d runs each\n", rounds, repeats);
 	printf("%-8s %-8s %-7s %-17s %-17s %-9s %-9s %-9s\n", "server", "epsilon", "secagg",
@@ -110,6 +112,10 @@ int main(int argc, char **argv)
 						o.dp = 1;
 						o.dp_epsilon = eps[e];
 						o.dp_delta = 1e-5;
+						/* DP covers the standardisation
+						 * statistics too (a quarter of
+						 * the budget by default). */
+						o.feature_ranges = ranges;
 					}
 					if (ft_sim_run(&o, NULL, on_round, &st, &s, NULL, &err) != FT_OK) {
 						fprintf(stderr, "bench_sim: %s\n", err.msg);

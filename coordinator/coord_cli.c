@@ -21,6 +21,7 @@ static void coord_usage(FILE *f)
 	        "             [--batch B] [--clip C] [--epsilon E] [--update-clip U] [--bits 16..32]\n"
 	        "             [--server-optimizer fedavg|fedadam|fedyogi|fedadagrad]\n"
 	        "             [--server-lr LR] [--dropout-tolerance F] [--no-secagg]\n"
+	        "             [--feature-ranges FILE [--stats-epsilon E]]\n"
 	        "  run start|pause|resume|stop ID --db PATH\n"
 	        "  run status [ID] --db PATH\n"
 	        "  serve --config FILE\n");
@@ -94,7 +95,9 @@ static int run_create(int argc, char **argv)
 {
 	ft_coord_run r;
 	ft_model_spec spec;
-	const char *db_path = NULL, *name = NULL, *model = "logreg";
+	const char *db_path = NULL, *name = NULL, *model = "logreg", *ranges_path = NULL;
+	ft_model_ranges *ranges = NULL;
+	double stats_eps = FT_COORD_STATS_EPSILON_DEFAULT;
 	char spec_text[256];
 	uint8_t seed[32], *bytes = NULL;
 	size_t blen;
@@ -114,7 +117,7 @@ static int run_create(int argc, char **argv)
 	r.epsilon = 1.0;
 	r.update_clip = 1.0;
 	r.bits = 32;
-	r.standardise = 1;
+	r.standardise = 0; /* on with --feature-ranges */
 	r.optimizer = FT_COORD_OPT_FEDAVG;
 	r.server_lr = 0; /* 0: the optimiser's default (ft_model_server_config_default) */
 	r.beta1 = 0.9;
@@ -176,6 +179,10 @@ static int run_create(int argc, char **argv)
 			bad = opt_pos(a, v, &r.dp_clip);
 		else if (strcmp(a, "--epsilon") == 0)
 			bad = opt_pos(a, v, &r.epsilon);
+		else if (strcmp(a, "--feature-ranges") == 0)
+			ranges_path = v;
+		else if (strcmp(a, "--stats-epsilon") == 0)
+			bad = opt_pos(a, v, &stats_eps);
 		else if (strcmp(a, "--update-clip") == 0)
 			bad = opt_pos(a, v, &r.update_clip);
 		else if (strcmp(a, "--bits") == 0)
@@ -242,6 +249,23 @@ static int run_create(int argc, char **argv)
 		fprintf(stderr, "fedtwin coordinator run create: the model description is too long\n");
 		return 2;
 	}
+	if (ranges_path == NULL && stats_eps != FT_COORD_STATS_EPSILON_DEFAULT) {
+		fprintf(stderr, "fedtwin coordinator run create: --stats-epsilon needs"
+		                " --feature-ranges\n");
+		return 2;
+	}
+	if (ranges_path != NULL) {
+		rv = ft_model_ranges_load(ranges_path, &ranges, &err);
+		if (rv == FT_OK && ranges->n != spec.n_features)
+			rv = ft_errmsg_set(&err, FT_EINVAL, "%s has %zu features, --features is %u",
+			                   ranges_path, ranges->n, spec.n_features);
+		if (rv != FT_OK) {
+			fprintf(stderr, "fedtwin coordinator run create: --feature-ranges: %s\n", err.msg);
+			ft_model_ranges_free(ranges);
+			return 2;
+		}
+		r.standardise = 1;
+	}
 	rv = coord_db_open(db_path, &db, &err);
 	if (rv != FT_OK)
 		goto out;
@@ -251,6 +275,20 @@ static int run_create(int argc, char **argv)
 	rv = ft_coord_initial_model(&spec, 0, seed, &bytes, &blen, &err);
 	if (rv != FT_OK)
 		goto out;
+	if (ranges != NULL) {
+		/* The public ranges and the release's epsilon travel in the
+		 * version-0 model, which every site verifies by its hash. */
+		uint8_t *with = NULL;
+		size_t wlen;
+
+		rv = ft_coord_model_set_ranges(bytes, blen, ranges->lo, ranges->hi, ranges->n, stats_eps,
+		                               &with, &wlen, &err);
+		if (rv != FT_OK)
+			goto out;
+		ft_free(bytes);
+		bytes = with;
+		blen = wlen;
+	}
 	rv = coord_db_run_create(db, name, &r, spec_text, bytes, blen, &id, &err);
 	if (rv != FT_OK)
 		goto out;
@@ -261,6 +299,7 @@ out:
 		fprintf(stderr, "fedtwin coordinator run create: %s\n",
 		        err.msg[0] ? err.msg : ft_strerror(rv));
 	ft_free(bytes);
+	ft_model_ranges_free(ranges);
 	coord_db_close(db);
 	return status;
 }

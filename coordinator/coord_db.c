@@ -484,8 +484,8 @@ int coord_db_event(sqlite3 *db, uint64_t run, const ft_coord_event *ev, ft_errms
 			                        ev->survivors[i]);
 		ft_crypto_hex(hex, ev->hash, FT_CRYPTO_HASH_BYTES);
 		ft_crypto_hex(sig, ev->sig, FT_CRYPTO_SIG_BYTES);
-		/* A standardisation pass replaces the version-0 file (its
-		 * metadata carries the pass's results); a round adds a version. */
+		/* The statistics release replaces the version-0 file (its
+		 * metadata carries the moments); a round adds a version. */
 		if (sqlite3_prepare_v2(db,
 		                       ev->type == FT_COORD_EV_STATS
 		                           ? "INSERT OR REPLACE INTO models(run_id,version,round,hash,"

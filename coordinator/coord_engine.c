@@ -21,7 +21,7 @@
 
 #include "coord_int.h"
 
-/* The round of the attempt in flight: 0 for a standardisation pass. */
+/* The round of the attempt in flight: 0 for the statistics release. */
 static uint64_t cur_round(const ft_coord_engine *e)
 {
 	return e->stats_mode ? 0 : e->round;
@@ -287,7 +287,9 @@ static void attempt_start(ft_coord_engine *e, uint64_t now)
 	a->dp_clip = e->run.dp_clip;
 	a->dp_noise = 0; /* 0: each site calibrates its noise to dp_max_epsilon */
 	a->dp_delta = e->run.delta > 0 && e->run.delta < 1 ? e->run.delta : 1e-5;
-	a->dp_max_epsilon = e->run.epsilon;
+	/* Round 0 is the statistics release: its own epsilon, which each site
+	 * checks against its policy and charges like a training round. */
+	a->dp_max_epsilon = e->stats_mode ? e->std_eps : e->run.epsilon;
 	a->n_sites = n_up;
 	a->t = t;
 	a->k = k;
@@ -427,7 +429,8 @@ static void close_accept(ft_coord_engine *e, uint64_t now)
 static int carry_standardisation(const ft_coord_engine *e, ft_model_meta *meta)
 {
 	static const char *const keys[] = {"standardise.mean", "standardise.var",
-	                                   "standardise.privacy"};
+	                                   "standardise.privacy", "standardise.lo",
+	                                   "standardise.hi"};
 	ft_model *m = NULL;
 	ft_model_meta *cur = NULL;
 	int rv = ft_model_decode(e->model_bytes, e->model_len, &m, &cur, NULL);
@@ -733,54 +736,53 @@ fail:
 
 /* ---- Federated standardisation ------------------------------------------ */
 
-/* Where standardisation stands, from the version-0 model's metadata. */
+/* Where standardisation stands, from the version-0 model's metadata: a
+ * standardised run needs its public ranges and the release's epsilon. */
 static int stats_state_load(ft_coord_engine *e, const ft_model_meta *meta)
 {
-	int64_t pass = 0;
 	size_t p = ft_model_get_spec(e->model)->n_features;
+	const char *str;
 
 	e->std_p = p;
-	e->std_shift = ft_calloc(p, sizeof(double));
-	e->std_scale = ft_calloc(p, sizeof(double));
-	if (e->std_shift == NULL || e->std_scale == NULL)
-		return FT_ENOMEM;
-	for (size_t j = 0; j < p; j++)
-		e->std_scale[j] = 1.0;
-	if (meta == NULL)
+	if (!e->run.standardise)
 		return FT_OK;
-	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK) {
-		if (pass < 0 || pass > FT_COORD_STATS_PASSES)
-			return FT_EFORMAT;
-		e->std_pass = (int)pass;
-	}
-	if (e->std_pass > 0 &&
-	    (ft_model_meta_get_vector(meta, "standardise.shift", e->std_shift, p) != FT_OK ||
-	     ft_model_meta_get_vector(meta, "standardise.scale", e->std_scale, p) != FT_OK))
+	e->std_lo = ft_calloc(p, sizeof(double));
+	e->std_hi = ft_calloc(p, sizeof(double));
+	if (e->std_lo == NULL || e->std_hi == NULL)
+		return FT_ENOMEM;
+	/* Past the release (a restart at a later version), the moments are in
+	 * the model and nothing else is needed. */
+	e->std_done = meta != NULL && ft_model_meta_get_str(meta, "standardise.mean", &str) == FT_OK;
+	if (e->std_done)
+		return FT_OK;
+	if (meta == NULL ||
+	    ft_model_meta_get_vector(meta, "standardise.lo", e->std_lo, p) != FT_OK ||
+	    ft_model_meta_get_vector(meta, "standardise.hi", e->std_hi, p) != FT_OK ||
+	    ft_model_meta_get_double(meta, "standardise.epsilon", &e->std_eps) != FT_OK ||
+	    !isfinite(e->std_eps) || !(e->std_eps > 0))
 		return FT_EFORMAT;
-	{
-		const char *str;
-
-		e->std_done = ft_model_meta_get_str(meta, "standardise.mean", &str) == FT_OK;
-	}
+	for (size_t j = 0; j < p; j++)
+		if (!(e->std_lo[j] < e->std_hi[j]))
+			return FT_EFORMAT;
 	return FT_OK;
 }
 
-/* A standardisation pass's sum is in: the moments, the next pass's shift
- * and scale, and a new version-0 model file carrying them. */
+/* The statistics release's sum is in: the moments, and a new version-0
+ * model file carrying them. */
 static void finish_stats(ft_coord_engine *e, uint64_t now)
 {
 	const uint32_t *sum, *surv;
 	size_t d, p = e->std_p, len = ft_model_stats_len(p);
 	uint32_t n_surv;
 	float *dec = NULL;
-	double *mean = NULL, *var = NULL, bound;
+	double *mean = NULL, *var = NULL;
 	uint64_t count = 0;
 	ft_model_meta *meta = NULL;
 	uint8_t *bytes = NULL;
 	size_t blen;
 	ft_coord_event *ev;
-	char run_name[32];
-	int rv, last = e->std_pass + 1 >= FT_COORD_STATS_PASSES;
+	char run_name[32], privacy[160];
+	int rv;
 
 	rv = ft_secagg_server_result(e->sa, &sum, &d, &surv, &n_surv);
 	if (rv != FT_OK || d != len || n_surv == 0) {
@@ -792,32 +794,16 @@ static void finish_stats(ft_coord_engine *e, uint64_t now)
 	var = ft_calloc(p, sizeof(double));
 	if (dec == NULL || mean == NULL || var == NULL)
 		goto nomem;
-	bound = e->std_pass == 0 ? FT_COORD_STATS_BOUND : FT_COORD_STATS_REFINE_BOUND;
 	rv = ft_crypto_fxp_decode(&e->fxp, sum, len, n_surv, dec);
 	if (rv == FT_OK)
-		rv = ft_model_stats_finish(dec, len, p, e->std_pass == 0 ? NULL : e->std_shift,
-		                           e->std_pass == 0 ? NULL : e->std_scale, bound, mean, var,
-		                           &count);
+		rv = ft_model_stats_finish(dec, len, p, e->std_lo, e->std_hi, mean, var, &count);
 	if (rv != FT_OK) {
 		attempt_close(e, rv, now, "the standardisation sums do not decode");
 		goto out;
 	}
-	{
-		/* The resolution of this pass: a variance below it was lost in
-		 * the rounding, so the next scale never goes below 4 times the
-		 * spread it allows (models/ft_model.h). */
-		double res = (double)n_surv / (e->fxp.scale * (double)(count ? count : 1));
-
-		for (size_t j = 0; j < p; j++) {
-			double floor_sd = 4.0 * sqrt(res) * bound * e->std_scale[j];
-			double sd = sqrt(var[j]);
-
-			e->std_shift[j] = mean[j];
-			e->std_scale[j] = sd > floor_sd ? sd : floor_sd;
-			if (!(e->std_scale[j] > 0))
-				e->std_scale[j] = 1.0;
-		}
-	}
+	snprintf(privacy, sizeof(privacy),
+	         "federation moments from one DP release: epsilon %g per site at its own delta,"
+	         " values clipped to public ranges", e->std_eps);
 	rv = ft_model_meta_alloc(&meta);
 	if (rv != FT_OK)
 		goto nomem;
@@ -826,21 +812,19 @@ static void finish_stats(ft_coord_engine *e, uint64_t now)
 	if (rv == FT_OK)
 		rv = ft_model_meta_set_int(meta, "version", 0);
 	if (rv == FT_OK)
-		rv = ft_model_meta_set_int(meta, "standardise.pass", e->std_pass + 1);
+		rv = ft_model_meta_set_vector(meta, "standardise.lo", e->std_lo, p);
 	if (rv == FT_OK)
-		rv = ft_model_meta_set_vector(meta, "standardise.shift", e->std_shift, p);
+		rv = ft_model_meta_set_vector(meta, "standardise.hi", e->std_hi, p);
 	if (rv == FT_OK)
-		rv = ft_model_meta_set_vector(meta, "standardise.scale", e->std_scale, p);
-	if (rv == FT_OK && last) {
+		rv = ft_model_meta_set_double(meta, "standardise.epsilon", e->std_eps);
+	if (rv == FT_OK)
 		rv = ft_model_meta_set_vector(meta, "standardise.mean", mean, p);
-		if (rv == FT_OK)
-			rv = ft_model_meta_set_vector(meta, "standardise.var", var, p);
-		if (rv == FT_OK)
-			rv = ft_model_meta_set_str(meta, "standardise.privacy",
-			                           "federation moments from secure sums; not DP");
-		if (rv == FT_OK)
-			rv = ft_model_meta_set_int(meta, "standardise.rows", (int64_t)count);
-	}
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_vector(meta, "standardise.var", var, p);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_str(meta, "standardise.privacy", privacy);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_int(meta, "standardise.patients", (int64_t)count);
 	if (rv == FT_OK)
 		rv = ft_model_encode(e->model, meta, &bytes, &blen);
 	if (rv != FT_OK) {
@@ -859,8 +843,7 @@ static void finish_stats(ft_coord_engine *e, uint64_t now)
 	bytes = NULL;
 	if (model_seal(e) != FT_OK)
 		goto nomem;
-	e->std_pass++;
-	e->std_done = last;
+	e->std_done = 1;
 	ev = event_new(e, FT_COORD_EV_STATS);
 	if (ev != NULL) {
 		ev->version = 0;
@@ -870,10 +853,10 @@ static void finish_stats(ft_coord_engine *e, uint64_t now)
 		memcpy(ev->sig, e->sig, sizeof(ev->sig));
 		ev->survivors = e->survivors;
 		ev->n_survivors = e->n_survivors;
-		ev->run_complete = last;
-		ev->code = e->std_pass;
+		ev->run_complete = 1;
+		ev->code = FT_COORD_STATS_PASSES;
 	}
-	/* Every site needs the new version-0 file before the next announcement. */
+	/* Every site needs the new version-0 file before round 1. */
 	for (uint32_t i = 0; i < e->n_sites; i++) {
 		e->sites[i].have_version = FT_COORD_NO_VERSION;
 		if (e->sites[i].up)
@@ -976,7 +959,8 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	}
 	rv = stats_state_load(e, meta);
 	if (rv != FT_OK) {
-		rv = ft_errmsg_set(err, rv, "run %llu: bad standardisation metadata",
+		rv = ft_errmsg_set(err, rv, "run %llu: a standardised run needs its public feature"
+		                   " ranges and statistics epsilon in the model",
 		                   (unsigned long long)run->id);
 		goto out;
 	}
@@ -1046,8 +1030,8 @@ void ft_coord_engine_free(ft_coord_engine *e)
 	ft_model_free(e->model);
 	ft_free(e->model_bytes);
 	ft_model_server_free(e->opt);
-	ft_free(e->std_shift);
-	ft_free(e->std_scale);
+	ft_free(e->std_lo);
+	ft_free(e->std_hi);
 	ft_free(e->opt_state);
 	ft_free(e->survivors);
 	ft_free(e->sites);
@@ -1270,6 +1254,51 @@ int ft_coord_engine_event(ft_coord_engine *e, ft_coord_event *ev)
 int ft_coord_engine_complete(const ft_coord_engine *e)
 {
 	return e != NULL && e->state == ENG_DONE;
+}
+
+int ft_coord_model_set_ranges(const uint8_t *in, size_t in_len, const double *lo,
+                              const double *hi, size_t p, double stats_epsilon, uint8_t **out,
+                              size_t *out_len, ft_errmsg *err)
+{
+	ft_model *m = NULL;
+	ft_model_meta *meta = NULL;
+	int rv;
+
+	if (in == NULL || lo == NULL || hi == NULL || out == NULL || out_len == NULL)
+		return FT_EINVAL;
+	if (!isfinite(stats_epsilon) || !(stats_epsilon > 0))
+		return ft_errmsg_set(err, FT_EINVAL, "the statistics epsilon must be > 0");
+	if (p > FT_COORD_STATS_MAX_FEATURES)
+		return ft_errmsg_set(err, FT_ERANGE,
+		                     "federated standardisation handles at most %u features",
+		                     FT_COORD_STATS_MAX_FEATURES);
+	for (size_t j = 0; j < p; j++)
+		if (!isfinite(lo[j]) || !isfinite(hi[j]) || !(lo[j] < hi[j]))
+			return ft_errmsg_set(err, FT_EINVAL, "feature %zu has an empty range", j + 1);
+	rv = ft_model_decode(in, in_len, &m, &meta, err);
+	if (rv != FT_OK)
+		return rv;
+	if (ft_model_get_spec(m)->n_features != p) {
+		rv = ft_errmsg_set(err, FT_EINVAL, "%zu feature ranges for a model of %u features", p,
+		                   ft_model_get_spec(m)->n_features);
+		goto out;
+	}
+	if (meta == NULL)
+		rv = ft_model_meta_alloc(&meta);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_vector(meta, "standardise.lo", lo, p);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_vector(meta, "standardise.hi", hi, p);
+	if (rv == FT_OK)
+		rv = ft_model_meta_set_double(meta, "standardise.epsilon", stats_epsilon);
+	if (rv == FT_OK)
+		rv = ft_model_encode(m, meta, out, out_len);
+	if (rv != FT_OK)
+		ft_errmsg_set(err, rv, "the model cannot carry the feature ranges");
+out:
+	ft_model_meta_free(meta);
+	ft_model_free(m);
+	return rv;
 }
 
 int ft_coord_initial_model(const ft_model_spec *spec, uint64_t run, const uint8_t seed[32],

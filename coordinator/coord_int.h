@@ -56,10 +56,10 @@ struct ft_coord_engine {
 	uint8_t sig[FT_CRYPTO_SIG_BYTES];
 	ft_model_server *opt;       /* the server optimiser and its state */
 	/* federated standardisation (round 0) */
-	int stats_mode;             /* the attempt in flight is a stats pass */
-	int std_pass;               /* passes done */
+	int stats_mode;             /* the attempt in flight is the stats release */
 	int std_done;               /* standardise.mean/var are in the model */
-	double *std_shift, *std_scale; /* the next pass's (n_features each) */
+	double *std_lo, *std_hi;    /* the run's public ranges (n_features each) */
+	double std_eps;             /* the release's epsilon per site */
 	size_t std_p;
 	uint8_t *opt_state;         /* serialised state for the last event */
 	size_t opt_state_len;

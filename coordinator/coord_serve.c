@@ -713,9 +713,8 @@ static void pump(serve *s)
 			      ft_strerror(ev.code), ev.text);
 			break;
 		case FT_COORD_EV_STATS:
-			logf_("run %llu standardisation pass %d of %d done with %u sites%s",
-			      (unsigned long long)s->run_id, ev.code, FT_COORD_STATS_PASSES,
-			      ev.n_survivors, ev.run_complete ? ": moments published in model v0" : "");
+			logf_("run %llu statistics release done with %u sites: DP moments published in"
+			      " model v0", (unsigned long long)s->run_id, ev.n_survivors);
 			break;
 		case FT_COORD_EV_MODEL: {
 			char hex[2 * FT_CRYPTO_HASH_BYTES + 1];

@@ -46,8 +46,10 @@ typedef struct ft_coord_run {
 	double epsilon;         /* per round, at each site's own delta */
 	double update_clip;     /* fixed-point clip of update values */
 	uint32_t bits;          /* 16..32 */
-	uint32_t standardise;   /* stored; sites standardise with their own moments
-	                           until federated standardisation is in the daemons */
+	uint32_t standardise;   /* 1: one DP statistics release (round 0) before
+	                           round 1; the version-0 model must carry the
+	                           run's public feature ranges and the release's
+	                           epsilon (ft_coord_model_set_ranges) */
 	uint32_t optimizer;     /* ft_coord_optimizer */
 	double server_lr;
 	double beta1, beta2, tau; /* the adaptive optimisers */
@@ -148,23 +150,21 @@ typedef enum ft_coord_event_type {
 	FT_COORD_EV_REFUSED = 2,       /* round, attempt, site, code (ft_wire_refusal), text */
 	FT_COORD_EV_ATTEMPT_END = 3,   /* round, attempt, code, text (aborted) */
 	FT_COORD_EV_MODEL = 4,         /* round done: model, survivors, opt state */
-	FT_COORD_EV_STATS = 5          /* a standardisation pass done (round 0):
+	FT_COORD_EV_STATS = 5          /* the statistics release done (round 0):
 	                                  model = the new version-0 file, whose
-	                                  metadata carries the pass's results;
-	                                  run_complete = 1 after the last pass */
+	                                  metadata carries the moments;
+	                                  run_complete = 1 */
 } ft_coord_event_type;
 
 /* Federated standardisation before round 1 (when the run's standardise is
- * 1): FT_COORD_STATS_PASSES secure sums of per-feature moments (models/
- * ft_model.h, "Federated standardisation"), as attempts of round 0. The
- * first pass bounds |x| by FT_COORD_STATS_BOUND, later ones work on
- * standardised values bounded by 16; a site contributes at most
- * FT_COORD_STATS_MAX_ROWS rows. Results travel in the version-0 model
- * file's metadata ("standardise.*"), so at most FT_COORD_STATS_MAX_FEATURES
- * features (the metadata string limit). */
-#define FT_COORD_STATS_PASSES 3
-#define FT_COORD_STATS_BOUND 1000.0
-#define FT_COORD_STATS_REFINE_BOUND 16.0
+ * 1): ONE secure sum of the sites' DP-noised statistics vectors (models/
+ * ft_model.h, "Federated standardisation"), as attempts of round 0, whose
+ * announcement carries the release's epsilon in dp_max_epsilon. Values are
+ * clipped to the run's public feature ranges; a site contributes at most
+ * FT_COORD_STATS_MAX_ROWS patients. Ranges, epsilon and results travel in
+ * the version-0 model file's metadata ("standardise.*"), so at most
+ * FT_COORD_STATS_MAX_FEATURES features (the metadata string limit). */
+#define FT_COORD_STATS_PASSES 1
 #define FT_COORD_STATS_MAX_ROWS 100000u
 #define FT_COORD_STATS_MAX_FEATURES 40u
 
@@ -203,6 +203,23 @@ struct ft_model_spec;
 int ft_coord_initial_model(const struct ft_model_spec *spec, uint64_t run,
                            const uint8_t seed[32], uint8_t **buf, size_t *len,
                            ft_errmsg *err) FT_WARN_UNUSED;
+
+/* The statistics release's default epsilon per site (at each site's own
+ * delta), as `run create --stats-epsilon` documents it. */
+#define FT_COORD_STATS_EPSILON_DEFAULT 1.0
+
+/*
+ * Returns a copy of the model file `in` whose metadata also carries the
+ * run's public feature ranges ("standardise.lo", "standardise.hi", p values
+ * each, p the model's feature count) and the statistics release's epsilon
+ * ("standardise.epsilon"), which a standardised run needs. FT_EINVAL for
+ * a count that is not the model's, an empty range or a bad epsilon;
+ * FT_ERANGE past FT_COORD_STATS_MAX_FEATURES. On FT_OK the caller owns
+ * *out (ft_free).
+ */
+int ft_coord_model_set_ranges(const uint8_t *in, size_t in_len, const double *lo,
+                              const double *hi, size_t p, double stats_epsilon, uint8_t **out,
+                              size_t *out_len, ft_errmsg *err) FT_WARN_UNUSED;
 
 /*
  * `fedtwin coordinator ...` (argv[0] is "coordinator"): run create|start|

@@ -531,48 +531,86 @@ int ft_model_server_decode(const uint8_t *buf, size_t len, ft_model_server **out
 int ft_model_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighted,
                              unsigned bits, uint32_t n_sites) FT_WARN_UNUSED;
 
-/* Federated standardisation.
+/* Federated standardisation (docs/PRIVACY.md, "Federated standardisation").
  *
- * Means and variances of every feature over all sites' training rows,
- * from secure sums. For public per-feature shift a_j and scale s_j (NULL:
- * 0 and 1) and a public bound B, a site works on z = (x - a_j) / s_j
- * clipped to [-B, B] and contributes the vector (ft_node_stats_site)
- *   [ sum_r z_rj / B  (j < p) | sum_r (z_rj / B)^2  (j < p) | n_rows ]
- * of length 2p + 1. Dividing by B (and by B^2 for the squares) gives the
- * sums of squares their own scale, so that every element lies in [-N, N],
- * N being the public cap on rows per site: one fixed-point encoding (clip N,
- * ft_model_stats_fxp_init) serves the whole vector, and the count, an
- * integer, is encoded exactly. The error of each decoded sum is below
- * n_sites / scale_fxp, so a variance is known to about
- * B^2 s_j^2 n_sites / (scale_fxp * N_total): coarse when B s_j is far above
- * the feature's spread. Hence refining passes (`fedtwin simulate` runs
- * three):
- *   1. a = 0, s = 1, B = a generous public bound on |x|: rough moments;
- *   2. a = the previous mean, s = the previous standard deviation (never
- *      below 4 times the spread that pass could resolve, so that a variance
- *      lost in the rounding does not shrink s), B = 16: the standardised
- *      values are O(1) and the squares regain precision;
- *      ft_model_stats_finish maps the moments back to x. Each refining
- *      pass multiplies the precision.
- * Values beyond the bound are clipped (winsorised), never refused.
+ * Means and variances of every feature over all sites' patients, from ONE
+ * secure sum of noisy per-site vectors. The run carries PUBLIC per-feature
+ * ranges [lo_j, hi_j] (a data dictionary, never the data's own extremes,
+ * ft_model_ranges). A site clips each value to its range and maps it to
+ *   u = (2 x - lo_j - hi_j) / (hi_j - lo_j)  in [-1, 1],
+ * averages u and u^2 over each patient's records (a patient with many
+ * records counts once), and contributes (ft_node_stats_site)
+ *   [ sum_patients a_j (j < p) | sum_patients (b_j - 1/2) (j < p) | n_patients ]
+ * with a_j, b_j the patient's means of u_j and u_j^2, of length 2p + 1, to
+ * which it adds discrete Gaussian noise (ft_node_stats_noise) before secure
+ * aggregation. One patient adds or removes the vector (a, b - 1/2, 1), of
+ * squared L2 norm at most sum_j (a_j^2 + (b_j - 1/2)^2) + 1 <= 5p/4 + 1,
+ * since a_j^2 <= b_j <= 1 and b_j^2 + (b_j - 1/2)^2 <= 5/4 on [0, 1]
+ * (centring the squares at 1/2 is what brings 2p + 1 down to 5p/4 + 1):
+ * ft_model_stats_sensitivity. Every element lies in [-N, N] for N the
+ * public cap on patients per site, so one fixed-point encoding (clip N,
+ * ft_model_stats_fxp_init) serves the whole vector.
  */
 size_t ft_model_stats_len(size_t n_features);
 
+/* The L2 sensitivity of a site's stats vector to one patient:
+ * sqrt(5 n_features / 4 + 1). Depends on nothing but the feature count. */
+double ft_model_stats_sensitivity(size_t n_features);
+
 /* Fixed-point parameters for stats vectors: clip max_rows (the public cap
- * on a site's rows, 1..2^40), bits, n_sites summands. */
+ * on a site's patients, 1..2^40), bits, n_sites summands. */
 int ft_model_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits,
                             uint32_t n_sites) FT_WARN_UNUSED;
 
+/* The smallest variance ft_model_stats_finish reports, in units of the
+ * half-range squared: a standard deviation of at least 1/8 of the
+ * half-range. Noise can make the estimated variance tiny or negative; a
+ * feature divided by a tiny standard deviation would swamp the model, one
+ * divided by a too large one only learns more slowly. */
+#define FT_MODEL_STATS_VAR_FLOOR (1.0 / 64.0)
+
 /*
- * Turns the decoded secure sum of stats vectors (len floats) made with the
- * same shift, scale and bound into per-feature mean and (population)
- * variance of x (n_features doubles each, the caller's), and the total row
- * count (*count, may be NULL). FT_EINVAL if the summed count is below 0.5
- * (no rows) or a value is not finite. Pure computation.
+ * Turns the decoded (noisy) secure sum of stats vectors (len floats) made
+ * with ranges lo, hi (n_features each) into per-feature mean and
+ * (population) variance of the clipped x (n_features doubles each, the
+ * caller's), and the noisy patient count rounded (*count, may be NULL).
+ * The mean of u is kept in [-1, 1] and the variance of u in
+ * [FT_MODEL_STATS_VAR_FLOOR, 1] (noise can leave them outside). FT_EINVAL
+ * if the count is below 1 (no patients, or noise larger than the
+ * federation), a value is not finite or a range is empty. Pure computation.
  */
-int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const double *shift,
-                          const double *scale, double bound, double *mean, double *var,
+int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const double *lo,
+                          const double *hi, double *mean, double *var,
                           uint64_t *count) FT_WARN_UNUSED;
+
+/* ---- Public feature ranges (models/ft_model_ranges.c) ---------------------
+ *
+ * The text format of `--feature-ranges FILE` (docs/OPERATIONS.md): one
+ * feature per line, "NAME LO HI", separated by spaces or tabs; "#" starts a
+ * comment to the end of the line; blank lines are ignored. NAME is 1..64
+ * printable characters without spaces, unique; LO < HI, both finite. At
+ * most FT_MODEL_MAX_FEATURES lines, FT_MODEL_RANGES_MAX_BYTES bytes.
+ */
+#define FT_MODEL_RANGES_MAX_BYTES ((size_t)1 << 20)
+#define FT_MODEL_RANGES_NAME_MAX 64u
+
+typedef struct ft_model_ranges {
+	size_t n;
+	char **name;   /* n NUL-terminated names, in file order */
+	double *lo;    /* n */
+	double *hi;    /* n */
+} ft_model_ranges;
+
+/* Parses text (len bytes, need not be NUL-terminated). FT_EFORMAT with the
+ * line number in err for anything else. On FT_OK the caller owns *out. */
+int ft_model_ranges_parse(const char *text, size_t len, ft_model_ranges **out,
+                          ft_errmsg *err) FT_WARN_UNUSED;
+/* Reads and parses a file (FT_EIO if it cannot be read). */
+int ft_model_ranges_load(const char *path, ft_model_ranges **out, ft_errmsg *err) FT_WARN_UNUSED;
+/* Frees; accepts NULL. */
+void ft_model_ranges_free(ft_model_ranges *r);
+/* Index of `name`; FT_ENOTFOUND if absent. */
+int ft_model_ranges_find(const ft_model_ranges *r, const char *name, size_t *idx) FT_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

@@ -156,23 +156,108 @@ int ft_node_update_compute(const ft_node_update_request *req, float *vec, uint32
                            size_t len, ft_model **local_out, ft_node_update_result *res,
                            ft_errmsg *err) FT_WARN_UNUSED;
 
-/* ---- Federated standardisation: the site's vector -------------------------
+/* ---- Federated standardisation: the site's release ------------------------
  *
  * The site's half of federated standardisation; the vector layout, the
- * encoding, the passes and the decoding (ft_model_stats_fxp_init,
- * ft_model_stats_finish, which the coordinator uses too) are described in
- * models/ft_model.h, "Federated standardisation".
+ * encoding and the decoding (ft_model_stats_fxp_init, ft_model_stats_finish,
+ * which the coordinator uses too) are described in models/ft_model.h,
+ * "Federated standardisation", and the privacy argument in docs/PRIVACY.md.
+ * The daemon and `fedtwin simulate` both release through these functions.
  */
 
 /*
- * A site's stats vector (len == ft_model_stats_len(ds->n_features) floats,
- * the caller's); shift and scale have n_features entries or are NULL.
- * FT_ERANGE if the site has more than max_rows rows; FT_EINVAL for bad
- * arguments (a scale <= 0, a bound <= 0, a non-finite value).
+ * A site's exact stats vector (len == ft_model_stats_len(ds->n_features)
+ * floats, the caller's): each value clipped to [lo_j, hi_j] (public, n_features
+ * each) and mapped to [-1, 1]; u and u^2 averaged over each patient's records
+ * (ds->unit_offset), so that one patient moves the vector by at most
+ * ft_model_stats_sensitivity() however many records they have; the last
+ * element is the number of patients. FT_ERANGE if the site has more than
+ * max_units patients; FT_EINVAL for bad arguments (an empty range, a
+ * non-finite value). This vector must not leave the site without
+ * ft_node_stats_noise().
  */
-int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
-                       double bound, uint64_t max_rows, float *vec, size_t len,
+int ft_node_stats_site(const ft_model_dataset *ds, const double *lo, const double *hi,
+                       uint64_t max_units, float *vec, size_t len,
                        ft_errmsg *err) FT_WARN_UNUSED;
+
+/* The Gaussian mechanism of one statistics release. */
+typedef struct ft_node_stats_dp {
+	double epsilon;      /* asked for this release, at delta */
+	double delta;
+	double sensitivity;  /* ft_model_stats_sensitivity(n_features) */
+	double z;            /* noise multiplier to account (q = 1, one step): what
+	                        the ledger is charged */
+	double noise_sd;     /* what ft_node_stats_noise adds per element: at least
+	                        z * sensitivity once the noise grid is allowed for */
+} ft_node_stats_dp;
+
+/*
+ * Calibrates the release of a stats vector over n_features features so that
+ * it alone is (epsilon, delta)-DP per patient: the smallest multiplier z
+ * with which one Gaussian mechanism step (the subsampled Gaussian at q = 1)
+ * meets the target in the RDP accountant, raised for the rounding to the
+ * noise grid. FT_EINVAL for a bad epsilon, delta or n_features; FT_ERANGE if
+ * the target cannot be met. *out written only on FT_OK. Pure computation.
+ */
+int ft_node_stats_calibrate(double epsilon, double delta, size_t n_features,
+                            ft_node_stats_dp *out, ft_errmsg *err) FT_WARN_UNUSED;
+
+/*
+ * Adds exact discrete Gaussian noise (ft_privacy_noise_add) of standard
+ * deviation dp->noise_sd to every element of vec (len floats), in place.
+ * On error vec must be discarded. Draws from the CSPRNG.
+ */
+int ft_node_stats_noise(const ft_node_stats_dp *dp, float *vec, size_t len,
+                        ft_errmsg *err) FT_WARN_UNUSED;
+
+/* A site refuses more charged statistics releases than this in one run: one,
+ * and one more for a release whose vector was lost before it was kept
+ * (a crash between the ledger charge and the state file). A retried attempt
+ * re-sends the kept vector at no cost. Releases are charged under ledger
+ * keys (rounds) 0 .. FT_NODE_STATS_MAX_RELEASES - 1 of the run; keys below
+ * FT_NODE_STATS_LEDGER_KEYS are reserved for them (the daemon charges
+ * training round r, attempt a, under r * 1000 + a). */
+#define FT_NODE_STATS_MAX_RELEASES 2u
+#define FT_NODE_STATS_LEDGER_KEYS 1000u
+
+typedef struct ft_node_stats_request {
+	const char *dataset;     /* dataset name in the store */
+	const char *run_id;      /* the run charged */
+	const double *lo, *hi;   /* the run's public ranges, n_features each */
+	size_t n_features;       /* the model's */
+	double epsilon;          /* announced for the release, at the policy's delta */
+	uint64_t max_units;      /* the public cap on patients (fixed-point clip) */
+} ft_node_stats_request;
+
+typedef struct ft_node_stats_result {
+	ft_node_stats_dp dp;     /* the mechanism (delta: the policy's) */
+	uint64_t ledger_round;   /* the ledger key charged */
+	size_t n_units;          /* patients in the vector (stays at the site) */
+	double eps_round;        /* this release alone */
+	double eps_run;          /* the run so far, this release included */
+	double eps_total;        /* the store's lifetime, this release included */
+	double max_eps_run;      /* the policy's limits */
+	double max_eps_total;
+} ft_node_stats_result;
+
+/*
+ * The site's statistics release for run req->run_id:
+ *   1. reads the site policy (none: FT_EPERM, fail closed);
+ *   2. counts the run's releases already charged; FT_EPERM at
+ *      FT_NODE_STATS_MAX_RELEASES;
+ *   3. calibrates the noise to req->epsilon at the policy's delta;
+ *   4. computes the vector over consented patients (FT_ENOTFOUND if none);
+ *   5. charges the ledger under the next release key, checking the run's and
+ *      the lifetime epsilon (FT_EBUDGET, nothing charged) - durable before
+ *      step 6;
+ *   6. adds the noise.
+ * On FT_OK vec (len == ft_model_stats_len(n_features) floats) holds the
+ * noisy vector and *res the spend; nothing is written otherwise. The caller
+ * must log the spend in the audit log and keep the vector (a retry re-sends
+ * it) before it lets the vector leave. Runs on the calling thread.
+ */
+int ft_node_stats_release(ft_store *store, const ft_node_stats_request *req, float *vec,
+                          size_t len, ft_node_stats_result *res, ft_errmsg *err) FT_WARN_UNUSED;
 
 /* ---- Categorical levels --------------------------------------------------
  *

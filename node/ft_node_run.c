@@ -34,6 +34,7 @@
 
 #include "ft_audit.h"
 #include "ft_node.h"
+#include "ft_privacy.h"
 #include "ft_secagg.h"
 #include "ft_transport.h"
 #include "ft_wire.h"
@@ -872,24 +873,54 @@ out:
 	return rv;
 }
 
+/* Reads the vector kept for (run, model hash); FT_ENOTFOUND if none. */
+static int stats_cache_read(const char *path, const uint8_t hash[FT_CRYPTO_HASH_BYTES],
+                            size_t len, float *vec)
+{
+	uint8_t *buf = NULL;
+	size_t blen;
+	int rv;
+
+	rv = read_all(path, 40 + 4 * len, &buf, &blen);
+	if (rv != FT_OK)
+		return FT_ENOTFOUND;
+	if (blen != 40 + 4 * len || memcmp(buf, "FTS1", 4) != 0 || memcmp(buf + 4, hash, 32) != 0 ||
+	    ft_get_le32(buf + 36) != len) {
+		ft_free(buf);
+		return FT_ENOTFOUND;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uint32_t u = ft_get_le32(buf + 40 + 4 * i);
+
+		memcpy(&vec[i], &u, 4);
+	}
+	ft_free(buf);
+	return FT_OK;
+}
+
 /*
- * A standardisation pass (round 0): this site's vector of scaled sums and
- * sums of squares over its consented records, with the pass's shift, scale
- * and bound taken from the version-0 model's metadata (models/ft_model.h,
- * "Federated standardisation"). No training, so no privacy charge: only the
- * federation's totals are ever revealed (secure aggregation).
+ * The statistics release of a standardised run (round 0): this site's noisy
+ * vector of per-patient sums over its consented records, clipped to the
+ * run's public feature ranges (the version-0 model's metadata), with the
+ * ledger charged by ft_node_stats_release and the spend in the audit log
+ * before anything leaves (docs/PRIVACY.md, "Federated standardisation").
+ * The vector is kept in the state directory (stats-run-R.bin: "FTS1" ||
+ * model hash (32) || len (u32) || len float32 LE), so a retried attempt
+ * re-sends it at no cost and a coordinator cannot obtain fresh noise by
+ * retrying.
  */
 static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a, float **vec_out,
                      char *why, size_t why_cap)
 {
 	ft_model *global = NULL;
 	ft_model_meta *meta = NULL;
-	ft_model_dataset *ds = NULL;
-	ft_store_load_stats ls;
+	ft_node_stats_request req;
+	ft_node_stats_result res;
 	ft_errmsg err = {{0}};
-	double *shift = NULL, *scale = NULL, bound = 1000.0;
-	int64_t pass = 0;
+	double *lo = NULL, *hi = NULL;
 	float *vec = NULL;
+	uint8_t *buf = NULL, hdr[40];
+	char name[96], path[1200], run_id[32];
 	size_t p, len;
 	int rv;
 
@@ -901,60 +932,110 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	}
 	p = ft_model_get_spec(global)->n_features;
 	len = ft_model_stats_len(p);
-	shift = ft_calloc(p, sizeof(double));
-	scale = ft_calloc(p, sizeof(double));
-	vec = ft_mallocarray(len, sizeof(float));
-	if (shift == NULL || scale == NULL || vec == NULL) {
-		rv = FT_ENOMEM;
-		goto out;
-	}
-	if (ft_model_meta_get_int(meta, "standardise.pass", &pass) == FT_OK && pass > 0) {
-		if (ft_model_meta_get_vector(meta, "standardise.shift", shift, p) != FT_OK ||
-		    ft_model_meta_get_vector(meta, "standardise.scale", scale, p) != FT_OK) {
-			snprintf(why, why_cap, "the model's standardisation metadata is malformed");
-			rv = FT_EINVAL;
-			goto out;
-		}
-		bound = 16.0;
-	}
 	if (len != a->d) {
 		snprintf(why, why_cap, "the announced vector length is not %zu", len);
 		rv = FT_EINVAL;
 		goto out;
 	}
-	rv = ft_store_load_training(n->store, n->cfg.dataset, &ds, &ls, &err);
-	if (rv == FT_OK && ds->n_features != p)
-		rv = ft_errmsg_set(&err, FT_EINVAL, "dataset '%s' has %zu features, the model %zu",
-		                   n->cfg.dataset, ds->n_features, p);
-	if (rv == FT_OK)
-		rv = ft_node_stats_site(ds, pass > 0 ? shift : NULL, pass > 0 ? scale : NULL, bound,
-		                        (uint64_t)a->fxp_clip, vec, len, &err);
+	lo = ft_calloc(p, sizeof(double));
+	hi = ft_calloc(p, sizeof(double));
+	vec = ft_mallocarray(len, sizeof(float));
+	if (lo == NULL || hi == NULL || vec == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	snprintf(run_id, sizeof(run_id), "run-%llu", (unsigned long long)f->run);
+	snprintf(name, sizeof(name), "stats-run-%llu.bin", (unsigned long long)f->run);
+	snprintf(path, sizeof(path), "%s/%s", n->cfg.state_dir, name);
+	if (stats_cache_read(path, a->model_hash, len, vec) == FT_OK) {
+		nlog("statistics of run %llu: re-sending the noisy vector already released (no new"
+		     " privacy cost)", (unsigned long long)f->run);
+		goto done;
+	}
+	/* The clipping bounds must be public: the run's, never this site's. */
+	if (ft_model_meta_get_vector(meta, "standardise.lo", lo, p) != FT_OK ||
+	    ft_model_meta_get_vector(meta, "standardise.hi", hi, p) != FT_OK) {
+		snprintf(why, why_cap, "the run carries no public feature ranges");
+		rv = FT_EINVAL;
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.dataset = n->cfg.dataset;
+	req.run_id = run_id;
+	req.lo = lo;
+	req.hi = hi;
+	req.n_features = p;
+	req.epsilon = a->dp_max_epsilon;
+	req.max_units = (uint64_t)a->fxp_clip;
+	rv = ft_node_stats_release(n->store, &req, vec, len, &res, &err);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
 		goto out;
 	}
-	nlog("standardisation pass %lld: sums over %zu consented records", (long long)pass + 1,
-	     ds->n_rows);
+	{
+		/* The spend is in the audit log before the vector can leave. */
+		ft_audit_privacy pv;
+
+		memset(&pv, 0, sizeof(pv));
+		pv.run = run_id;
+		pv.round = res.ledger_round;
+		pv.q = 1.0;
+		pv.sigma = res.dp.z;
+		pv.clip = res.dp.sensitivity;
+		pv.steps = 1;
+		pv.eps_round = res.eps_round;
+		pv.eps_run = res.eps_run;
+		pv.eps_total = res.eps_total;
+		pv.delta = res.dp.delta;
+		pv.max_eps_run = res.max_eps_run;
+		pv.max_eps_total = res.max_eps_total;
+		audit_check(n, ft_audit_log_privacy(n->audit, &pv, NULL, NULL), "privacy.spend");
+	}
+	nlog("statistics of run %llu: %zu patients, values clipped to the run's public ranges,"
+	     " noise multiplier %.3f; epsilon %.3f this release, %.3f this run, %.3f lifetime"
+	     " (charged to the ledger)", (unsigned long long)f->run, res.n_units, res.dp.z,
+	     res.eps_round, res.eps_run, res.eps_total);
+	crash_after_charge(0, f->attempt);
+	buf = ft_mallocarray(len, 4);
+	if (buf == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uint32_t u;
+
+		memcpy(&u, &vec[i], 4);
+		ft_put_le32(buf + 4 * i, u);
+	}
+	memcpy(hdr, "FTS1", 4);
+	memcpy(hdr + 4, a->model_hash, 32);
+	ft_put_le32(hdr + 36, (uint32_t)len);
+	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * len);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "cannot keep the statistics in %.200s", n->cfg.state_dir);
+		goto out;
+	}
+done:
 	*vec_out = vec;
 	vec = NULL;
+	rv = FT_OK;
 out:
-	ft_model_dataset_free(ds);
+	ft_free(buf);
 	ft_free(vec);
-	ft_free(shift);
-	ft_free(scale);
+	ft_free(lo);
+	ft_free(hi);
 	ft_model_meta_free(meta);
 	ft_model_free(global);
 	return rv;
 }
-
 
 /*
  * The site's own floor under the secure-aggregation parameters a
  * coordinator proposes: this site must be among the announced sites, there
  * must be at least min_sites of them (so a sum is never of one or two
  * sites), and unmasking must need at least two sites' shares. A statistics
- * round releases sums that are not DP-noised, so it too needs the site's
- * privacy policy to be set (fail closed). Writes the reason on refusal.
+ * round is charged like training, so it too needs the site's privacy
+ * policy to be set (fail closed). Writes the reason on refusal.
  */
 static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
                                char *why, size_t wlen)

@@ -1,13 +1,15 @@
 /*
  * ft_node_update.c - what a site computes in one federated round, without
  * I/O: the clipped, optionally weighted and fixed-point encoded model update
- * after local DP-SGD; its contribution to federated standardisation; and its
- * set of categorical levels with one-hot expansion over the agreed union.
+ * after local DP-SGD; its noisy contribution to federated standardisation;
+ * and its set of categorical levels with one-hot expansion over the agreed
+ * union.
  */
 #include <math.h>
 #include <string.h>
 
 #include "ft_node.h"
+#include "ft_privacy.h"
 
 /* ---- Site update ---------------------------------------------------------- */
 
@@ -152,61 +154,116 @@ out:
 
 /* ---- Federated standardisation ------------------------------------------- */
 
-int ft_node_stats_site(const ft_model_dataset *ds, const double *shift, const double *scale,
-                       double bound, uint64_t max_rows, float *vec, size_t len,
-                       ft_errmsg *err)
+int ft_node_stats_site(const ft_model_dataset *ds, const double *lo, const double *hi,
+                       uint64_t max_units, float *vec, size_t len, ft_errmsg *err)
 {
-	double *s1 = NULL, *s2 = NULL;
+	double *s1 = NULL, *s2 = NULL, *u1 = NULL, *u2 = NULL;
 	size_t p;
 	int rv = FT_OK;
 
-	if (ds == NULL || vec == NULL || !isfinite(bound) || !(bound > 0))
+	if (ds == NULL || vec == NULL || lo == NULL || hi == NULL)
 		return ft_errmsg_set(err, FT_EINVAL, "stats: bad argument");
 	p = ds->n_features;
 	if (len != ft_model_stats_len(p))
 		return ft_errmsg_set(err, FT_EINVAL, "stats: vector of %zu, expected %zu", len,
 		                     ft_model_stats_len(p));
 	for (size_t j = 0; j < p; j++)
-		if ((shift != NULL && !isfinite(shift[j])) ||
-		    (scale != NULL && (!isfinite(scale[j]) || !(scale[j] > 0))))
-			return ft_errmsg_set(err, FT_EINVAL, "stats: bad shift or scale of feature %zu",
-			                     j);
-	if ((uint64_t)ds->n_rows > max_rows)
-		return ft_errmsg_set(err, FT_ERANGE, "stats: %zu rows, over the cap of %llu",
-		                     ds->n_rows, (unsigned long long)max_rows);
+		if (!isfinite(lo[j]) || !isfinite(hi[j]) || !(lo[j] < hi[j]))
+			return ft_errmsg_set(err, FT_EINVAL, "stats: feature %zu has an empty range", j);
+	if ((uint64_t)ds->n_units > max_units)
+		return ft_errmsg_set(err, FT_ERANGE, "stats: %zu patients, over the cap of %llu",
+		                     ds->n_units, (unsigned long long)max_units);
 	s1 = ft_calloc(p + 1, sizeof(double));
 	s2 = ft_calloc(p + 1, sizeof(double));
-	if (s1 == NULL || s2 == NULL) {
+	u1 = ft_calloc(p + 1, sizeof(double));
+	u2 = ft_calloc(p + 1, sizeof(double));
+	if (s1 == NULL || s2 == NULL || u1 == NULL || u2 == NULL) {
 		rv = ft_errmsg_set(err, FT_ENOMEM, "stats: out of memory");
 		goto out;
 	}
-	for (size_t r = 0; r < ds->n_rows; r++) {
-		for (size_t j = 0; j < p; j++) {
-			double z = ds->x[r * p + j];
+	for (size_t k = 0; k < ds->n_units; k++) {
+		size_t from = ds->unit_offset[k], to = ds->unit_offset[k + 1];
 
-			if (!isfinite(z)) {
-				rv = ft_errmsg_set(err, FT_EINVAL, "stats: row %zu, feature %zu: not finite",
-				                   r, j);
-				goto out;
+		if (to <= from || to > ds->n_rows) {
+			rv = ft_errmsg_set(err, FT_EINVAL, "stats: patient %zu has no records", k);
+			goto out;
+		}
+		memset(u1, 0, p * sizeof(double));
+		memset(u2, 0, p * sizeof(double));
+		for (size_t r = from; r < to; r++) {
+			for (size_t j = 0; j < p; j++) {
+				double x = ds->x[r * p + j], u;
+
+				if (!isfinite(x)) {
+					rv = ft_errmsg_set(err, FT_EINVAL,
+					                   "stats: row %zu, feature %zu: not finite", r, j);
+					goto out;
+				}
+				x = fmin(fmax(x, lo[j]), hi[j]);
+				u = (2.0 * x - lo[j] - hi[j]) / (hi[j] - lo[j]);
+				u = fmin(fmax(u, -1.0), 1.0);
+				u1[j] += u;
+				u2[j] += u * u;
 			}
-			if (shift != NULL)
-				z -= shift[j];
-			if (scale != NULL)
-				z /= scale[j];
-			z = fmin(fmax(z, -bound), bound) / bound;
-			s1[j] += z;
-			s2[j] += z * z;
+		}
+		/* The patient's own mean: one patient, one contribution of
+		 * bounded norm, however many records. */
+		for (size_t j = 0; j < p; j++) {
+			s1[j] += u1[j] / (double)(to - from);
+			s2[j] += u2[j] / (double)(to - from) - 0.5;
 		}
 	}
 	for (size_t j = 0; j < p; j++) {
 		vec[j] = (float)s1[j];
 		vec[p + j] = (float)s2[j];
 	}
-	vec[2 * p] = (float)ds->n_rows;
+	vec[2 * p] = (float)ds->n_units;
 out:
 	ft_free(s1);
 	ft_free(s2);
+	ft_free(u1);
+	ft_free(u2);
 	return rv;
+}
+
+int ft_node_stats_calibrate(double epsilon, double delta, size_t n_features,
+                            ft_node_stats_dp *out, ft_errmsg *err)
+{
+	ft_node_stats_dp dp;
+	double z_add;
+	int rv;
+
+	if (out == NULL || !isfinite(epsilon) || !(epsilon > 0) || !(delta > 0 && delta < 1) ||
+	    n_features == 0 || n_features > FT_MODEL_MAX_FEATURES)
+		return ft_errmsg_set(err, FT_EINVAL, "stats: bad epsilon, delta or feature count");
+	memset(&dp, 0, sizeof(dp));
+	dp.epsilon = epsilon;
+	dp.delta = delta;
+	dp.sensitivity = ft_model_stats_sensitivity(n_features);
+	/* One release of a vector of sensitivity S with noise z S is the
+	 * subsampled Gaussian mechanism at q = 1 for one step. */
+	rv = ft_privacy_calibrate_sigma(epsilon, delta, 1.0, 1, NULL, 0, &dp.z);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "stats: no noise meets epsilon %g at delta %g", epsilon,
+		                     delta);
+	rv = ft_privacy_noise_multiplier_required(dp.z, ft_model_stats_len(n_features), &z_add);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "stats: the noise grid is too coarse");
+	dp.noise_sd = z_add * dp.sensitivity;
+	*out = dp;
+	return FT_OK;
+}
+
+int ft_node_stats_noise(const ft_node_stats_dp *dp, float *vec, size_t len, ft_errmsg *err)
+{
+	int rv;
+
+	if (dp == NULL || vec == NULL || !isfinite(dp->noise_sd) || !(dp->noise_sd > 0))
+		return ft_errmsg_set(err, FT_EINVAL, "stats: no noise to add");
+	rv = ft_privacy_noise_add(vec, len, dp->noise_sd);
+	if (rv != FT_OK)
+		return ft_errmsg_set(err, rv, "stats: the noise cannot be added");
+	return FT_OK;
 }
 
 /* ---- Categorical levels ---------------------------------------------------- */

@@ -29,7 +29,7 @@ void ft_sim_options_default(ft_sim_options *o)
 	o->dp_delta = 1e-5;
 	o->secagg = 1;
 	o->drop_when = FT_SIM_DROP_AFTER_UPLOAD;
-	o->feature_bound = 1e6;
+	o->stats_epsilon = 0;
 	o->seed = 1;
 }
 
@@ -76,8 +76,12 @@ static int options_check(const ft_sim_options *o, ft_errmsg *err)
 		return ft_errmsg_set(err, FT_EINVAL, "--drop-rate must be in [0, 1)");
 	if (o->drop_when > FT_SIM_DROP_BEFORE_UPLOAD)
 		return ft_errmsg_set(err, FT_EINVAL, "bad drop phase");
-	if (!(o->feature_bound > 0) || !isfinite(o->feature_bound))
-		return ft_errmsg_set(err, FT_EINVAL, "--feature-bound must be positive");
+	if (o->dp && (!(o->stats_epsilon >= 0) || !(o->stats_epsilon < o->dp_epsilon)))
+		return ft_errmsg_set(err, FT_EINVAL, "--stats-epsilon must be positive and below "
+		                     "--dp-epsilon (the site's budget covers both)");
+	if (o->dp && o->feature_ranges == NULL)
+		return ft_errmsg_set(err, FT_EINVAL, "--dp-epsilon needs --feature-ranges: the "
+		                     "standardisation statistics are released with DP too");
 	if (!(o->server_lr >= 0) || !isfinite(o->server_lr))
 		return ft_errmsg_set(err, FT_EINVAL, "--server-lr must be positive");
 	return FT_OK;
@@ -123,8 +127,59 @@ static int model_create(const sim_fed *f, ft_model **out, ft_errmsg *err)
 	return FT_OK;
 }
 
+/* The epsilon of the statistics release (one Gaussian step, multiplier
+ * stats_z) composed with `steps` DP-SGD steps at (q, sigma). */
+static int eps_with_stats(double delta, double q, uint64_t steps, double stats_z, double sigma,
+                          double *eps)
+{
+	ft_privacy_accountant *acc = NULL;
+	double order;
+	int rv;
+
+	rv = ft_privacy_accountant_alloc(NULL, 0, &acc);
+	if (rv == FT_OK)
+		rv = ft_privacy_accountant_add(acc, 1.0, stats_z, 1);
+	if (rv == FT_OK)
+		rv = ft_privacy_accountant_add(acc, q, sigma, steps);
+	if (rv == FT_OK)
+		rv = ft_privacy_accountant_epsilon(acc, delta, eps, &order);
+	ft_privacy_accountant_free(acc);
+	return rv;
+}
+
+/* The smallest DP-SGD multiplier (to FT_PRIVACY_CALIB_RTOL) with which the
+ * statistics release and the whole run's training together stay within
+ * target_eps: the site's budget covers both, as a node's policy does.
+ * Bisection in log sigma like ft_privacy_calibrate_sigma. */
+static int calibrate_after_stats(double target_eps, double delta, double q, uint64_t steps,
+                                 double stats_z, double *sigma)
+{
+	double lo = FT_PRIVACY_CALIB_SIGMA_MIN, hi = FT_PRIVACY_CALIB_SIGMA_MAX, eps;
+	int rv;
+
+	rv = eps_with_stats(delta, q, steps, stats_z, hi, &eps);
+	if (rv != FT_OK)
+		return rv;
+	if (!(eps <= target_eps))
+		return FT_ERANGE;
+	while (hi > lo * (1 + FT_PRIVACY_CALIB_RTOL)) {
+		double mid = sqrt(lo * hi);
+
+		rv = eps_with_stats(delta, q, steps, stats_z, mid, &eps);
+		if (rv != FT_OK)
+			return rv;
+		if (eps <= target_eps)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	*sigma = hi;
+	return FT_OK;
+}
+
 /* Per site: batch, sampling rate, steps per round and, with DP, the noise
- * multiplier that spends the site's whole budget over all rounds. */
+ * multiplier that spends what the statistics release left of the site's
+ * budget over all rounds. */
 static int sites_plan(sim_fed *f, double *sigma_max, ft_errmsg *err)
 {
 	const ft_sim_options *o = f->o;
@@ -140,8 +195,14 @@ static int sites_plan(sim_fed *f, double *sigma_max, ft_errmsg *err)
 		st->steps_per_round = (uint64_t)o->local_epochs * ((n + st->batch - 1) / st->batch);
 		if (!o->dp)
 			continue;
-		rv = ft_privacy_calibrate_sigma(o->dp_epsilon, o->dp_delta, st->q,
-		                                st->steps_per_round * o->rounds, NULL, 0, &st->sigma);
+		if (st->stats_z > 0)
+			rv = calibrate_after_stats(o->dp_epsilon, o->dp_delta, st->q,
+			                           st->steps_per_round * o->rounds, st->stats_z,
+			                           &st->sigma);
+		else
+			rv = ft_privacy_calibrate_sigma(o->dp_epsilon, o->dp_delta, st->q,
+			                                st->steps_per_round * o->rounds, NULL, 0,
+			                                &st->sigma);
 		if (rv != FT_OK)
 			return ft_errmsg_set(err, rv, "site %u: cannot reach epsilon %g at delta %g with "
 			                     "q=%g over %llu steps", s + 1, o->dp_epsilon, o->dp_delta,
@@ -149,6 +210,14 @@ static int sites_plan(sim_fed *f, double *sigma_max, ft_errmsg *err)
 		rv = ft_privacy_accountant_alloc(NULL, 0, &st->acc);
 		if (rv != FT_OK)
 			return ft_errmsg_set(err, rv, "out of memory");
+		/* The statistics release came first: the Gaussian mechanism,
+		 * q = 1, one step. */
+		if (st->stats_z > 0) {
+			rv = ft_privacy_accountant_add(st->acc, 1.0, st->stats_z, 1);
+			if (rv != FT_OK)
+				return ft_errmsg_set(err, rv, "site %u: cannot account the statistics",
+				                     s + 1);
+		}
 		if (st->sigma > *sigma_max)
 			*sigma_max = st->sigma;
 	}

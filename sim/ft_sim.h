@@ -75,13 +75,21 @@ typedef struct ft_sim_options {
 	unsigned bits;             /* secure-aggregation ring Z_2^bits [32] */
 	int weighted;              /* weight sites by training patients [1] */
 	int dp;                    /* DP-SGD on [0] */
-	double dp_epsilon;         /* per-site budget over the whole run */
+	double dp_epsilon;         /* per-site budget over the whole run, the
+	                              statistics release included */
 	double dp_delta;           /* [1e-5] */
 	int secagg;                /* 1: through secure aggregation [1] */
 	double drop_rate;          /* [0] */
 	uint32_t drop_when;        /* ft_sim_drop_when [AFTER_UPLOAD] */
-	double feature_bound;      /* public bound on |feature| for the first
-	                              standardisation pass [1e6] */
+	const char *feature_ranges; /* public per-feature ranges (ft_model_ranges
+	                              format, by column name): standardise as the
+	                              daemons do, from one noisy secure sum; NULL:
+	                              exact pooled moments, no privacy, refused
+	                              with DP [NULL] */
+	double stats_epsilon;      /* the statistics release's epsilon per site,
+	                              with DP: part of dp_epsilon, training is
+	                              calibrated to what it leaves [0: a quarter
+	                              of dp_epsilon] */
 	uint64_t seed;             /* [1] */
 } ft_sim_options;
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ft_sim.h"
+#include "sim_int.h"
 
 static void sim_usage(FILE *f)
 {
@@ -18,16 +18,22 @@ static void sim_usage(FILE *f)
 	        "         [--server-opt fedavg|fedadam|fedyogi|fedadagrad] [--server-lr ETA]\n"
 	        "         [--lr LR] [--batch B] [--clip C] [--update-clip CU] [--bits BITS]\n"
 	        "         [--unweighted] [--dp-epsilon E [--dp-delta D]] [--no-secagg]\n"
-	        "         [--drop-rate P] [--drop-before-upload] [--feature-bound B] [--seed S]\n"
+	        "         [--drop-rate P] [--drop-before-upload] [--seed S]\n"
+	        "         [--feature-ranges FILE [--stats-epsilon E]]\n"
 	        "\n"
 	        "Defaults: --test-fraction 0.25, --local-epochs 1, --server-opt fedavg (server lr 1;\n"
 	        "0.1 for the adaptive ones), --lr 0.1, --batch 16, --clip 1 (DP per-patient clip),\n"
 	        "--update-clip 5 (L2 bound of a site's update), --bits 32, --dp-delta 1e-5,\n"
-	        "--hidden 32 (mlp), --feature-bound 1e6, --seed 1. Sites are weighted by their\n"
-	        "training patients unless --unweighted. --dp-epsilon is each site's budget for\n"
-	        "the whole run; without it there is no DP (epsilon=inf). A run repeats with the\n"
-	        "same --seed except for what comes from the CSPRNG on purpose: DP noise, the\n"
-	        "fixed-point rounding of updates and the secure-aggregation masks (which cancel).\n");
+	        "--hidden 32 (mlp), --stats-epsilon a quarter of --dp-epsilon, --seed 1. Sites\n"
+	        "are weighted by their training patients unless --unweighted. --dp-epsilon is\n"
+	        "each site's budget for the whole run; without it there is no DP (epsilon=inf).\n"
+	        "Features are standardised from one secure sum of per-site statistics clipped\n"
+	        "to the public --feature-ranges (NAME LO HI per line), noised with DP when\n"
+	        "--dp-epsilon is given (--stats-epsilon of the budget; training spends the\n"
+	        "rest); without the file, with the exact pooled moments (no DP). A run repeats\n"
+	        "with the same --seed except for what comes from the CSPRNG on purpose: DP\n"
+	        "noise, the fixed-point rounding of updates and the secure-aggregation masks\n"
+	        "(which cancel).\n");
 }
 
 static int bad(const char *opt, const char *v, const char *what)
@@ -99,7 +105,7 @@ static int parse_model(const char *v, ft_sim_options *o)
 /* Parses argv into o; 0 on success, 2 for a usage error (reported). */
 static int sim_parse(int argc, char **argv, ft_sim_options *o, int *help)
 {
-	int have_model = 0, have_rounds = 0, have_delta = 0, regression = 0;
+	int have_model = 0, have_rounds = 0, have_delta = 0, regression = 0, have_stats_eps = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -180,8 +186,11 @@ static int sim_parse(int argc, char **argv, ft_sim_options *o, int *help)
 			have_delta = 1;
 		} else if (strcmp(a, "--drop-rate") == 0) {
 			rc = parse_num(a, v, 0, 0.99, &o->drop_rate);
-		} else if (strcmp(a, "--feature-bound") == 0) {
-			rc = parse_num(a, v, 1e-9, 1e30, &o->feature_bound);
+		} else if (strcmp(a, "--feature-ranges") == 0) {
+			o->feature_ranges = v;
+		} else if (strcmp(a, "--stats-epsilon") == 0) {
+			rc = parse_num(a, v, 1e-6, 1e6, &o->stats_epsilon);
+			have_stats_eps = 1;
 		} else if (strcmp(a, "--seed") == 0) {
 			uint64_t s = 0;
 
@@ -200,6 +209,15 @@ static int sim_parse(int argc, char **argv, ft_sim_options *o, int *help)
 	if (o->data == NULL || o->target == NULL || !have_model || !have_rounds) {
 		fprintf(stderr, "fedtwin simulate: --data, --target, --model and --rounds are "
 		        "required\n");
+		return 2;
+	}
+	if (have_stats_eps && !o->dp) {
+		fprintf(stderr, "fedtwin simulate: --stats-epsilon needs --dp-epsilon\n");
+		return 2;
+	}
+	if (o->dp && o->feature_ranges == NULL) {
+		fprintf(stderr, "fedtwin simulate: --dp-epsilon needs --feature-ranges (the "
+		        "standardisation statistics are released with DP too)\n");
 		return 2;
 	}
 	if (have_delta && !o->dp) {
@@ -221,8 +239,12 @@ static void print_start(void *user, const ft_sim_summary *s)
 	if (o->secagg)
 		printf(" k=%u t=%u bits=%u", s->secagg_k, s->secagg_t, o->bits);
 	if (o->dp)
-		printf(" dp-epsilon=%g dp-delta=%g max-sigma=%.3f", o->dp_epsilon, o->dp_delta,
-		       s->sigma_max);
+		printf(" dp-epsilon=%g dp-delta=%g max-sigma=%.3f stats-epsilon=%g", o->dp_epsilon,
+		       o->dp_delta, s->sigma_max, sim_stats_epsilon(o));
+	if (o->feature_ranges != NULL)
+		printf(" standardise=public-ranges%s", o->dp ? "+dp" : "");
+	else
+		printf(" standardise=exact-pooled");
 	printf("\n");
 	fflush(stdout);
 }

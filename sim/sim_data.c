@@ -3,8 +3,8 @@
  * memory, rows assigned to sites (a site column, or an IID or
  * Dirichlet label-skewed split) and to train/test, categorical levels agreed
  * as the union of the sites' level sets, and numeric features (and a
- * regression target) standardised with statistics obtained through secure
- * sums, as real sites would.
+ * regression target) standardised with statistics obtained through one
+ * noisy secure sum over public ranges, as real sites would.
  */
 #include <math.h>
 #include <stdio.h>
@@ -535,30 +535,37 @@ fail:
 
 /* ---- Federated standardisation ---------------------------------------------- */
 
-/* One secure-sum pass of the standardisation statistics over the sites'
- * training rows (features, then the target for regression). *res gets the
- * resolution of the decoded variances in units of (bound * scale_j)^2:
- * n_sites / (fxp scale * total rows). */
-static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const double *shift,
-                      const double *scale, double bound, double *mean, double *var,
-                      double *res, ft_errmsg *err)
+/*
+ * Federated standardisation as the daemons do it (models/ft_model.h,
+ * "Federated standardisation"): each site's vector over its training
+ * patients, clipped to the public ranges (ft_node_stats_site), noised when
+ * DP is on (ft_node_stats_calibrate, ft_node_stats_noise, the same calls
+ * as the node), then one secure sum and ft_model_stats_finish.
+ */
+static int stats_release(sim_fed *f, ft_model_dataset **stats, size_t p, const double *lo,
+                         const double *hi, double *mean, double *var, ft_errmsg *err)
 {
 	size_t len = ft_model_stats_len(p);
 	ft_crypto_fxp fxp;
+	ft_node_stats_dp dp;
 	uint32_t **enc = NULL, *sum = NULL, n_surv = 0;
 	float *vec = NULL, *dec = NULL;
-	uint64_t cap = 1, total = 0;
+	uint64_t cap = 1;
 	int rv;
 
-	for (uint32_t s = 0; s < f->n_sites; s++) {
-		if (f->site[s].n_train > cap)
-			cap = f->site[s].n_train;
-		total += f->site[s].n_train;
-	}
+	for (uint32_t s = 0; s < f->n_sites; s++)
+		if (stats[s]->n_units > cap)
+			cap = stats[s]->n_units;
 	rv = ft_model_stats_fxp_init(&fxp, cap, f->o->bits, f->n_sites);
 	if (rv != FT_OK)
 		return ft_errmsg_set(err, rv, "standardisation: %u bits are too few for %u sites of up "
-		                     "to %llu rows", f->o->bits, f->n_sites, (unsigned long long)cap);
+		                     "to %llu patients", f->o->bits, f->n_sites,
+		                     (unsigned long long)cap);
+	if (f->o->dp) {
+		rv = ft_node_stats_calibrate(sim_stats_epsilon(f->o), f->o->dp_delta, p, &dp, err);
+		if (rv != FT_OK)
+			return rv;
+	}
 	enc = ft_calloc(f->n_sites, sizeof(uint32_t *));
 	sum = ft_mallocarray(len, sizeof(uint32_t));
 	vec = ft_mallocarray(len, sizeof(float));
@@ -573,7 +580,11 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
 			rv = ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 			goto out;
 		}
-		rv = ft_node_stats_site(stats[s], shift, scale, bound, cap, vec, len, err);
+		rv = ft_node_stats_site(stats[s], lo, hi, cap, vec, len, err);
+		if (rv == FT_OK && f->o->dp) {
+			rv = ft_node_stats_noise(&dp, vec, len, err);
+			f->site[s].stats_z = dp.z;
+		}
 		if (rv == FT_OK)
 			rv = ft_crypto_fxp_encode(&fxp, vec, len, enc[s]);
 		if (rv != FT_OK)
@@ -584,10 +595,9 @@ static int stats_pass(sim_fed *f, ft_model_dataset **stats, size_t p, const doub
 		goto out;
 	rv = ft_crypto_fxp_decode(&fxp, sum, len, n_surv, dec);
 	if (rv == FT_OK)
-		rv = ft_model_stats_finish(dec, len, p, shift, scale, bound, mean, var, NULL);
+		rv = ft_model_stats_finish(dec, len, p, lo, hi, mean, var, NULL);
 	if (rv != FT_OK)
 		ft_errmsg_set(err, rv, "standardisation: cannot decode the summed statistics");
-	*res = (double)f->n_sites / (fxp.scale * (double)total);
 out:
 	if (enc != NULL)
 		for (uint32_t s = 0; s < f->n_sites; s++)
@@ -599,31 +609,80 @@ out:
 	return rv;
 }
 
-/*
- * Standardisation in passes (ft_node.h, "Federated standardisation"): the
- * first, over |x| <= --feature-bound, is coarse for features whose spread
- * is far below the bound; each further pass works on z = (x - mean) / sd of
- * the previous one, winsorised at 16, and its precision grows with how well
- * sd was known. sd is never taken below 4 times the previous pass's
- * resolution: a variance lost in the rounding must not shrink sd, which
- * would winsorise everything in the next pass.
- */
-#define SIM_STATS_REFINE_BOUND 16.0
-#define SIM_STATS_PASSES 3
+/* Without public ranges (and without DP): the exact pooled moments, as a
+ * reference for what the DP release costs. Nothing of this kind leaves a
+ * real site. */
+static void exact_moments(sim_fed *f, ft_model_dataset **stats, size_t p, double *mean,
+                          double *var)
+{
+	uint64_t n = 0;
+
+	for (size_t j = 0; j < p; j++)
+		mean[j] = var[j] = 0;
+	for (uint32_t s = 0; s < f->n_sites; s++) {
+		for (size_t r = 0; r < stats[s]->n_rows; r++)
+			for (size_t j = 0; j < p; j++)
+				mean[j] += stats[s]->x[r * p + j];
+		n += stats[s]->n_rows;
+	}
+	for (size_t j = 0; j < p; j++)
+		mean[j] /= n > 0 ? (double)n : 1.0;
+	for (uint32_t s = 0; s < f->n_sites; s++)
+		for (size_t r = 0; r < stats[s]->n_rows; r++)
+			for (size_t j = 0; j < p; j++) {
+				double d = stats[s]->x[r * p + j] - mean[j];
+
+				var[j] += d * d;
+			}
+	for (size_t j = 0; j < p; j++)
+		var[j] /= n > 0 ? (double)n : 1.0;
+}
+
+/* The public range of each standardised column (features, then a
+ * regression target) from the ranges file, by column name; one-hot
+ * columns are [0, 1] by construction. */
+static int ranges_resolve(sim_fed *f, size_t p, double *lo, double *hi, ft_errmsg *err)
+{
+	ft_model_ranges *r = NULL;
+	int rv;
+
+	rv = ft_model_ranges_load(f->o->feature_ranges, &r, err);
+	if (rv != FT_OK)
+		return rv;
+	for (size_t j = 0; j < p; j++) {
+		const char *name = j < f->n_features ? f->feature_names[j] : f->o->target;
+		size_t k;
+
+		if (j < f->n_features && f->onehot[j]) {
+			lo[j] = 0;
+			hi[j] = 1;
+			continue;
+		}
+		if (ft_model_ranges_find(r, name, &k) != FT_OK) {
+			rv = ft_errmsg_set(err, FT_ENOTFOUND, "%s: no range for column '%s'",
+			                   f->o->feature_ranges, name);
+			break;
+		}
+		lo[j] = r->lo[k];
+		hi[j] = r->hi[k];
+	}
+	ft_model_ranges_free(r);
+	return rv;
+}
 
 static int standardise(sim_fed *f, ft_errmsg *err)
 {
 	size_t p = f->n_features + (f->n_classes == 0 ? 1 : 0);
 	ft_model_dataset **stats = NULL;
-	double *shift = NULL, *sd = NULL, *mean = NULL, *var = NULL;
+	double *lo = NULL, *hi = NULL, *mean = NULL, *var = NULL;
 	int rv = FT_OK;
 
 	stats = ft_calloc(f->n_sites, sizeof(*stats));
-	shift = ft_calloc(p, sizeof(double));
-	sd = ft_calloc(p, sizeof(double));
+	lo = ft_calloc(p, sizeof(double));
+	hi = ft_calloc(p, sizeof(double));
 	mean = ft_calloc(p, sizeof(double));
 	var = ft_calloc(p, sizeof(double));
-	if (stats == NULL || shift == NULL || sd == NULL || mean == NULL || var == NULL) {
+	if (stats == NULL || lo == NULL || hi == NULL || mean == NULL || var == NULL) {
 		rv = ft_errmsg_set(err, FT_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -641,24 +700,17 @@ static int standardise(sim_fed *f, ft_errmsg *err)
 			if (p > tr->n_features)
 				stats[s]->x[r * p + p - 1] = tr->y[r];
 		}
+		stats[s]->n_units = tr->n_units;
+		memcpy(stats[s]->unit_offset, tr->unit_offset, (tr->n_units + 1) * sizeof(size_t));
 	}
-	for (size_t j = 0; j < p; j++)
-		sd[j] = 1.0;
-	for (int pass = 0; pass < SIM_STATS_PASSES; pass++) {
-		double bound = pass == 0 ? f->o->feature_bound : SIM_STATS_REFINE_BOUND, res = 0;
-
-		rv = stats_pass(f, stats, p, pass == 0 ? NULL : shift, pass == 0 ? NULL : sd, bound,
-		                mean, var, &res, err);
+	if (f->o->feature_ranges != NULL) {
+		rv = ranges_resolve(f, p, lo, hi, err);
+		if (rv == FT_OK)
+			rv = stats_release(f, stats, p, lo, hi, mean, var, err);
 		if (rv != FT_OK)
 			goto out;
-		for (size_t j = 0; j < p; j++) {
-			double floor_sd = 4.0 * sqrt(res) * bound * sd[j];
-
-			shift[j] = mean[j];
-			sd[j] = sqrt(var[j]) > floor_sd ? sqrt(var[j]) : floor_sd;
-			if (!(sd[j] > 0))
-				sd[j] = 1.0;
-		}
+	} else {
+		exact_moments(f, stats, p, mean, var);
 	}
 	/* One-hot columns stay 0/1. */
 	for (size_t j = 0; j < f->n_features; j++) {
@@ -688,8 +740,8 @@ out:
 		for (uint32_t s = 0; s < f->n_sites; s++)
 			ft_model_dataset_free(stats[s]);
 	ft_free(stats);
-	ft_free(shift);
-	ft_free(sd);
+	ft_free(lo);
+	ft_free(hi);
 	ft_free(mean);
 	ft_free(var);
 	return rv;

@@ -33,6 +33,7 @@ typedef struct sim_site {
 	ft_crypto_identity *id;
 	ft_privacy_accountant *acc;
 	double q, sigma;
+	double stats_z;        /* noise multiplier of its statistics release (0: none) */
 	uint32_t batch;
 	uint64_t steps_per_round;
 } sim_site;
@@ -62,6 +63,13 @@ typedef struct sim_fed {
 uint64_t sim_rand(sim_fed *f);
 double sim_uniform(sim_fed *f);   /* [0, 1) */
 void sim_shuffle(sim_fed *f, size_t *a, size_t n);
+
+/* The statistics release's epsilon: o->stats_epsilon, or a quarter of
+ * o->dp_epsilon when 0. */
+static inline double sim_stats_epsilon(const ft_sim_options *o)
+{
+	return o->stats_epsilon > 0 ? o->stats_epsilon : o->dp_epsilon / 4;
+}
 
 /* sim_data.c: load, partition, build the standardised site datasets
  * (standardisation statistics through sim_secure_sum). */

@@ -12,9 +12,11 @@ ACCEPT_MS=20000
 ROUND_GAP_MS=1500
 net_setup 3
 
-# FedAdam, so that the optimiser state persisted with each round matters.
+# FedAdam, so that the optimiser state persisted with each round matters;
+# standardised, so that round 0 (the statistics release) comes first.
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 4 \
-	--epsilon 1 --server-optimizer fedadam --server-lr 0.05)
+	--epsilon 1 --server-optimizer fedadam --server-lr 0.05 \
+	--feature-ranges "$FT_DATA_DIR/heart_disease_uci/feature_ranges.txt")
 ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
 for i in 1 2 3; do start_node "$i"; done

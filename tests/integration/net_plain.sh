@@ -14,7 +14,8 @@ NODE_ALLOW_PLAIN_1=yes
 net_setup 3
 
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name plain --features 10 --rounds 2 \
-	--epsilon 1 --no-secagg)
+	--epsilon 1 --no-secagg --feature-ranges "$FT_DATA_DIR/heart_disease_uci/feature_ranges.txt" \
+	--stats-epsilon 1)
 ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
 grep -q "^allow_plain_sum = no" "$WORK/site-2/node.ini" || fail "site 2's file should say no"
@@ -42,10 +43,12 @@ for r in 1 2; do
 	[ "$surv" = "1,2" ] || fail "round $r was summed over '$surv', expected 1,2"
 done
 # Nothing charged where nothing was trained; the others as in a secure run.
-n=$(sqlite3 "$WORK/site-3/store.db" "SELECT COUNT(*) FROM privacy_ledger WHERE run_id='run-$RUN'")
+# (Ledger keys below 1000 are round 0's statistics release, which every
+# site makes under secure aggregation.)
+n=$(sqlite3 "$WORK/site-3/store.db" "SELECT COUNT(*) FROM privacy_ledger WHERE run_id='run-$RUN' AND round >= 1000")
 [ "$n" = 0 ] || fail "site 3 was charged $n times for rounds it refused"
 for i in 1 2; do
-	n=$(sqlite3 "$WORK/site-$i/store.db" "SELECT COUNT(*) FROM privacy_ledger WHERE run_id='run-$RUN'")
+	n=$(sqlite3 "$WORK/site-$i/store.db" "SELECT COUNT(*) FROM privacy_ledger WHERE run_id='run-$RUN' AND round >= 1000")
 	[ "$n" = 2 ] || fail "site $i was charged $n times, expected 2"
 	n=$(sqlite3 "$WORK/site-$i/audit.log" "SELECT COUNT(*) FROM entries WHERE type='update.unmasked'")
 	[ "$n" = 2 ] || fail "site $i's audit log records $n unmasked updates, expected 2"
@@ -54,8 +57,13 @@ for i in 1 2; do
 done
 n=$(sqlite3 "$WORK/site-3/audit.log" "SELECT COUNT(*) FROM entries WHERE type='policy.refuse' AND payload LIKE '%this site requires secure aggregation%'")
 [ "$n" -ge 2 ] || fail "site 3's audit log lacks its refusals"
-n=$(sqlite3 "$WORK/site-3/audit.log" "SELECT COUNT(*) FROM entries WHERE type IN ('train.local','privacy.spend','update.unmasked')")
-[ "$n" = 0 ] || fail "site 3 trained or spent privacy in a round it refused"
+n=$(sqlite3 "$WORK/site-3/audit.log" "SELECT COUNT(*) FROM entries WHERE type IN ('train.local','update.unmasked')")
+[ "$n" = 0 ] || fail "site 3 trained or sent unmasked in a round it refused"
+# Its one spend is the statistics release of round 0 (ledger key 0).
+n=$(sqlite3 "$WORK/site-3/audit.log" "SELECT COUNT(*) FROM entries WHERE type='privacy.spend' AND payload NOT LIKE '%\"round\":0,%'")
+[ "$n" = 0 ] || fail "site 3 spent privacy in a round it refused"
+n=$(sqlite3 "$WORK/site-3/audit.log" "SELECT COUNT(*) FROM entries WHERE type='privacy.spend'")
+[ "$n" = 1 ] || fail "site 3 logged $n privacy spends, expected the statistics release alone"
 sqlite3 "$WORK/coordinator.audit" "SELECT payload FROM entries WHERE type='round.start'" |
 	grep -q '"round":1,.*"secure_aggregation":false' ||
 	fail "the coordinator's audit log does not mark round 1 as a plain sum"

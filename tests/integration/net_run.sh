@@ -1,8 +1,9 @@
 #!/bin/sh
 # A coordinator and three hospital nodes, as separate processes over mutual
 # TLS on loopback, train logistic regression on the FLamby heart-disease split
-# for 3 rounds; every site must end with the final model, byte for byte the
-# coordinator's, each site's ledger must hold one charge per round, and the
+# for 3 rounds after one DP statistics release for standardisation; every
+# site must end with the final model, byte for byte the coordinator's, each
+# site's ledger must hold the release's charge and one per round, and the
 # run must be complete. A fourth "site" whose certificate comes from another
 # CA, and a fifth whose identity key is not the manifest's, are refused.
 # The coordinator and site 1 open a sealed identity key and an encrypted TLS
@@ -14,7 +15,8 @@ SEALED_SECRETS=1 net_setup 3
 grep -q ENCRYPTED "$WORK/pki/site-1.key" || fail "site 1's TLS key is not encrypted"
 
 RUN=$(ft coordinator run create --db "$WORK/coord.db" --name heart --features 10 --rounds 3 \
-	--epsilon 1 --lr 0.5)
+	--epsilon 1 --lr 0.5 --feature-ranges "$FT_DATA_DIR/heart_disease_uci/feature_ranges.txt" \
+	--stats-epsilon 0.5)
 ft coordinator run start "$RUN" --db "$WORK/coord.db" >/dev/null
 start_coordinator
 for i in 1 2 3; do start_node "$i"; done
@@ -52,6 +54,10 @@ for i in 1 2 3; do
 	[ "$got" = "$final" ] || fail "site $i: final model hash $got, coordinator's $final"
 	n=$(sqlite3 "$WORK/site-$i/store.db" "SELECT COUNT(*) FROM privacy_ledger" 2>/dev/null || echo "?")
 	[ "$n" -ge 1 ] 2>/dev/null || fail "site $i: no ledger entries ($n)"
+	# The statistics release: charged once, as one Gaussian step (q = 1).
+	n=$(sqlite3 "$WORK/site-$i/store.db" "SELECT COUNT(*) FROM privacy_ledger WHERE \
+		run_id='run-$RUN' AND round=0 AND q=1.0 AND steps=1")
+	[ "$n" = 1 ] || fail "site $i: $n charges for the statistics release, expected 1"
 done
 # Every round was done once, by at least two sites.
 done_rounds=$(sqlite3 "$WORK/coord.db" \
@@ -85,22 +91,29 @@ types = [e.get("type") for e in ev]
 def payload(e):
     return e.get("payload", e)
 spends = [i for i, t in enumerate(types) if t == "privacy.spend"]
-# Training rounds only (round 0 is standardisation: nothing trained).
+# The statistics release (round 0), then one spend per training round,
+# each before the first secure-aggregation message of its round.
 secagg_sent = [i for i, e in enumerate(ev) if e.get("type") == "msg.sent"
-               and payload(e).get("msg_type") == "SECAGG" and payload(e).get("round", 0) >= 1]
-assert len(spends) == 3, spends
-assert secagg_sent and spends[0] < secagg_sent[0], (spends, secagg_sent[:1])
-# v0 (then again after each standardisation pass), v1, v2, v3
-assert sum(1 for t in types if t == "model.version") == 4 + 3
+               and payload(e).get("msg_type") == "SECAGG"]
+first = {}
+for i in secagg_sent:
+    first.setdefault(payload(ev[i]).get("round", 0), i)
+assert len(spends) == 4, spends
+assert sorted(first) == [0, 1, 2, 3], sorted(first)
+for k, r in enumerate(sorted(first)):
+    assert spends[k] < first[r], (k, spends, first)
+assert payload(ev[spends[0]]).get("q") == 1, payload(ev[spends[0]])
+# v0, v0 again with the moments, v1, v2, v3
+assert sum(1 for t in types if t == "model.version") == 5
 assert "anchor" in types
 PY
 done
 ft audit verify "$WORK/coordinator.audit" --against "$WORK/site-1/audit.log" >/dev/null ||
 	fail "the coordinator's anchors do not match site 1's log"
-# Federated standardisation ran before round 1 and its moments travel with
-# every global model.
+# Federated standardisation ran once before round 1 and its moments travel
+# with every global model.
 n=$(sqlite3 "$WORK/coord.db" "SELECT COUNT(*) FROM rounds WHERE run_id=$RUN AND round=0 AND status='done'")
-[ "$n" = 3 ] || fail "expected 3 standardisation passes, got $n"
+[ "$n" = 1 ] || fail "expected 1 statistics release, got $n"
 python3 - "$WORK/site-1/models/run-$RUN-v3.ftm" <<'PY' || fail "the final model lacks the federation's moments"
 import sys
 b = open(sys.argv[1], "rb").read()

@@ -805,6 +805,38 @@ static void test_parse_hidden(void **state)
 	}
 }
 
+/* The --feature-ranges format: names, comments, blank lines; every bad
+ * line is refused with its number. */
+static void test_feature_ranges(void **state)
+{
+	static const char good[] = "# heart\n\nage 18 90  # years\n\tchol\t0\t400\r\nflag 0 1";
+	static const char *const bad[] = {"age 18\n", "age 90 18\n", "age 18 18\n",
+	                                  "age 1 2 3\n", "age 1 2\nage 3 4\n", "age x 2\n",
+	                                  "age nan 2\n", "age 1 inf\n", "# nothing\n", ""};
+	ft_model_ranges *r = NULL;
+	ft_errmsg err = {{0}};
+	size_t k = 9;
+
+	(void)state;
+	assert_int_equal(ft_model_ranges_parse(good, sizeof(good) - 1, &r, &err), FT_OK);
+	assert_int_equal(r->n, 3);
+	assert_string_equal(r->name[1], "chol");
+	assert_true(r->lo[0] == 18 && r->hi[0] == 90 && r->lo[1] == 0 && r->hi[1] == 400);
+	assert_int_equal(ft_model_ranges_find(r, "flag", &k), FT_OK);
+	assert_int_equal(k, 2);
+	assert_int_equal(ft_model_ranges_find(r, "bmi", &k), FT_ENOTFOUND);
+	ft_model_ranges_free(r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = NULL;
+		if (ft_model_ranges_parse(bad[i], strlen(bad[i]), &r, &err) != FT_EFORMAT)
+			fail_msg("accepted: '%s'", bad[i]);
+		assert_null(r);
+	}
+	assert_int_equal(ft_model_ranges_parse("a 1 2\nb 1\n", 10, &r, &err), FT_EFORMAT);
+	assert_non_null(strstr(err.msg, "line 2"));
+	ft_model_ranges_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -827,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_dp_noise_scale),
 		cmocka_unit_test(test_softmax_training),
 		cmocka_unit_test(test_train_alloc_failure),
+		cmocka_unit_test(test_feature_ranges),
 	};
 
 	if (ft_crypto_init() != FT_OK)

@@ -1,13 +1,15 @@
 /*
  * test_node_update.c - the site's side of a federated round: the clipped,
  * weighted, encoded update after local training; the privacy event it
- * reports; federated standardisation through an encoded sum; categorical
+ * reports; federated standardisation (per-patient sensitivity, noise,
+ * decoding) through an encoded sum; categorical
  * levels and one-hot expansion.
  */
 #include "ft_test.h"
 #include "ft_crypto.h"
 #include "ft_model.h"
 #include "ft_node.h"
+#include "ft_privacy.h"
 
 #include <math.h>
 
@@ -240,8 +242,6 @@ static void test_update_rejects_bad_requests(void **state)
 	ft_model_dataset_free(ds);
 }
 
-/* Two rows x = 1 and x = 3 with bound 10: the vector is [0.4 | 0.1 | 2]
- * and decodes to mean 2, variance 1. */
 /* What a node checks of an announcement before it trains (and is charged):
  * the shape and vector length against the model, and that the update clip
  * encodes at the announced bits for the announced number of sites. */
@@ -287,9 +287,12 @@ static void test_update_params_check(void **state)
 	ft_model_free(g);
 }
 
+/* Range [0, 4], patients x = 1 (u = -1/2) and x = 3 (u = 1/2): the vector
+ * is [0 | 2 (1/4 - 1/2) | 2] and decodes to mean 2, variance 1. */
 static void test_stats_by_hand(void **state)
 {
 	ft_model_dataset *ds = NULL;
+	const double lo = 0, hi = 4;
 	float vec[3];
 	double mean, var;
 	uint64_t count;
@@ -299,52 +302,82 @@ static void test_stats_by_hand(void **state)
 	ds->x[0] = 1;
 	ds->x[1] = 3;
 	assert_int_equal(ft_model_stats_len(1), 3);
-	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 10, 100, vec, 3, NULL), FT_OK);
-	assert_true(fabs(vec[0] - 0.4) < 1e-7 && fabs(vec[1] - 0.1) < 1e-7 && vec[2] == 2);
-	assert_int_equal(ft_model_stats_finish(vec, 3, 1, NULL, NULL, 10, &mean, &var, &count), FT_OK);
-	assert_true(fabs(mean - 2) < 1e-6 && fabs(var - 1) < 1e-5 && count == 2);
+	assert_int_equal(ft_node_stats_site(ds, &lo, &hi, 100, vec, 3, NULL), FT_OK);
+	assert_true(fabs(vec[0]) < 1e-7 && fabs(vec[1] + 0.5) < 1e-7 && vec[2] == 2);
+	assert_int_equal(ft_model_stats_finish(vec, 3, 1, &lo, &hi, &mean, &var, &count), FT_OK);
+	assert_true(fabs(mean - 2) < 1e-6 && fabs(var - 1) < 1e-6 && count == 2);
 	ft_model_dataset_free(ds);
 }
 
-/* One secure-sum pass over NS sites: encode, add mod 2^32, decode, finish. */
-enum { NF = 4, NS = 3 };
-static void stats_pass(ft_model_dataset *const *ds, const double *shift, const double *scale,
-                       double bound, double *mean, double *var, uint64_t *count,
-                       double *fxp_scale)
+/* The exact vector of a site minus the same site without one patient. */
+static double patient_diff_norm(const ft_model_dataset *with, const ft_model_dataset *without,
+                                const double *lo, const double *hi)
 {
-	size_t len = ft_model_stats_len(NF);
+	float a[2 * 3 + 1], b[2 * 3 + 1];
+	double d2 = 0;
+
+	assert_int_equal(ft_node_stats_site(with, lo, hi, 1000, a, 7, NULL), FT_OK);
+	assert_int_equal(ft_node_stats_site(without, lo, hi, 1000, b, 7, NULL), FT_OK);
+	for (int i = 0; i < 7; i++)
+		d2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+	return sqrt(d2);
+}
+
+/* The sensitivity the noise is calibrated to holds per patient: a patient
+ * with 50 records at the extremes (far outside the ranges) moves the
+ * vector by exactly the bound sqrt(5p/4 + 1), no more than one with a
+ * single record; random patients stay below it. */
+static void test_stats_patient_bound(void **state)
+{
+	const double lo[3] = {0, -5, 100}, hi[3] = {1, 5, 300};
+	const double bound = ft_model_stats_sensitivity(3);
+	ft_model_dataset *base = make_ds(10, 3, 7), *with = NULL;
+	size_t nr[2] = {1, 50};
+
+	(void)state;
+	assert_true(fabs(bound - sqrt(3 * 1.25 + 1)) < 1e-12);
+	for (int k = 0; k < 2; k++) {
+		/* base's 10 one-record patients, then one with nr[k] records */
+		assert_int_equal(ft_model_dataset_alloc(10 + nr[k], 3, &with), FT_OK);
+		memcpy(with->x, base->x, 30 * sizeof(float));
+		for (size_t r = 10; r < 10 + nr[k]; r++) {
+			with->x[r * 3 + 0] = 1e6f;  /* clipped to hi: u = 1 */
+			with->x[r * 3 + 1] = -1e6f; /* clipped to lo: u = -1 */
+			with->x[r * 3 + 2] = 1e9f;
+		}
+		with->n_units = 11;
+		with->unit_offset[11] = 10 + nr[k];
+		if (!(fabs(patient_diff_norm(with, base, lo, hi) - bound) < 1e-4))
+			fail_msg("%zu records: moved by %g, the bound is %g", nr[k],
+			         patient_diff_norm(with, base, lo, hi), bound);
+		/* and random values in range move it by less */
+		for (size_t r = 10; r < 10 + nr[k]; r++)
+			for (int j = 0; j < 3; j++)
+				with->x[r * 3 + j] = (float)(lo[j] + (hi[j] - lo[j]) * sm_uniform());
+		assert_true(patient_diff_norm(with, base, lo, hi) <= bound + 1e-5);
+		ft_model_dataset_free(with);
+		with = NULL;
+	}
+	ft_model_dataset_free(base);
+}
+
+/* One secure sum over NS sites without noise: encode, add mod 2^32,
+ * decode, finish; equals the pooled moments of the clipped values (one
+ * record per patient). */
+enum { NF = 4, NS = 3 };
+static void test_stats_federated_equals_pooled(void **state)
+{
+	size_t rows[NS] = {30, 55, 17}, total = 0, len = ft_model_stats_len(NF), at = 0;
+	ft_model_dataset *ds[NS], *pooled = NULL;
+	const double lo[NF] = {-2, -1, 100, 0}, hi[NF] = {2, 1, 400, 1};
+	double mean[NF], var[NF], pm[NF], pv[NF];
 	ft_crypto_fxp fxp;
 	float vec[2 * NF + 1], dec[2 * NF + 1];
 	uint32_t enc[2 * NF + 1], acc[2 * NF + 1] = {0};
-
-	/* the public cap on a site's rows: 64 here */
-	assert_int_equal(ft_model_stats_fxp_init(&fxp, 64, 32, NS), FT_OK);
-	*fxp_scale = fxp.scale;
-	for (int s = 0; s < NS; s++) {
-		assert_int_equal(ft_node_stats_site(ds[s], shift, scale, bound, 64, vec, len, NULL),
-		                 FT_OK);
-		assert_int_equal(ft_crypto_fxp_encode(&fxp, vec, len, enc), FT_OK);
-		for (size_t i = 0; i < len; i++)
-			acc[i] += enc[i];
-	}
-	assert_int_equal(ft_crypto_fxp_decode(&fxp, acc, len, NS, dec), FT_OK);
-	assert_int_equal(ft_model_stats_finish(dec, len, NF, shift, scale, bound, mean, var, count),
-	                 FT_OK);
-}
-
-/* Three sites' stats through the fixed-point encoding: the first, coarse
- * pass is within its documented error, the refining pass equals the pooled
- * moments. */
-static void test_stats_federated_equals_pooled(void **state)
-{
-	size_t rows[NS] = {30, 55, 17}, total = 0;
-	ft_model_dataset *ds[NS], *pooled = NULL;
-	double m1[NF], v1[NF], sd1[NF], mean[NF], var[NF], pm[NF], pv[NF];
 	uint64_t count;
-	size_t at = 0;
-	double fs = 0;
 
 	(void)state;
+	assert_int_equal(ft_model_stats_fxp_init(&fxp, 64, 32, NS), FT_OK);
 	for (int s = 0; s < NS; s++) {
 		ds[s] = make_ds(rows[s], NF, 100 + (uint64_t)s);
 		/* features of different magnitudes, like cholesterol and a flag */
@@ -353,30 +386,29 @@ static void test_stats_federated_equals_pooled(void **state)
 			ds[s]->x[r * NF + 3] = (float)(r % 2);
 		}
 		total += rows[s];
+		assert_int_equal(ft_node_stats_site(ds[s], lo, hi, 64, vec, len, NULL), FT_OK);
+		assert_int_equal(ft_crypto_fxp_encode(&fxp, vec, len, enc), FT_OK);
+		for (size_t i = 0; i < len; i++)
+			acc[i] += enc[i];
 	}
+	assert_int_equal(ft_crypto_fxp_decode(&fxp, acc, len, NS, dec), FT_OK);
+	assert_int_equal(ft_model_stats_finish(dec, len, NF, lo, hi, mean, var, &count), FT_OK);
+	assert_int_equal(count, total);
 	assert_int_equal(ft_model_dataset_alloc(total, NF, &pooled), FT_OK);
 	for (int s = 0; s < NS; s++) {
 		memcpy(pooled->x + at * NF, ds[s]->x, rows[s] * NF * sizeof(float));
 		at += rows[s];
 	}
+	for (size_t i = 0; i < total * NF; i++) /* feature 1 leaves its range */
+		if (i % NF == 1)
+			pooled->x[i] = fminf(fmaxf(pooled->x[i], -1), 1);
 	assert_int_equal(ft_model_dataset_moments(pooled, pm, pv), FT_OK);
-
-	stats_pass(ds, NULL, NULL, 1000, m1, v1, &count, &fs);
-	assert_int_equal(count, total);
 	for (int j = 0; j < NF; j++) {
-		/* the documented resolution bound^2 * n_sites / (scale * N), twice */
-		double tol = 1000.0 * 1000 * NS / fs / (double)total * 2;
+		double half = (hi[j] - lo[j]) / 2;
 
-		assert_true(fabs(m1[j] - pm[j]) < 0.05);
-		if (!(fabs(v1[j] - pv[j]) < tol))
-			fail_msg("pass 1 var %d: %g vs %g (tolerance %g)", j, v1[j], pv[j], tol);
-		sd1[j] = v1[j] > 1e-12 ? sqrt(v1[j]) : 1.0;
-	}
-	stats_pass(ds, m1, sd1, 16, mean, var, &count, &fs);
-	for (int j = 0; j < NF; j++) {
-		if (!(fabs(mean[j] - pm[j]) < 1e-4 * (1 + fabs(pm[j]))))
+		if (!(fabs(mean[j] - pm[j]) < 1e-4 * half))
 			fail_msg("mean %d: %g vs %g", j, mean[j], pm[j]);
-		if (!(fabs(var[j] - pv[j]) < 1e-4 * (1 + pv[j])))
+		if (!(fabs(var[j] - pv[j]) < 1e-4 * half * half))
 			fail_msg("var %d: %g vs %g", j, var[j], pv[j]);
 	}
 	for (int s = 0; s < NS; s++)
@@ -384,34 +416,100 @@ static void test_stats_federated_equals_pooled(void **state)
 	ft_model_dataset_free(pooled);
 }
 
+/* The released vector is the exact one plus noise of the calibrated
+ * spread: over 400 releases of a 9-element vector the differences have
+ * mean about 0 and standard deviation noise_sd (within 5%), and the
+ * multiplier is the accountant's for one Gaussian step at epsilon 1. */
+static void test_stats_noise_is_applied(void **state)
+{
+	ft_model_dataset *ds = make_ds(40, NF, 3);
+	const double lo[NF] = {-2, -2, -2, -2}, hi[NF] = {2, 2, 2, 2};
+	size_t len = ft_model_stats_len(NF);
+	ft_node_stats_dp dp;
+	float exact[2 * NF + 1], vec[2 * NF + 1];
+	double z, eps, s1 = 0, s2 = 0, n = 0;
+	int differ = 0;
+
+	(void)state;
+	assert_int_equal(ft_crypto_init(), FT_OK);
+	assert_int_equal(ft_node_stats_calibrate(1.0, 1e-5, NF, &dp, NULL), FT_OK);
+	assert_int_equal(ft_privacy_calibrate_sigma(1.0, 1e-5, 1.0, 1, NULL, 0, &z), FT_OK);
+	assert_true(dp.z == z);
+	assert_int_equal(ft_privacy_epsilon(1.0, dp.z, 1, 1e-5, NULL, 0, &eps, &z), FT_OK);
+	assert_true(eps <= 1.0 && eps > 0.99);
+	assert_true(dp.sensitivity == ft_model_stats_sensitivity(NF));
+	assert_true(dp.noise_sd >= dp.z * dp.sensitivity &&
+	            dp.noise_sd < dp.z * dp.sensitivity * 1.001);
+	assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, exact, len, NULL), FT_OK);
+	for (int k = 0; k < 400; k++) {
+		memcpy(vec, exact, sizeof(vec));
+		assert_int_equal(ft_node_stats_noise(&dp, vec, len, NULL), FT_OK);
+		for (size_t i = 0; i < len; i++) {
+			double d = (double)vec[i] - exact[i];
+
+			differ += vec[i] != exact[i];
+			s1 += d;
+			s2 += d * d;
+			n++;
+		}
+	}
+	assert_true(differ > 0.9 * n);
+	if (!(fabs(s1 / n) < 4 * dp.noise_sd / sqrt(n)))
+		fail_msg("noise mean %g (sd %g)", s1 / n, dp.noise_sd);
+	if (!(fabs(sqrt(s2 / n) / dp.noise_sd - 1) < 0.05))
+		fail_msg("noise sd %g, expected %g", sqrt(s2 / n), dp.noise_sd);
+	/* Bad requests: nothing calibrated. */
+	assert_int_equal(ft_node_stats_calibrate(0, 1e-5, NF, &dp, NULL), FT_EINVAL);
+	assert_int_equal(ft_node_stats_calibrate(1, 1, NF, &dp, NULL), FT_EINVAL);
+	assert_int_equal(ft_node_stats_calibrate(1, 1e-5, 0, &dp, NULL), FT_EINVAL);
+	ft_model_dataset_free(ds);
+}
+
+/* Noise can leave the moments of u outside what [-1, 1] allows; the
+ * decoded variance never goes below the floor, nor above the range. */
+static void test_stats_finish_bounds(void **state)
+{
+	const double lo = 10, hi = 20;
+	/* mean of u 2 (impossible), second moment below the mean's square */
+	const float wild[3] = {200, -60, 100}, flat[3] = {50, -50 + 25, 100};
+	const float empty[3] = {0, 0, 0.4f};
+	double mean, var;
+
+	(void)state;
+	assert_int_equal(ft_model_stats_finish(wild, 3, 1, &lo, &hi, &mean, &var, NULL), FT_OK);
+	assert_true(mean == 20);
+	assert_true(fabs(var - FT_MODEL_STATS_VAR_FLOOR * 25) < 1e-12);
+	/* u = 1/2 for all: variance 0 in truth, the floor here */
+	assert_int_equal(ft_model_stats_finish(flat, 3, 1, &lo, &hi, &mean, &var, NULL), FT_OK);
+	assert_true(fabs(mean - 17.5) < 1e-9 && fabs(var - FT_MODEL_STATS_VAR_FLOOR * 25) < 1e-12);
+	assert_int_equal(ft_model_stats_finish(empty, 3, 1, &lo, &hi, &mean, &var, NULL), FT_EINVAL);
+	assert_int_equal(ft_model_stats_finish(flat, 3, 1, &hi, &lo, &mean, &var, NULL), FT_EINVAL);
+}
+
 static void test_stats_rejects_and_clips(void **state)
 {
 	ft_model_dataset *ds = make_ds(10, 2, 5);
+	const double lo[2] = {-1000, -1000}, hi[2] = {1000, 1000}, bad_hi[2] = {1000, -1000};
 	float vec[5];
-	const float empty[5] = {0, 0, 0, 0, 0};
-	double mean[2], var[2];
-	const double bad_scale[2] = {1, 0};
 	ft_errmsg err;
 
 	(void)state;
-	/* A value beyond the bound counts as the bound. */
+	/* A value beyond the range counts as the bound. */
 	ds->x[0] = 2000;
-	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 100, vec, 5, &err), FT_OK);
+	assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, vec, 5, &err), FT_OK);
 	ds->x[0] = 1000;
 	{
 		float vec2[5];
 
-		assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 100, vec2, 5, &err), FT_OK);
+		assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, vec2, 5, &err), FT_OK);
 		assert_memory_equal(vec, vec2, sizeof(vec));
 	}
-	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 9, vec, 5, &err), FT_ERANGE);
-	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 100, vec, 4, &err), FT_EINVAL);
-	assert_int_equal(ft_node_stats_site(ds, NULL, bad_scale, 1000, 100, vec, 5, &err),
-	                 FT_EINVAL);
+	assert_int_equal(ft_node_stats_site(ds, lo, hi, 9, vec, 5, &err), FT_ERANGE);
+	assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, vec, 4, &err), FT_EINVAL);
+	assert_int_equal(ft_node_stats_site(ds, lo, bad_hi, 100, vec, 5, &err), FT_EINVAL);
+	assert_int_equal(ft_node_stats_site(ds, NULL, hi, 100, vec, 5, &err), FT_EINVAL);
 	ds->x[1] = NAN;
-	assert_int_equal(ft_node_stats_site(ds, NULL, NULL, 1000, 100, vec, 5, &err), FT_EINVAL);
-	assert_int_equal(ft_model_stats_finish(empty, 5, 2, NULL, NULL, 1000, mean, var, NULL),
-	                 FT_EINVAL);
+	assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, vec, 5, &err), FT_EINVAL);
 	ft_model_dataset_free(ds);
 }
 
@@ -487,7 +585,10 @@ int main(void)
 		cmocka_unit_test(test_update_rejects_bad_requests),
 		cmocka_unit_test(test_update_params_check),
 		cmocka_unit_test(test_stats_by_hand),
+		cmocka_unit_test(test_stats_patient_bound),
 		cmocka_unit_test(test_stats_federated_equals_pooled),
+		cmocka_unit_test(test_stats_noise_is_applied),
+		cmocka_unit_test(test_stats_finish_bounds),
 		cmocka_unit_test(test_stats_rejects_and_clips),
 		cmocka_unit_test(test_levels),
 	};

@@ -30,7 +30,7 @@ static void log_round(void *user, const ft_sim_round_report *r)
 	}
 }
 
-static char heart_path[512], diabetes_path[512];
+static char heart_path[512], heart_ranges[512], diabetes_path[512];
 
 static void heart_options(ft_sim_options *o, uint32_t rounds)
 {
@@ -165,20 +165,31 @@ static void test_dropouts_before_upload(void **state)
 	assert_true(seen > 0);
 }
 
-/* Each site's budget is spent over the run and never exceeded. */
+/* Each site's budget is spent over the run and never exceeded: the
+ * statistics release (epsilon 0.5 of it) counts from the start, and
+ * training is calibrated to what it leaves. DP needs public ranges. */
 static void test_dp_budget(void **state)
 {
 	ft_sim_options o;
 	ft_sim_summary s;
 	rounds_log log = {0};
+	ft_errmsg err = {{0}};
 
 	(void)state;
 	heart_options(&o, 6);
 	o.dp = 1;
 	o.dp_epsilon = 2.0;
 	o.dp_delta = 1e-5;
+	assert_int_equal(ft_sim_run(&o, NULL, log_round, &log, &s, NULL, &err), FT_EINVAL);
+	assert_non_null(strstr(err.msg, "--feature-ranges"));
+	o.feature_ranges = heart_ranges;
+	o.stats_epsilon = 2.0;
+	assert_int_equal(ft_sim_run(&o, NULL, log_round, &log, &s, NULL, NULL), FT_EINVAL);
+	o.stats_epsilon = 0.5;
 	assert_int_equal(ft_sim_run(&o, NULL, log_round, &log, &s, NULL, NULL), FT_OK);
 	assert_true(s.sigma_max > 0.5);
+	/* round 1 already includes the release: more than 0.5 */
+	assert_true(log.r[0].epsilon > 0.5);
 	for (uint32_t i = 1; i < log.n; i++)
 		assert_true(log.r[i].epsilon > log.r[i - 1].epsilon);
 	print_message("epsilon after round 1: %.3f, at the end %.4f; accuracy %.3f\n",
@@ -293,7 +304,7 @@ static void test_bad_options(void **state)
  * aborted round, never a crash or a leak (checked under ASan). */
 static void test_allocation_failures(void **state)
 {
-	char dir[64], path[128];
+	char dir[64], path[128], ranges[128];
 	FILE *f;
 	ft_sim_options o;
 	long n, ok = 0, failed = 0;
@@ -317,6 +328,12 @@ static void test_allocation_failures(void **state)
 	o.rounds = 2;
 	o.dp = 1;
 	o.dp_epsilon = 5;
+	snprintf(ranges, sizeof(ranges), "%s/ranges.txt", dir);
+	f = fopen(ranges, "w");
+	assert_non_null(f);
+	fprintf(f, "a 0 30\nb 0 4\n");
+	fclose(f);
+	o.feature_ranges = ranges;
 	for (n = 0; n < 20000; n++) {
 		ft_model *m = NULL;
 		int rv;
@@ -354,6 +371,7 @@ int main(void)
 	if (ft_crypto_init() != FT_OK)
 		return 1;
 	ft_test_data(HEART, heart_path, sizeof(heart_path));
+	ft_test_data("heart_disease_uci/feature_ranges.txt", heart_ranges, sizeof(heart_ranges));
 	ft_test_data("diabetes_progression/diabetes_progression.csv", diabetes_path,
 	             sizeof(diabetes_path));
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-static char heart[512];
+static char heart[512], heart_ranges[512];
 static char out_path[128], err_path[128];
 
 /* Runs ft_sim_cli_main with stdout and stderr sent to files; returns the
@@ -58,7 +58,7 @@ static void test_documented_command(void **state)
 	char *argv[] = {"simulate", "--data", heart, "--site-column", "site", "--split-column",
 	                "split", "--target", "disease", "--exclude", "num", "--categorical",
 	                "cp,restecg", "--model", "logreg", "--rounds", "3", "--dp-epsilon", "4",
-	                "--dp-delta", "1e-5", "--seed", "5"};
+	                "--dp-delta", "1e-5", "--seed", "5", "--feature-ranges", heart_ranges};
 	char *out, *line;
 	int n = 0;
 
@@ -66,6 +66,7 @@ static void test_documented_command(void **state)
 	assert_int_equal(run_cli(sizeof(argv) / sizeof(argv[0]), argv), 0);
 	out = slurp(out_path);
 	assert_non_null(strstr(out, "# sites=4 train=486 test=254"));
+	assert_non_null(strstr(out, "stats-epsilon=1 standardise=public-ranges+dp"));
 	for (line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
 		unsigned r = 0, sites = 0, surv = 0;
 		double acc = -1, loss = -1, eps = -1;
@@ -123,6 +124,10 @@ static void test_bad_options_exit_2(void **state)
 		 "--server-opt"},
 		{{"--sites", "4", "--model", "logreg", "--rounds", "2", "--dp-delta", "1e-5"},
 		 "--dp-delta needs --dp-epsilon"},
+		{{"--sites", "4", "--model", "logreg", "--rounds", "2", "--dp-epsilon", "1"},
+		 "--dp-epsilon needs --feature-ranges"},
+		{{"--sites", "4", "--model", "logreg", "--rounds", "2", "--stats-epsilon", "1"},
+		 "--stats-epsilon needs --dp-epsilon"},
 		{{"--sites", "4", "--model", "logreg", "--rounds", "2", "--bits", "8"}, "--bits"},
 		{{"--sites", "4", "--model", "logreg", "--rounds", "2", "--drop-rate", "1.5"},
 		 "--drop-rate"},
@@ -185,6 +190,7 @@ int main(void)
 	if (ft_crypto_init() != FT_OK)
 		return 1;
 	ft_test_data("heart_disease_uci/heart_disease_flamby_split.csv", heart, sizeof(heart));
+	ft_test_data("heart_disease_uci/feature_ranges.txt", heart_ranges, sizeof(heart_ranges));
 	snprintf(dir, sizeof(dir), "/tmp/fedtwin-sim-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return 1;
