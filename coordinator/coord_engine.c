@@ -232,11 +232,16 @@ static const char *kind_name(uint32_t kind)
 	}
 }
 
-/* k and t for n sites: tolerate the run's drop-out fraction where the graph
- * allows it, else none (small consortia). */
+/* k and t for n sites: safe against the fraction of colluding sites that
+ * sites assume by default (they check it: ft_secagg_params_secure), and
+ * tolerating the run's drop-out fraction where the graph allows it, else
+ * none (small consortia). */
 static int choose_kt(const ft_coord_engine *e, uint32_t n, uint32_t *k, uint32_t *t)
 {
-	if (e->run.dropout > 0 && ft_secagg_params(n, e->run.dropout, 0.0, 40, 30, k, t) == FT_OK)
+	if (e->run.dropout > 0 &&
+	    ft_secagg_params(n, e->run.dropout, FT_SECAGG_ASSUME_CORRUPT, 40, 30, k, t) == FT_OK)
+		return FT_OK;
+	if (ft_secagg_params(n, 0.0, FT_SECAGG_ASSUME_CORRUPT, 40, 30, k, t) == FT_OK)
 		return FT_OK;
 	return ft_secagg_params(n, 0.0, 0.0, 40, 30, k, t);
 }

@@ -58,6 +58,8 @@ typedef struct node_cfg {
 	int tls_off;
 	uint64_t call_timeout_ms;
 	uint32_t min_sites;   /* the site's own floor on a round's site count */
+	double assume_corrupt; /* fraction of sites assumed to collude with the
+	                          coordinator when judging a round's (k, t) */
 	int allow_plain_sum;  /* takes part in plain-sum rounds (default no) */
 	uint32_t max_trainings; /* charged trainings per (run, round), all attempts */
 } node_cfg;
@@ -184,6 +186,9 @@ static int node_cfg_handler(void *user, const char *section, const char *name, c
 			return cset(c->state_dir, sizeof(c->state_dir), value);
 		if (strcmp(name, "audit_log") == 0)
 			return cset(c->audit_log, sizeof(c->audit_log), value);
+		if (strcmp(name, "assume_corrupt_fraction") == 0)
+			return ft_parse_double(value, &c->assume_corrupt) == FT_OK &&
+			       c->assume_corrupt >= 0.0 && c->assume_corrupt < 0.5;
 		if (strcmp(name, "allow_plain_sum") == 0) {
 			c->allow_plain_sum = strcmp(value, "yes") == 0;
 			return c->allow_plain_sum || strcmp(value, "no") == 0;
@@ -217,6 +222,7 @@ static int node_cfg_load(const char *path, node_cfg *c, ft_errmsg *err)
 	memset(c, 0, sizeof(*c));
 	c->call_timeout_ms = 15000;
 	c->min_sites = 3;
+	c->assume_corrupt = FT_SECAGG_ASSUME_CORRUPT;
 	c->max_trainings = 2;
 	line = ini_parse(path, node_cfg_handler, c);
 	if (line < 0)
@@ -1057,6 +1063,24 @@ static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_an
 	if (!a->plain_sum && a->t < 2) {
 		snprintf(why, wlen, "a secure-aggregation threshold of %u would let one site's shares "
 		         "unmask; at least 2 is needed", a->t);
+		return 0;
+	}
+	if (!a->plain_sum &&
+	    !ft_secagg_params_secure(a->n_sites, a->k, a->t, n->cfg.assume_corrupt, 40)) {
+		uint32_t need = 0;
+
+		for (uint32_t t = a->k / 2 + 1; t <= a->k && need == 0; t++)
+			if (ft_secagg_params_secure(a->n_sites, a->k, t, n->cfg.assume_corrupt, 40))
+				need = t;
+		if (need > 0)
+			snprintf(why, wlen, "a threshold of %u of %u neighbours among %u sites is too low"
+			         " for this site, which assumes up to %g of the sites may collude with the"
+			         " coordinator: it needs at least %u", a->t, a->k, a->n_sites,
+			         n->cfg.assume_corrupt, need);
+		else
+			snprintf(why, wlen, "no threshold with %u neighbours among %u sites is safe for"
+			         " this site, which assumes up to %g of the sites may collude with the"
+			         " coordinator", a->k, a->n_sites, n->cfg.assume_corrupt);
 		return 0;
 	}
 	if (f->round == 0 && ft_store_policy_get(n->store, &pol, NULL) != FT_OK) {

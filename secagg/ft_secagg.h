@@ -156,6 +156,12 @@ int ft_secagg_params(uint32_t n, double delta, double gamma, unsigned sigma, uns
  */
 int ft_secagg_params_secure(uint32_t n, uint32_t k, uint32_t t, double gamma, unsigned sigma);
 
+/* The fraction of sites that the coordinator, when it chooses (k, t), and a
+ * site, by default, when it checks them, assume may collude with the
+ * coordinator. A site may assume more (node.ini assume_corrupt_fraction)
+ * and then refuses rounds whose threshold is too low for it. */
+#define FT_SECAGG_ASSUME_CORRUPT 0.2
+
 /* ---- Server ------------------------------------------------------------ */
 
 typedef struct ft_secagg_server ft_secagg_server;

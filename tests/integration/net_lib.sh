@@ -124,6 +124,7 @@ audit_log = $WORK/site-$1/audit.log
 call_timeout_ms = ${CALL_TIMEOUT_MS:-20000}
 min_sites = $(eval echo "\${NODE_MIN_SITES_$1:-3}")
 allow_plain_sum = $(eval echo "\${NODE_ALLOW_PLAIN_$1:-no}")
+assume_corrupt_fraction = $(eval echo "\${NODE_ASSUME_CORRUPT_$1:-0.2}")
 [tls]
 ca = $WORK/pki/ca.crt
 cert = $2
