@@ -965,7 +965,9 @@ int ft_coord_engine_alloc(const ft_coord_run *run, const ft_coord_timeouts *to,
 	rv = stats_state_load(e, meta);
 	if (rv != FT_OK) {
 		rv = ft_errmsg_set(err, rv, "run %llu: a standardised run needs its public feature"
-		                   " ranges and statistics epsilon in the model",
+		                   " ranges and statistics epsilon in the model (a run created"
+		                   " before statistics releases existed cannot resume: stop it and"
+		                   " create it again with --feature-ranges)",
 		                   (unsigned long long)run->id);
 		goto out;
 	}

@@ -448,20 +448,29 @@ static int seal(serve *s, uint32_t recipient, unsigned type, uint64_t round, uin
  * FEDTWIN_TEST_ANNOUNCE_WRONG_D=1 makes the coordinator announce training
  * rounds with a vector length one above the model's, as a faulty or
  * hostile coordinator might, so a test can check that nodes refuse before
- * any privacy charge. Never set it in production. */
+ * any privacy charge. FEDTWIN_TEST_STATS_CAP=N announces round 0 (the
+ * statistics release) with a patient cap of N instead of the public one, as
+ * a coordinator searching for a site's patient count would. Never set them
+ * in production. */
 static void test_wrong_d(uint8_t **payload, size_t *len)
 {
 	const char *v = getenv("FEDTWIN_TEST_ANNOUNCE_WRONG_D");
+	const char *cap = getenv("FEDTWIN_TEST_STATS_CAP");
 	ft_wire_announce *a = NULL;
 	uint8_t *body = NULL;
 	size_t blen;
 
-	if (v == NULL || strcmp(v, "1") != 0)
+	if ((v == NULL || strcmp(v, "1") != 0) && cap == NULL)
 		return;
 	a = ft_calloc(1, sizeof(*a));
-	if (a == NULL || ft_wire_announce_decode(*payload, *len, a) != FT_OK || a->round == 0)
+	if (a == NULL || ft_wire_announce_decode(*payload, *len, a) != FT_OK)
 		goto out;
-	a->d++;
+	if (a->round == 0 && cap != NULL)
+		a->fxp_clip = strtod(cap, NULL);
+	else if (a->round > 0 && v != NULL && strcmp(v, "1") == 0)
+		a->d++;
+	else
+		goto out;
 	if (ft_wire_announce_encode(a, &body, &blen) != FT_OK)
 		goto out;
 	ft_free(*payload);

@@ -165,7 +165,7 @@ typedef enum ft_coord_event_type {
  * the version-0 model file's metadata ("standardise.*"), so at most
  * FT_COORD_STATS_MAX_FEATURES features (the metadata string limit). */
 #define FT_COORD_STATS_PASSES 1
-#define FT_COORD_STATS_MAX_ROWS 100000u
+#define FT_COORD_STATS_MAX_ROWS FT_MODEL_STATS_MAX_UNITS
 #define FT_COORD_STATS_MAX_FEATURES 40u
 
 #define FT_COORD_TEXT_MAX 256

@@ -551,6 +551,12 @@ int ft_model_update_fxp_init(ft_crypto_fxp *fxp, double update_clip, int weighte
  * public cap on patients per site, so one fixed-point encoding (clip N,
  * ft_model_stats_fxp_init) serves the whole vector.
  */
+/* The public cap on one site's patients in a statistics release: it sizes
+ * the fixed-point encoding of the count, so every site and the coordinator
+ * use this one constant (a site never takes the cap from an announcement:
+ * refusals at a cap the coordinator chooses would reveal its count). */
+#define FT_MODEL_STATS_MAX_UNITS 100000u
+
 size_t ft_model_stats_len(size_t n_features);
 
 /* The L2 sensitivity of a site's stats vector to one patient:
@@ -575,9 +581,10 @@ int ft_model_stats_fxp_init(ft_crypto_fxp *fxp, uint64_t max_rows, unsigned bits
  * (population) variance of the clipped x (n_features doubles each, the
  * caller's), and the noisy patient count rounded (*count, may be NULL).
  * The mean of u is kept in [-1, 1] and the variance of u in
- * [FT_MODEL_STATS_VAR_FLOOR, 1] (noise can leave them outside). FT_EINVAL
- * if the count is below 1 (no patients, or noise larger than the
- * federation), a value is not finite or a range is empty. Pure computation.
+ * [FT_MODEL_STATS_VAR_FLOOR, 1] (noise can leave them outside); a noisy
+ * count below 1 is taken as 1 (post-processing: the release's retries
+ * re-send the same vectors, so failing would fail them all). FT_EINVAL if a
+ * value is not finite or a range is empty. Pure computation.
  */
 int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const double *lo,
                           const double *hi, double *mean, double *var,

@@ -57,9 +57,12 @@ int ft_model_stats_finish(const float *sum, size_t len, size_t n_features, const
 	for (size_t j = 0; j < n_features; j++)
 		if (!isfinite(lo[j]) || !isfinite(hi[j]) || !(lo[j] < hi[j]))
 			return FT_EINVAL;
+	/* Noise can take the count below 1. Failing would fail every retry too
+	 * (sites re-send their kept vectors): post-processing clamps it, and
+	 * the moments below are clamped to what values in range allow. */
 	n = nearbyint((double)sum[2 * n_features]);
 	if (!(n >= 1))
-		return FT_EINVAL;
+		n = 1;
 	for (size_t j = 0; j < n_features; j++) {
 		double m = (double)sum[j] / n, e2 = (double)sum[n_features + j] / n + 0.5;
 		double mid = 0.5 * (lo[j] + hi[j]), half = 0.5 * (hi[j] - lo[j]), v;

@@ -880,23 +880,35 @@ out:
 }
 
 /* Reads the vector kept for (run, model hash); FT_ENOTFOUND if none. */
+/* The kept statistics vector of a run, if it was released for this
+ * version-0 model and no patient has withdrawn consent since (a withdrawal
+ * takes effect for everything that has not left yet: the stale file is
+ * removed). File: "FTS2" || model hash (32) || withdrawal head (i64 LE,
+ * before the release) || len (u32) || vec[len] (float32 LE). */
+#define STATS_HDR 48
 static int stats_cache_read(const char *path, const uint8_t hash[FT_CRYPTO_HASH_BYTES],
-                            size_t len, float *vec)
+                            int64_t withdrawn, size_t len, float *vec)
 {
 	uint8_t *buf = NULL;
 	size_t blen;
 	int rv;
 
-	rv = read_all(path, 40 + 4 * len, &buf, &blen);
+	rv = read_all(path, STATS_HDR + 4 * len, &buf, &blen);
 	if (rv != FT_OK)
 		return FT_ENOTFOUND;
-	if (blen != 40 + 4 * len || memcmp(buf, "FTS1", 4) != 0 || memcmp(buf + 4, hash, 32) != 0 ||
-	    ft_get_le32(buf + 36) != len) {
+	if (blen != STATS_HDR + 4 * len || memcmp(buf, "FTS2", 4) != 0 ||
+	    memcmp(buf + 4, hash, 32) != 0 || ft_get_le32(buf + 44) != len) {
 		ft_free(buf);
 		return FT_ENOTFOUND;
 	}
+	if ((int64_t)ft_get_le64(buf + 36) != withdrawn) {
+		ft_free(buf);
+		nlog("the kept statistics vector predates a consent withdrawal: discarded, never sent");
+		(void)unlink(path);
+		return FT_ENOTFOUND;
+	}
 	for (size_t i = 0; i < len; i++) {
-		uint32_t u = ft_get_le32(buf + 40 + 4 * i);
+		uint32_t u = ft_get_le32(buf + STATS_HDR + 4 * i);
 
 		memcpy(&vec[i], &u, 4);
 	}
@@ -925,11 +937,19 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	ft_errmsg err = {{0}};
 	double *lo = NULL, *hi = NULL;
 	float *vec = NULL;
-	uint8_t *buf = NULL, hdr[40];
+	uint8_t *buf = NULL, hdr[STATS_HDR];
 	char name[96], path[1200], run_id[32];
+	int64_t withdrawn = 0;
 	size_t p, len;
 	int rv;
 
+	/* The patient cap is public and fixed; one chosen by the coordinator
+	 * would turn this site's refusals into a search for its count. */
+	if (a->fxp_clip != (double)FT_MODEL_STATS_MAX_UNITS) {
+		snprintf(why, why_cap, "a statistics release caps each site at %u patients, not %g",
+		         FT_MODEL_STATS_MAX_UNITS, a->fxp_clip);
+		return FT_EINVAL;
+	}
 	rv = model_load_meta(n, f->run, a->model_version, a->model_hash, &global, &meta);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "model v%llu is not held or its hash differs",
@@ -953,7 +973,12 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	snprintf(run_id, sizeof(run_id), "run-%llu", (unsigned long long)f->run);
 	snprintf(name, sizeof(name), "stats-run-%llu.bin", (unsigned long long)f->run);
 	snprintf(path, sizeof(path), "%s/%s", n->cfg.state_dir, name);
-	if (stats_cache_read(path, a->model_hash, len, vec) == FT_OK) {
+	rv = ft_store_consent_withdrawn_head(n->store, &withdrawn, &err);
+	if (rv != FT_OK) {
+		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
+		goto out;
+	}
+	if (stats_cache_read(path, a->model_hash, withdrawn, len, vec) == FT_OK) {
 		nlog("statistics of run %llu: re-sending the noisy vector already released (no new"
 		     " privacy cost)", (unsigned long long)f->run);
 		goto done;
@@ -972,7 +997,7 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	req.hi = hi;
 	req.n_features = p;
 	req.epsilon = a->dp_max_epsilon;
-	req.max_units = (uint64_t)a->fxp_clip;
+	req.max_units = FT_MODEL_STATS_MAX_UNITS;
 	rv = ft_node_stats_release(n->store, &req, vec, len, &res, &err);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
@@ -1013,9 +1038,10 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 		memcpy(&u, &vec[i], 4);
 		ft_put_le32(buf + 4 * i, u);
 	}
-	memcpy(hdr, "FTS1", 4);
+	memcpy(hdr, "FTS2", 4);
 	memcpy(hdr + 4, a->model_hash, 32);
-	ft_put_le32(hdr + 36, (uint32_t)len);
+	ft_put_le64(hdr + 36, (uint64_t)withdrawn);
+	ft_put_le32(hdr + 44, (uint32_t)len);
 	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * len);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "cannot keep the statistics in %.200s", n->cfg.state_dir);
@@ -1049,6 +1075,13 @@ static int announce_acceptable(node_d *n, const ft_wire_hdr *f, const ft_wire_an
 	ft_store_policy pol;
 	int member = 0;
 
+	/* Ledger keys are round * 1000 + attempt in an INTEGER column: a
+	 * round beyond that would wrap and escape the per-round count. */
+	if (f->round > ((uint64_t)INT64_MAX - 999) / 1000) {
+		snprintf(why, wlen, "round %llu is beyond what this site's ledger records",
+		         (unsigned long long)f->round);
+		return 0;
+	}
 	for (uint32_t i = 0; i < a->n_sites; i++)
 		member |= a->sites[i] == n->cfg.site_id;
 	if (!member) {
