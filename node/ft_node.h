@@ -187,8 +187,12 @@ typedef struct ft_node_stats_dp {
 	double sensitivity;  /* ft_model_stats_sensitivity(n_features) */
 	double z;            /* noise multiplier to account (q = 1, one step): what
 	                        the ledger is charged */
+	double rounding;     /* what rounding the exact vector to float32 can add
+	                        to the distance of two neighbouring vectors:
+	                        sqrt(len) * ulp(FT_MODEL_STATS_MAX_UNITS) */
 	double noise_sd;     /* what ft_node_stats_noise adds per element: at least
-	                        z * sensitivity once the noise grid is allowed for */
+	                        z * (sensitivity + rounding) once the noise grid
+	                        is allowed for */
 } ft_node_stats_dp;
 
 /*

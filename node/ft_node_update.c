@@ -249,7 +249,13 @@ int ft_node_stats_calibrate(double epsilon, double delta, size_t n_features,
 	rv = ft_privacy_noise_multiplier_required(dp.z, ft_model_stats_len(n_features), &z_add);
 	if (rv != FT_OK)
 		return ft_errmsg_set(err, rv, "stats: the noise grid is too coarse");
-	dp.noise_sd = z_add * dp.sensitivity;
+	/* The exact vector is rounded to float32 before the noise: each
+	 * element (at most the patient cap in magnitude) moves by at most half
+	 * an ulp, so two neighbouring vectors may end up one ulp per element
+	 * further apart than the sensitivity says. The noise covers that too. */
+	dp.rounding = sqrt((double)ft_model_stats_len(n_features)) *
+	              ldexp(1.0, ilogb((double)FT_MODEL_STATS_MAX_UNITS) - 23);
+	dp.noise_sd = z_add * (dp.sensitivity + dp.rounding);
 	*out = dp;
 	return FT_OK;
 }

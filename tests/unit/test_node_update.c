@@ -438,8 +438,12 @@ static void test_stats_noise_is_applied(void **state)
 	assert_int_equal(ft_privacy_epsilon(1.0, dp.z, 1, 1e-5, NULL, 0, &eps, &z), FT_OK);
 	assert_true(eps <= 1.0 && eps > 0.99);
 	assert_true(dp.sensitivity == ft_model_stats_sensitivity(NF));
-	assert_true(dp.noise_sd >= dp.z * dp.sensitivity &&
-	            dp.noise_sd < dp.z * dp.sensitivity * 1.001);
+	/* float32 rounding of values up to the 100 000-patient cap: 2^-7 per
+	 * element, a few per cent of S at most */
+	assert_true(dp.rounding == sqrt((double)len) * ldexp(1.0, -7));
+	assert_true(dp.rounding < 0.05 * dp.sensitivity);
+	assert_true(dp.noise_sd >= dp.z * (dp.sensitivity + dp.rounding) &&
+	            dp.noise_sd < dp.z * (dp.sensitivity + dp.rounding) * 1.001);
 	assert_int_equal(ft_node_stats_site(ds, lo, hi, 100, exact, len, NULL), FT_OK);
 	for (int k = 0; k < 400; k++) {
 		memcpy(vec, exact, sizeof(vec));
