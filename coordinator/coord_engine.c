@@ -713,6 +713,11 @@ static int plain_recv(ft_coord_engine *e, eng_site *s, const uint8_t *payload, s
 	}
 	s->up_state = UP_RECEIVING;
 	rv = ft_wire_reasm_add(s->upload, &c);
+	/* A node that lost its connection sends its upload again from the
+	 * start: a piece already held is a duplicate, not a failure (the
+	 * whole upload's hash is checked when it is complete). */
+	if (rv == FT_EEXIST)
+		return FT_OK;
 	if (rv != FT_OK)
 		goto fail;
 	if (!ft_wire_reasm_complete(s->upload))

@@ -1646,6 +1646,11 @@ static int node_run_main(const char *config, int allow_plain)
 				     " restarting; retrying",
 				     ft_strerror(rv));
 			n.bound = 0;
+			/* The pieces of a plain-sum upload in that request may not
+			 * have arrived: send them all again (the coordinator takes a
+			 * piece it already holds as a duplicate). */
+			if (n.plain != NULL)
+				n.plain_ck.offset = 0;
 			if (failures >= 1) {
 				/* Start the connection afresh: a dialer whose pipe died while
 				 * this process was stopped may never redial by itself. */
