@@ -150,8 +150,10 @@ int ft_audit_log_round_end(ft_audit_log *log, const char *run, uint64_t round,
 	return emit(log, "round.end", j, rv, seq, head_out);
 }
 
-int ft_audit_log_message(ft_audit_log *log, ft_audit_dir dir, const char *peer,
-                         const char *msg_type, uint64_t size,
+/* One msg.sent / msg.received entry, for one message (frames 0) or for
+ * several (frames >= 2: size their total, digest over their digests). */
+static int message_entry(ft_audit_log *log, ft_audit_dir dir, const char *peer,
+                         const char *msg_type, uint64_t frames, uint64_t size,
                          const uint8_t digest[FT_CRYPTO_HASH_BYTES], const char *run,
                          uint64_t round, uint64_t *seq, uint8_t head_out[FT_CRYPTO_HASH_BYTES])
 {
@@ -161,10 +163,13 @@ int ft_audit_log_message(ft_audit_log *log, ft_audit_dir dir, const char *peer,
 	if (rv != FT_OK)
 		return rv;
 	if ((dir != FT_AUDIT_SENT && dir != FT_AUDIT_RECEIVED) || !valid_str(peer) ||
-	    !valid_str(msg_type) || digest == NULL || (run != NULL && !valid_str(run)))
+	    !valid_str(msg_type) || digest == NULL || frames == 1 ||
+	    (run != NULL && !valid_str(run)))
 		rv = FT_EINVAL;
 	ADD(ft_audit_json_str(j, "peer", peer));
 	ADD(ft_audit_json_str(j, "msg_type", msg_type));
+	if (frames > 0)
+		ADD(ft_audit_json_u64(j, "frames", frames));
 	ADD(ft_audit_json_u64(j, "size", size));
 	ADD(ft_audit_json_hex(j, "digest", digest, FT_CRYPTO_HASH_BYTES));
 	if (run != NULL) {
@@ -173,6 +178,14 @@ int ft_audit_log_message(ft_audit_log *log, ft_audit_dir dir, const char *peer,
 	}
 	return emit(log, dir == FT_AUDIT_RECEIVED ? "msg.received" : "msg.sent", j, rv, seq,
 	            head_out);
+}
+
+int ft_audit_log_message(ft_audit_log *log, ft_audit_dir dir, const char *peer,
+                         const char *msg_type, uint64_t size,
+                         const uint8_t digest[FT_CRYPTO_HASH_BYTES], const char *run,
+                         uint64_t round, uint64_t *seq, uint8_t head_out[FT_CRYPTO_HASH_BYTES])
+{
+	return message_entry(log, dir, peer, msg_type, 0, size, digest, run, round, seq, head_out);
 }
 
 int ft_audit_log_training(ft_audit_log *log, const ft_audit_training *t, uint64_t *seq,
@@ -366,26 +379,10 @@ int ft_audit_log_message_group(ft_audit_log *log, ft_audit_dir dir, const char *
                                uint64_t round, uint64_t *seq,
                                uint8_t head_out[FT_CRYPTO_HASH_BYTES])
 {
-	ft_audit_json *j = NULL;
-	int rv = begin(log, &j);
-
-	if (rv != FT_OK)
-		return rv;
-	if ((dir != FT_AUDIT_SENT && dir != FT_AUDIT_RECEIVED) || !valid_str(peer) ||
-	    !valid_str(msg_type) || digest == NULL || frames < 2 ||
-	    (run != NULL && !valid_str(run)))
-		rv = FT_EINVAL;
-	ADD(ft_audit_json_str(j, "peer", peer));
-	ADD(ft_audit_json_str(j, "msg_type", msg_type));
-	ADD(ft_audit_json_u64(j, "frames", frames));
-	ADD(ft_audit_json_u64(j, "size", size));
-	ADD(ft_audit_json_hex(j, "digest", digest, FT_CRYPTO_HASH_BYTES));
-	if (run != NULL) {
-		ADD(ft_audit_json_str(j, "run", run));
-		ADD(ft_audit_json_u64(j, "round", round));
-	}
-	return emit(log, dir == FT_AUDIT_RECEIVED ? "msg.received" : "msg.sent", j, rv, seq,
-	            head_out);
+	if (frames < 2)
+		frames = 1; /* refused: a group is of two messages or more */
+	return message_entry(log, dir, peer, msg_type, frames, size, digest, run, round, seq,
+	                     head_out);
 }
 
 int ft_audit_log_dropped(ft_audit_log *log, const char *peer, uint64_t budget,

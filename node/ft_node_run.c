@@ -625,6 +625,73 @@ static int count_round_charges(void *ctx, const ft_store_ledger_event *ev)
 }
 
 /*
+ * A kept vector (the DP update of a round, the noisy statistics of a
+ * run): magic (4) || hash of the model it was computed from (32) ||
+ * consent withdrawal head before the computation (i64 LE,
+ * ft_store_consent_withdrawn_head) || len (u32) || v[len] (float32 LE).
+ * It is re-sent by a retried attempt only while the model and the
+ * withdrawal head are the same: a withdrawal takes effect for everything
+ * that has not left yet.
+ */
+#define KEPT_HDR 48
+
+static int kept_write(node_d *n, const char *name, const char magic[4],
+                      const uint8_t hash[FT_CRYPTO_HASH_BYTES], int64_t withdrawn, const float *v,
+                      size_t len)
+{
+	uint8_t hdr[KEPT_HDR], *buf = ft_mallocarray(len, 4);
+	int rv;
+
+	if (buf == NULL)
+		return FT_ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		uint32_t u;
+
+		memcpy(&u, &v[i], 4);
+		ft_put_le32(buf + 4 * i, u);
+	}
+	memcpy(hdr, magic, 4);
+	memcpy(hdr + 4, hash, FT_CRYPTO_HASH_BYTES);
+	ft_put_le64(hdr + 36, (uint64_t)withdrawn);
+	ft_put_le32(hdr + 44, (uint32_t)len);
+	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * len);
+	ft_free(buf);
+	return rv;
+}
+
+/* FT_OK with out[len] filled when `path` holds a vector that may be
+ * re-sent; FT_ENOTFOUND when there is none or it is stale, which is then
+ * deleted (*stale = 1 if it was for this model: a withdrawal since, or an
+ * older format that did not record consent); FT_EIO if it cannot be. */
+static int kept_read(const char *path, const char magic[4],
+                     const uint8_t hash[FT_CRYPTO_HASH_BYTES], int64_t withdrawn, size_t len,
+                     float *out, int *stale)
+{
+	uint8_t *buf = NULL;
+	size_t blen;
+
+	*stale = 0;
+	if (read_all(path, KEPT_HDR + 4 * len, &buf, &blen) != FT_OK)
+		return FT_ENOTFOUND;
+	if (blen == KEPT_HDR + 4 * len && memcmp(buf, magic, 4) == 0 &&
+	    memcmp(buf + 4, hash, FT_CRYPTO_HASH_BYTES) == 0 && ft_get_le32(buf + 44) == len &&
+	    (int64_t)ft_get_le64(buf + 36) == withdrawn) {
+		for (size_t i = 0; i < len; i++) {
+			uint32_t u = ft_get_le32(buf + KEPT_HDR + 4 * i);
+
+			memcpy(&out[i], &u, 4);
+		}
+		ft_free(buf);
+		return FT_OK;
+	}
+	*stale = blen >= KEPT_HDR && memcmp(buf + 4, hash, FT_CRYPTO_HASH_BYTES) == 0;
+	ft_free(buf);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return FT_EIO;
+	return FT_ENOTFOUND;
+}
+
+/*
  * The DP update of (run, round): computed once (ledger charged first, inside
  * ft_node_train_local) and kept in the state directory, so a retried attempt
  * re-sends the same noisy update rather than spending privacy again, unless
@@ -643,10 +710,9 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
                       size_t pub_cap)
 {
 	char name[96], path[1200], run_id[32];
-	uint8_t *buf = NULL, hdr[48];
 	int64_t withdrawn = 0;
 	round_charges rc;
-	size_t len;
+	int stale;
 	ft_model *global = NULL, *trained = NULL;
 	ft_model_meta *gmeta = NULL;
 	double *smean = NULL, *svar = NULL;
@@ -688,35 +754,24 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
 		goto out;
 	}
-	if (read_all(path, sizeof(hdr) + 4 * (size_t)FT_MODEL_MAX_PARAMS, &buf, &len) == FT_OK) {
-		if (len == sizeof(hdr) + 4 * np && memcmp(buf, "FTU2", 4) == 0 &&
-		    memcmp(buf + 4, a->model_hash, 32) == 0 && ft_get_le32(buf + 44) == np &&
-		    (int64_t)ft_get_le64(buf + 36) == withdrawn) {
-			dl = ft_mallocarray(np, sizeof(float));
-			if (dl == NULL) {
-				rv = FT_ENOMEM;
-				goto out;
-			}
-			for (size_t i = 0; i < np; i++) {
-				uint32_t u = ft_get_le32(buf + sizeof(hdr) + 4 * i);
-
-				memcpy(&dl[i], &u, 4);
-			}
-			nlog("round %llu: re-sending the update already computed (no new privacy cost)",
-			     (unsigned long long)f->round);
-			goto done;
-		}
-		/* Stale (another model, or a withdrawal since, or an older
-		 * format that did not record consent): it must never leave. */
-		if (len >= sizeof(hdr) && memcmp(buf + 4, a->model_hash, 32) == 0)
-			nlog("round %llu: the saved update predates a consent withdrawal (or its "
-			     "consent state is unknown): discarded, never sent",
-			     (unsigned long long)f->round);
-		if (unlink(path) != 0 && errno != ENOENT) {
-			snprintf(why, why_cap, "cannot delete the stale update %.200s", path);
-			rv = FT_EIO;
-			goto out;
-		}
+	dl = ft_mallocarray(np, sizeof(float));
+	if (dl == NULL) {
+		rv = FT_ENOMEM;
+		goto out;
+	}
+	rv = kept_read(path, "FTU2", a->model_hash, withdrawn, np, dl, &stale);
+	if (rv == FT_OK) {
+		nlog("round %llu: re-sending the update already computed (no new privacy cost)",
+		     (unsigned long long)f->round);
+		goto done;
+	}
+	if (stale)
+		nlog("round %llu: the saved update predates a consent withdrawal (or its "
+		     "consent state is unknown): discarded, never sent",
+		     (unsigned long long)f->round);
+	if (rv == FT_EIO) {
+		snprintf(why, why_cap, "cannot delete the stale update %.200s", path);
+		goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	snprintf(run_id, sizeof(run_id), "run-%llu", (unsigned long long)f->run);
@@ -826,13 +881,6 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		audit_check(n, ft_audit_log_privacy(n->audit, &pv, NULL, NULL), "privacy.spend");
 		crash_after_charge(f->round, f->attempt);
 	}
-	dl = ft_mallocarray(np, sizeof(float));
-	ft_free(buf);
-	buf = ft_mallocarray(np, 4);
-	if (dl == NULL || buf == NULL) {
-		rv = FT_ENOMEM;
-		goto out;
-	}
 	{
 		/* The update clip (L2, post-processing: no privacy cost) bounds
 		 * this site's influence on the sum and keeps every coordinate
@@ -846,19 +894,10 @@ static int update_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a
 		norm = sqrt(norm);
 		if (norm > a->fxp_clip)
 			scale = a->fxp_clip / norm;
-		for (size_t i = 0; i < np; i++) {
-			uint32_t u;
-
+		for (size_t i = 0; i < np; i++)
 			dl[i] = (float)(dl[i] * scale);
-			memcpy(&u, &dl[i], 4);
-			ft_put_le32(buf + 4 * i, u);
-		}
 	}
-	memcpy(hdr, "FTU2", 4);
-	memcpy(hdr + 4, a->model_hash, 32);
-	ft_put_le64(hdr + 36, (uint64_t)withdrawn);
-	ft_put_le32(hdr + 44, (uint32_t)np);
-	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * np);
+	rv = kept_write(n, name, "FTU2", a->model_hash, withdrawn, dl, np);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "cannot keep the update in %.200s", n->cfg.state_dir);
 		goto out;
@@ -873,49 +912,12 @@ out:
 	ft_free(svar);
 	ft_model_meta_free(gmeta);
 	ft_free(dl);
-	ft_free(buf);
 	ft_model_free(trained);
 	ft_model_free(global);
 	return rv;
 }
 
 /* Reads the vector kept for (run, model hash); FT_ENOTFOUND if none. */
-/* The kept statistics vector of a run, if it was released for this
- * version-0 model and no patient has withdrawn consent since (a withdrawal
- * takes effect for everything that has not left yet: the stale file is
- * removed). File: "FTS2" || model hash (32) || withdrawal head (i64 LE,
- * before the release) || len (u32) || vec[len] (float32 LE). */
-#define STATS_HDR 48
-static int stats_cache_read(const char *path, const uint8_t hash[FT_CRYPTO_HASH_BYTES],
-                            int64_t withdrawn, size_t len, float *vec)
-{
-	uint8_t *buf = NULL;
-	size_t blen;
-	int rv;
-
-	rv = read_all(path, STATS_HDR + 4 * len, &buf, &blen);
-	if (rv != FT_OK)
-		return FT_ENOTFOUND;
-	if (blen != STATS_HDR + 4 * len || memcmp(buf, "FTS2", 4) != 0 ||
-	    memcmp(buf + 4, hash, 32) != 0 || ft_get_le32(buf + 44) != len) {
-		ft_free(buf);
-		return FT_ENOTFOUND;
-	}
-	if ((int64_t)ft_get_le64(buf + 36) != withdrawn) {
-		ft_free(buf);
-		nlog("the kept statistics vector predates a consent withdrawal: discarded, never sent");
-		(void)unlink(path);
-		return FT_ENOTFOUND;
-	}
-	for (size_t i = 0; i < len; i++) {
-		uint32_t u = ft_get_le32(buf + STATS_HDR + 4 * i);
-
-		memcpy(&vec[i], &u, 4);
-	}
-	ft_free(buf);
-	return FT_OK;
-}
-
 /*
  * The statistics release of a standardised run (round 0): this site's noisy
  * vector of per-patient sums over its consented records, clipped to the
@@ -937,11 +939,10 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	ft_errmsg err = {{0}};
 	double *lo = NULL, *hi = NULL;
 	float *vec = NULL;
-	uint8_t *buf = NULL, hdr[STATS_HDR];
 	char name[96], path[1200], run_id[32];
 	int64_t withdrawn = 0;
 	size_t p, len;
-	int rv;
+	int rv, stale;
 
 	/* The patient cap is public and fixed; one chosen by the coordinator
 	 * would turn this site's refusals into a search for its count. */
@@ -978,7 +979,14 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 		snprintf(why, why_cap, "%s", err.msg[0] ? err.msg : ft_strerror(rv));
 		goto out;
 	}
-	if (stats_cache_read(path, a->model_hash, withdrawn, len, vec) == FT_OK) {
+	rv = kept_read(path, "FTS2", a->model_hash, withdrawn, len, vec, &stale);
+	if (stale)
+		nlog("the kept statistics vector predates a consent withdrawal: discarded, never sent");
+	if (rv == FT_EIO) {
+		snprintf(why, why_cap, "cannot delete the stale statistics %.200s", path);
+		goto out;
+	}
+	if (rv == FT_OK) {
 		nlog("statistics of run %llu: re-sending the noisy vector already released (no new"
 		     " privacy cost)", (unsigned long long)f->run);
 		goto done;
@@ -1027,22 +1035,7 @@ static int stats_get(node_d *n, const ft_wire_hdr *f, const ft_wire_announce *a,
 	     " (charged to the ledger)", (unsigned long long)f->run, res.n_units, res.dp.z,
 	     res.eps_round, res.eps_run, res.eps_total);
 	crash_after_charge(0, f->attempt);
-	buf = ft_mallocarray(len, 4);
-	if (buf == NULL) {
-		rv = FT_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < len; i++) {
-		uint32_t u;
-
-		memcpy(&u, &vec[i], 4);
-		ft_put_le32(buf + 4 * i, u);
-	}
-	memcpy(hdr, "FTS2", 4);
-	memcpy(hdr + 4, a->model_hash, 32);
-	ft_put_le64(hdr + 36, (uint64_t)withdrawn);
-	ft_put_le32(hdr + 44, (uint32_t)len);
-	rv = write_atomic(n->cfg.state_dir, name, hdr, sizeof(hdr), buf, 4 * len);
+	rv = kept_write(n, name, "FTS2", a->model_hash, withdrawn, vec, len);
 	if (rv != FT_OK) {
 		snprintf(why, why_cap, "cannot keep the statistics in %.200s", n->cfg.state_dir);
 		goto out;
@@ -1052,7 +1045,6 @@ done:
 	vec = NULL;
 	rv = FT_OK;
 out:
-	ft_free(buf);
 	ft_free(vec);
 	ft_free(lo);
 	ft_free(hi);
