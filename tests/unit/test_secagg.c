@@ -1068,12 +1068,21 @@ static void test_allocation_failures(void **state)
 	for (long k = 0; k < 5000 && done < 3; k += 7) {
 		sim s;
 
+		ft_secagg_expect ex;
+
 		sim_init(&s, 3, 2, 2, 16, 32, 8, 0);
+		memset(&ex, 0, sizeof(ex));
+		ex.sites = s.sites;
+		ex.n_sites = s.n;
+		ex.min_n = 3;
+		ex.gamma = 0.2;
+		ex.sigma = 40;
 		ft_alloc_fail_after(k);
 		if (ft_secagg_server_alloc(&s.cfg, NULL, 0, &s.srv) == FT_OK) {
 			for (uint32_t i = 0; i < s.n; i++)
 				if (ft_secagg_client_alloc(s.ids[i], s.sites[i].id, &s.cfg.ctx, NULL, 0,
-				                           &s.cl[i]) != FT_OK)
+				                           &s.cl[i]) != FT_OK ||
+				    ft_secagg_client_expect(s.cl[i], &ex) != FT_OK)
 					s.dead[i] = 1;
 			for (int step = 0; step < 200; step++) {
 				uint32_t to;
