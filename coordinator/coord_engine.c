@@ -1094,6 +1094,23 @@ static void sanitize(char *dst, size_t cap, const uint8_t *src, size_t n)
 	dst[j] = '\0';
 }
 
+/* A site's ROUND_REFUSE becomes a REFUSED event with its sanitised text. */
+static int refusal_event(ft_coord_engine *e, uint32_t site, const uint8_t *payload, size_t len)
+{
+	ft_wire_notice nt;
+	ft_coord_event *ev;
+
+	if (ft_wire_notice_decode(payload, len, &nt) != FT_OK)
+		return FT_EPROTO;
+	ev = event_new(e, FT_COORD_EV_REFUSED);
+	if (ev != NULL) {
+		ev->site = site;
+		ev->code = (int)nt.code;
+		sanitize(ev->text, sizeof(ev->text), (const uint8_t *)nt.text, strlen(nt.text));
+	}
+	return FT_OK;
+}
+
 int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint64_t round,
                          uint32_t attempt, const uint8_t *payload, size_t len, uint64_t now_ms)
 {
@@ -1110,6 +1127,16 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 	switch (type) {
 	case FT_WIRE_ROUND_ACCEPT:
 	case FT_WIRE_ROUND_REFUSE:
+		/* A site that accepted still checks the secure-aggregation CONFIG
+		 * against the announcement and its own policy, and refuses it
+		 * (once) if it fails: the operator sees why; the secure-aggregation
+		 * server counts the site as dropped. */
+		if (type == FT_WIRE_ROUND_REFUSE && e->state == ENG_SECAGG && s->rstate == RS_ACCEPTED) {
+			rv = refusal_event(e, site, payload, len);
+			if (rv == FT_OK)
+				s->rstate = RS_REFUSED;
+			return rv;
+		}
 		if (e->state != ENG_ACCEPT || s->rstate != RS_ANNOUNCED)
 			return FT_ESTATE;
 		if (type == FT_WIRE_ROUND_ACCEPT) {
@@ -1122,18 +1149,10 @@ int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint6
 				return FT_EPROTO;
 			s->rstate = RS_ACCEPTED;
 		} else {
-			ft_wire_notice nt;
-			ft_coord_event *ev;
-
-			if (ft_wire_notice_decode(payload, len, &nt) != FT_OK)
-				return FT_EPROTO;
+			rv = refusal_event(e, site, payload, len);
+			if (rv != FT_OK)
+				return rv;
 			s->rstate = RS_REFUSED;
-			ev = event_new(e, FT_COORD_EV_REFUSED);
-			if (ev != NULL) {
-				ev->site = site;
-				ev->code = (int)nt.code;
-				sanitize(ev->text, sizeof(ev->text), (const uint8_t *)nt.text, strlen(nt.text));
-			}
 		}
 		for (uint32_t i = 0; i < e->n_sites; i++)
 			if (e->sites[i].rstate == RS_ANNOUNCED)

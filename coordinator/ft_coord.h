@@ -125,6 +125,9 @@ void ft_coord_engine_site_down(ft_coord_engine *e, uint32_t site, uint64_t now_m
  * PLAIN_UPDATE piece that does not fit the site's upload (another total or
  * version, overlap, bad hash, a value above 2^bits) leaves that site's
  * upload out of the sum (FT_EPROTO, FT_EEXIST, FT_ERANGE or FT_ECRYPTO).
+ * A ROUND_REFUSE is used in the accept phase, and once from a site that
+ * accepted while secure aggregation runs (it refused the CONFIG): both
+ * give a REFUSED event.
  */
 int ft_coord_engine_recv(ft_coord_engine *e, uint32_t site, unsigned type, uint64_t round,
                          uint32_t attempt, const uint8_t *payload, size_t len,

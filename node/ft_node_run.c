@@ -1193,6 +1193,44 @@ static void plain_fill(node_d *n)
 	}
 }
 
+/*
+ * What this site accepts in the secure-aggregation CONFIG, which the
+ * coordinator builds after the announcement from the sites that accepted:
+ * only announced sites, each with the key the consortium manifest enrols
+ * for it (an announced id the manifest lacks is left out, so a CONFIG
+ * naming it fails), at least min_sites of them, and a (k, t) that passes
+ * the same collusion check as the announcement.
+ */
+static int secagg_expect(node_d *n, const ft_wire_announce *a)
+{
+	ft_secagg_expect e;
+	ft_secagg_site *sites;
+	uint32_t m = 0;
+	int rv;
+
+	sites = ft_mallocarray(a->n_sites ? a->n_sites : 1, sizeof(*sites));
+	if (sites == NULL)
+		return FT_ENOMEM;
+	for (uint32_t i = 0; i < a->n_sites; i++) {
+		const ft_wire_site *w = ft_wire_manifest_site(n->man, a->sites[i]);
+
+		if (w == NULL)
+			continue;
+		sites[m].id = w->id;
+		memcpy(sites[m].sign_pk, w->pk, FT_CRYPTO_SIGN_PK_BYTES);
+		m++;
+	}
+	memset(&e, 0, sizeof(e));
+	e.sites = sites;
+	e.n_sites = m;
+	e.min_n = n->cfg.min_sites;
+	e.gamma = n->cfg.assume_corrupt;
+	e.sigma = 40;
+	rv = ft_secagg_client_expect(n->sa, &e);
+	ft_free(sites);
+	return rv;
+}
+
 static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, size_t blen)
 {
 	ft_wire_announce *a = NULL;
@@ -1281,7 +1319,11 @@ static void on_announce(node_d *n, const ft_wire_hdr *f, const uint8_t *body, si
 	ctx.round = f->round;
 	ctx.attempt = f->attempt;
 	rv = ft_secagg_client_alloc(n->id, n->cfg.site_id, &ctx, NULL, ft_now_ms(), &n->sa);
+	if (rv == FT_OK)
+		rv = secagg_expect(n, a);
 	if (rv != FT_OK) {
+		ft_secagg_client_free(n->sa);
+		n->sa = NULL;
 		refuse(n, f, rv, "secure aggregation could not start");
 		goto out;
 	}
@@ -1468,10 +1510,23 @@ static void handle_reply(node_d *n, const uint8_t *rbody, size_t len)
 
 			if (n->sa != NULL && f.run == n->sa_run && f.round == n->sa_round &&
 			    f.attempt == n->sa_attempt && ft_wire_secagg_decode(body, blen, &w) == FT_OK) {
+				ft_secagg_phase before = ft_secagg_client_phase(n->sa);
+
 				rv = ft_secagg_client_recv(n->sa, w.msg, w.len, ft_now_ms());
-				if (rv != FT_OK)
+				if (rv == FT_EPERM && before == FT_SECAGG_CONFIG) {
+					const char *why = "";
+
+					/* The coordinator learns a fixed reason; the
+					 * ids and numbers stay in this site's log. */
+					(void)ft_secagg_client_abort_reason(n->sa, &why);
+					refuse_notice(n, &f, FT_WIRE_REFUSE_POLICY,
+					              "the secure-aggregation configuration is outside the"
+					              " announced round or this site's policy",
+					              why);
+				} else if (rv != FT_OK) {
 					nlog("round %llu: secure-aggregation message rejected: %s",
 					     (unsigned long long)f.round, ft_strerror(rv));
+				}
 				secagg_drain(n);
 			}
 			break;

@@ -25,7 +25,8 @@
  * earlier phase, FT_ESTATE out of phase, FT_ECRYPTO bad signature or
  * ciphertext, FT_EEXIST duplicate. A rejected message leaves the state
  * machine as it was, unless documented otherwise (FT_EPERM: a client refuses a
- * dishonest unmasking request and aborts).
+ * dishonest unmasking request, or a CONFIG outside what it expects, and
+ * aborts).
  *
  * Objects are not locked: one thread drives one object at a time.
  */
@@ -234,6 +235,38 @@ int ft_secagg_client_alloc(const ft_crypto_identity *id, uint32_t site_id,
                            const ft_crypto_ctx *ctx, const ft_secagg_timeouts *to,
                            uint64_t now_ms, ft_secagg_client **out) FT_WARN_UNUSED;
 
+/*
+ * What a site accepts in the CONFIG of a round, from sources the server does
+ * not control: the round's announced sites with the identity keys the
+ * consortium manifest enrols for them (`sites`, `n_sites` entries, strictly
+ * increasing ids), the site's own floor on the number of sites (`min_n`)
+ * and the collusion it assumes (`gamma`, `sigma`, as for
+ * ft_secagg_params_secure). The server may run the round with fewer sites
+ * than it announced, and so with another (k, t), but never with a site or a
+ * key that was not announced and enrolled.
+ */
+typedef struct ft_secagg_expect {
+	const ft_secagg_site *sites;
+	uint32_t n_sites;
+	uint32_t min_n;
+	double gamma;
+	unsigned sigma;
+} ft_secagg_expect;
+
+/*
+ * Makes the client check the CONFIG against `e` before it acts on it (draws
+ * keys, advertises): every site of the CONFIG must be one of e->sites with
+ * exactly that key, the client's own site among them, n >= e->min_n, and
+ * ft_secagg_params_secure(n, k, t, e->gamma, e->sigma). A CONFIG that fails
+ * makes the client abort with FT_EPERM (nothing sent, secrets wiped; the
+ * reason from _abort_reason() names the rule, never a key). Copies e->sites.
+ * Call after _alloc and before the CONFIG arrives: FT_ESTATE otherwise;
+ * FT_EINVAL for ids not strictly increasing or out-of-range arguments;
+ * FT_ENOMEM (the client is then unchanged). Without it only the CONFIG's
+ * own limits are checked.
+ */
+int ft_secagg_client_expect(ft_secagg_client *c, const ft_secagg_expect *e) FT_WARN_UNUSED;
+
 /* Wipes every secret and frees; accepts NULL. */
 void ft_secagg_client_free(ft_secagg_client *c);
 
@@ -249,8 +282,9 @@ int ft_secagg_client_set_input(ft_secagg_client *c, const uint32_t *x, size_t d)
 
 /* Handles one message from the server (borrowed for the call only). Returns
  * FT_OK if accepted, else why it was rejected (top of this file); FT_EPERM if
- * the server asked for shares the client must not give (the client then
- * aborts and wipes its secrets). */
+ * the server asked for shares the client must not give, or sent a CONFIG
+ * that fails ft_secagg_client_expect's checks (the client then aborts and
+ * wipes its secrets). */
 int ft_secagg_client_recv(ft_secagg_client *c, const uint8_t *msg, size_t len,
                           uint64_t now_ms) FT_WARN_UNUSED;
 

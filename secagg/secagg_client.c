@@ -62,6 +62,10 @@ struct ft_secagg_client {
 	uint8_t *u3_le; /* the survivor set U3 as on the wire (sorted ids) */
 	uint32_t n_u3;
 
+	ft_secagg_expect exp; /* exp.sites is exp_sites; unused if !has_exp */
+	ft_secagg_site *exp_sites;
+	int has_exp;
+
 	secagg_outbox ob;
 };
 
@@ -122,9 +126,36 @@ void ft_secagg_client_free(ft_secagg_client *c)
 	ft_free(c->tmp);
 	ft_free(c->u3_le);
 	ft_free(c->sites);
+	ft_free(c->exp_sites);
 	ft_secagg_graph_free(c->g);
 	secagg_outbox_clear(&c->ob);
 	ft_free(c);
+}
+
+int ft_secagg_client_expect(ft_secagg_client *c, const ft_secagg_expect *e)
+{
+	ft_secagg_site *copy;
+
+	if (c == NULL || e == NULL || (e->n_sites > 0 && e->sites == NULL) ||
+	    e->n_sites > FT_SECAGG_MAX_SITES || !(e->gamma >= 0.0) || !(e->gamma < 1.0) ||
+	    e->sigma > 128)
+		return FT_EINVAL;
+	if (c->phase != FT_SECAGG_CONFIG)
+		return FT_ESTATE;
+	for (uint32_t i = 1; i < e->n_sites; i++)
+		if (e->sites[i].id <= e->sites[i - 1].id)
+			return FT_EINVAL;
+	copy = ft_mallocarray(e->n_sites ? e->n_sites : 1, sizeof(*copy));
+	if (copy == NULL)
+		return FT_ENOMEM;
+	if (e->n_sites > 0)
+		memcpy(copy, e->sites, (size_t)e->n_sites * sizeof(*copy));
+	ft_free(c->exp_sites);
+	c->exp_sites = copy;
+	c->exp = *e;
+	c->exp.sites = copy;
+	c->has_exp = 1;
+	return FT_OK;
 }
 
 int ft_secagg_client_set_input(ft_secagg_client *c, const uint32_t *x, size_t d)
@@ -157,6 +188,53 @@ static cl_peer *peer_find(ft_secagg_client *c, uint32_t id)
 	return NULL;
 }
 
+/*
+ * The CONFIG against what the site accepts (ft_secagg_client_expect): the
+ * server chose n, k and t, and the sites, and could otherwise shrink the
+ * round below the site's floor or add a "site" whose key it holds and so
+ * gather the shares that unmask this site alone. Writes the reason on
+ * failure; it names ids and numbers, never a key.
+ */
+static int config_acceptable(const ft_secagg_client *c, const ft_secagg_config *cfg, char *why,
+                             size_t wlen)
+{
+	const ft_secagg_expect *e = &c->exp;
+	uint32_t j = 0;
+
+	for (uint32_t i = 0; i < cfg->n; i++) {
+		const ft_secagg_site *s = &cfg->sites[i];
+
+		/* Both lists are sorted by id: one merge pass. */
+		while (j < e->n_sites && e->sites[j].id < s->id)
+			j++;
+		if (j == e->n_sites || e->sites[j].id != s->id) {
+			snprintf(why, wlen, "the configuration lists site %u, which was not announced"
+			         " or is not enrolled", s->id);
+			return 0;
+		}
+		if (!ft_crypto_equal(s->sign_pk, e->sites[j].sign_pk, FT_CRYPTO_SIGN_PK_BYTES)) {
+			snprintf(why, wlen, "the configuration gives site %u a key the consortium"
+			         " manifest does not enrol for it", s->id);
+			return 0;
+		}
+	}
+	if (secagg_site_index(cfg, c->self_id) < 0) {
+		snprintf(why, wlen, "the configuration does not list this site");
+		return 0;
+	}
+	if (cfg->n < e->min_n) {
+		snprintf(why, wlen, "the configuration has %u sites; this site needs at least %u",
+		         cfg->n, e->min_n);
+		return 0;
+	}
+	if (cfg->t < 2 || !ft_secagg_params_secure(cfg->n, cfg->k, cfg->t, e->gamma, e->sigma)) {
+		snprintf(why, wlen, "a threshold of %u of %u neighbours among %u sites is too low for"
+		         " the collusion this site assumes", cfg->t, cfg->k, cfg->n);
+		return 0;
+	}
+	return 1;
+}
+
 /* Phase 0 -> 1: learn the round, draw fresh keys, advertise them signed. */
 static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 {
@@ -176,6 +254,14 @@ static int on_config(ft_secagg_client *c, const uint8_t *msg, size_t len)
 	rv = ft_secagg_config_decode(msg, len, &cfg, &sites);
 	if (rv != FT_OK)
 		return rv;
+	if (c->has_exp) {
+		char why[sizeof(c->reason)];
+
+		if (!config_acceptable(c, &cfg, why, sizeof(why))) {
+			ft_free(sites);
+			return client_abort(c, FT_EPERM, why);
+		}
+	}
 	self = secagg_site_index(&cfg, c->self_id);
 	if (self < 0 || !ft_crypto_equal(cfg.sites[self].sign_pk, ft_crypto_identity_pk(c->id),
 	                                 FT_CRYPTO_SIGN_PK_BYTES)) {

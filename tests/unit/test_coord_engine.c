@@ -40,6 +40,7 @@ typedef struct ssite {
 	int partial;    /* plain-sum rounds: sends only the first piece */
 	int resend;     /* plain-sum rounds: sends its first piece twice, as a
 	                   node that lost its connection sends again */
+	int refuse_config; /* accepts, then refuses the secure-aggregation CONFIG */
 } ssite;
 
 typedef struct sim {
@@ -279,6 +280,13 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 		if (!a.plain_sum)
 			assert_int_equal(ft_secagg_client_alloc(s->idn, s->id, &ctx, NULL, m->now, &s->sa),
 			                 FT_OK);
+		if (!a.plain_sum && s->refuse_config) {
+			/* Expects no site at all: any CONFIG fails. */
+			ft_secagg_expect ex = { .sites = NULL, .n_sites = 0, .min_n = 3, .gamma = 0.2,
+			                        .sigma = 40 };
+
+			assert_int_equal(ft_secagg_client_expect(s->sa, &ex), FT_OK);
+		}
 		if (round == 0) {
 			/* The statistics release: this site's sums over the run's
 			 * public ranges from the version-0 model's metadata, at the
@@ -339,7 +347,26 @@ static void on_frame(sim *m, uint32_t to, unsigned type, uint64_t round, uint32_
 
 			assert_int_equal(ft_wire_secagg_decode(p, len, &w), FT_OK);
 			rv = ft_secagg_client_recv(s->sa, w.msg, w.len, m->now);
-			(void)rv;
+			if (s->refuse_config && rv == FT_EPERM) {
+				/* As the node does: one ROUND_REFUSE with a fixed
+				 * reason, after its accept; a second is not used. */
+				ft_wire_notice nt;
+				uint8_t *nb;
+				size_t nlen;
+
+				memset(&nt, 0, sizeof(nt));
+				nt.code = FT_WIRE_REFUSE_POLICY;
+				snprintf(nt.text, sizeof(nt.text), "configuration refused");
+				assert_int_equal(ft_wire_notice_encode(&nt, &nb, &nlen), FT_OK);
+				assert_int_equal(ft_coord_engine_recv(m->e, to, FT_WIRE_ROUND_REFUSE, s->round,
+				                                      s->attempt, nb, nlen, m->now),
+				                 FT_OK);
+				assert_int_equal(ft_coord_engine_recv(m->e, to, FT_WIRE_ROUND_REFUSE, s->round,
+				                                      s->attempt, nb, nlen, m->now),
+				                 FT_ESTATE);
+				ft_free(nb);
+				collect(m);
+			}
 		}
 		client_out(m, s);
 	} else if (type == FT_WIRE_ROUND_RESULT) {
@@ -486,6 +513,31 @@ static void test_refusal_and_stale_frames(void **state)
 	                 FT_EREPLAY);
 	assert_int_equal(ft_coord_engine_recv(m.e, 99, FT_WIRE_ROUND_ACCEPT, 2, 1, NULL, 0, m.now),
 	                 FT_EPROTO);
+	sim_free(&m);
+}
+
+/* A site that accepted the announcement may refuse the CONFIG built from
+ * the sites that accepted: the refusal is recorded with its reason, the
+ * site sends nothing of the round, and the others complete it without it. */
+static void test_config_refusal_after_accept(void **state)
+{
+	sim m;
+	const ft_coord_event *ev;
+	uint8_t *b = NULL;
+
+	(void)state;
+	sim_init(&m, 4, FT_COORD_OPT_FEDAVG);
+	m.s[3].value = 0.4f;
+	m.s[3].refuse_config = 1;
+	sim_run(&m, FT_COORD_EV_MODEL, 1);
+	ev = find_ev(&m, FT_COORD_EV_REFUSED, 0, NULL);
+	assert_int_equal(ev->site, 13);
+	assert_int_equal(ev->code, FT_WIRE_REFUSE_POLICY);
+	assert_string_equal(ev->text, "configuration refused");
+	ev = find_ev(&m, FT_COORD_EV_MODEL, 0, &b);
+	assert_int_equal(ev->n_survivors, 3);
+	assert_int_equal(ev->survivors[2], 12);
+	check_model(&m, m.model0, m.model0_len, ev, b, 0.2f); /* mean of .1 .2 .3 */
 	sim_free(&m);
 }
 
@@ -845,6 +897,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_rounds),
 		cmocka_unit_test(test_refusal_and_stale_frames),
+		cmocka_unit_test(test_config_refusal_after_accept),
 		cmocka_unit_test(test_too_few_then_fresh_attempt),
 		cmocka_unit_test(test_dropout_mid_round),
 		cmocka_unit_test(test_pause_abandons_attempt),

@@ -1068,12 +1068,21 @@ static void test_allocation_failures(void **state)
 	for (long k = 0; k < 5000 && done < 3; k += 7) {
 		sim s;
 
+		ft_secagg_expect ex;
+
 		sim_init(&s, 3, 2, 2, 16, 32, 8, 0);
+		memset(&ex, 0, sizeof(ex));
+		ex.sites = s.sites;
+		ex.n_sites = s.n;
+		ex.min_n = 3;
+		ex.gamma = 0.2;
+		ex.sigma = 40;
 		ft_alloc_fail_after(k);
 		if (ft_secagg_server_alloc(&s.cfg, NULL, 0, &s.srv) == FT_OK) {
 			for (uint32_t i = 0; i < s.n; i++)
 				if (ft_secagg_client_alloc(s.ids[i], s.sites[i].id, &s.cfg.ctx, NULL, 0,
-				                           &s.cl[i]) != FT_OK)
+				                           &s.cl[i]) != FT_OK ||
+				    ft_secagg_client_expect(s.cl[i], &ex) != FT_OK)
 					s.dead[i] = 1;
 			for (int step = 0; step < 200; step++) {
 				uint32_t to;
@@ -1235,6 +1244,132 @@ static void test_only_neighbour_signatures_count(void **state)
 	sim_free(&s);
 }
 
+/* A site's own copy of what it accepts in CONFIG (ft_secagg_client_expect):
+ * the announced sites with their enrolled keys, its floor on n and the
+ * collusion it assumes. Site 0 receives `cfg` and must abort with nothing
+ * to send if `ok` is 0, or advertise if it is 1. */
+static void expect_case(const sim *s, const ft_secagg_config *cfg, double gamma, uint32_t min_n,
+                        int ok, const char *because)
+{
+	ft_secagg_expect e;
+	ft_secagg_client *c = NULL;
+	uint8_t *buf = NULL, *m = NULL;
+	size_t len, mlen;
+	const char *why = NULL;
+
+	memset(&e, 0, sizeof(e));
+	e.sites = s->sites;
+	e.n_sites = s->n;
+	e.min_n = min_n;
+	e.gamma = gamma;
+	e.sigma = 40;
+	assert_int_equal(ft_secagg_config_encode(cfg, &m, &mlen), FT_OK);
+	assert_int_equal(ft_secagg_client_alloc(s->ids[0], s->sites[0].id, &s->cfg.ctx, NULL, 0, &c),
+	                 FT_OK);
+	assert_int_equal(ft_secagg_client_expect(c, &e), FT_OK);
+	if (ok) {
+		assert_int_equal(ft_secagg_client_recv(c, m, mlen, 0), FT_OK);
+		assert_int_equal(ft_secagg_client_phase(c), FT_SECAGG_ADVERTISE);
+		assert_int_equal(ft_secagg_client_next(c, &buf, &len), FT_OK);
+		ft_free(buf);
+		/* Too late to change what the site accepts. */
+		assert_int_equal(ft_secagg_client_expect(c, &e), FT_ESTATE);
+	} else {
+		assert_int_equal(ft_secagg_client_recv(c, m, mlen, 0), FT_EPERM);
+		assert_int_equal(ft_secagg_client_phase(c), FT_SECAGG_ABORTED);
+		assert_int_equal(ft_secagg_client_abort_reason(c, &why), FT_EPERM);
+		if (strstr(why, because) == NULL)
+			fail_msg("aborted for \"%s\", expected \"%s\"", why, because);
+		/* Nothing leaves the site: no advertisement, no input taken, and a
+		 * second CONFIG cannot revive the attempt. */
+		assert_int_equal(ft_secagg_client_next(c, &buf, &len), FT_ENOTFOUND);
+		assert_int_equal(ft_secagg_client_set_input(c, s->x[0], cfg->d), FT_ESTATE);
+		assert_int_equal(ft_secagg_client_recv(c, m, mlen, 0), FT_ESTATE);
+		assert_int_equal(ft_secagg_client_next(c, &buf, &len), FT_ENOTFOUND);
+	}
+	ft_secagg_client_free(c);
+	ft_free(m);
+}
+
+static void test_config_outside_expectations(void **state)
+{
+	sim s;
+	ft_secagg_config cfg;
+	ft_secagg_site alt[5];
+	ft_crypto_identity *rogue = NULL;
+	ft_secagg_expect e;
+	ft_secagg_client *c = NULL;
+
+	(void)state;
+	sim_init(&s, 5, 4, 3, 8, 32, 8, 0);
+	assert_int_equal(ft_crypto_identity_generate(&rogue), FT_OK);
+
+	/* The round as announced is acceptable. */
+	expect_case(&s, &s.cfg, 0.2, 3, 1, NULL);
+
+	/* (a) A site the coordinator enrolled itself: an announced id with a
+	 * key that is not the manifest's. */
+	cfg = s.cfg;
+	memcpy(alt, s.sites, sizeof(alt));
+	memcpy(alt[2].sign_pk, ft_crypto_identity_pk(rogue), 32);
+	cfg.sites = alt;
+	expect_case(&s, &cfg, 0.2, 3, 0, "site 106");
+
+	/* (b) An invented site, with a key the coordinator holds. */
+	memcpy(alt, s.sites, sizeof(alt));
+	alt[4].id = 999;
+	memcpy(alt[4].sign_pk, ft_crypto_identity_pk(rogue), 32);
+	expect_case(&s, &cfg, 0.2, 3, 0, "site 999");
+
+	/* (b') The targeted unmasking: the victim and one invented site. */
+	memcpy(alt, s.sites, sizeof(alt));
+	alt[1].id = 101;
+	memcpy(alt[1].sign_pk, ft_crypto_identity_pk(rogue), 32);
+	cfg.n = 2;
+	cfg.k = 1;
+	cfg.t = 1;
+	expect_case(&s, &cfg, 0.0, 2, 0, "site 101");
+
+	/* (c) Fewer sites than the site's floor, all of them genuine. */
+	cfg = s.cfg;
+	cfg.n = 3;
+	cfg.k = 2;
+	cfg.t = 2;
+	expect_case(&s, &cfg, 0.0, 3, 1, NULL);
+	expect_case(&s, &cfg, 0.0, 4, 0, "at least 4");
+
+	/* (d) The threshold the coordinator recomputed after refusals: fine
+	 * for a site assuming 20% collusion, too low for one assuming 40%
+	 * (2 of 5 corrupt could hold both kinds of its shares). */
+	expect_case(&s, &s.cfg, 0.4, 3, 0, "threshold of 3 of 4");
+
+	/* (e) This site missing from the configuration. */
+	cfg = s.cfg;
+	cfg.sites = s.sites + 1;
+	cfg.n = 4;
+	cfg.k = 3;
+	cfg.t = 2;
+	expect_case(&s, &cfg, 0.0, 3, 0, "does not list this site");
+
+	/* The expectation itself: ids must be sorted; only before CONFIG. */
+	memcpy(alt, s.sites, sizeof(alt));
+	alt[3].id = alt[1].id;
+	memset(&e, 0, sizeof(e));
+	e.sites = alt;
+	e.n_sites = 5;
+	e.sigma = 40;
+	assert_int_equal(ft_secagg_client_alloc(s.ids[0], s.sites[0].id, &s.cfg.ctx, NULL, 0, &c),
+	                 FT_OK);
+	assert_int_equal(ft_secagg_client_expect(c, &e), FT_EINVAL);
+	e.sites = s.sites;
+	e.gamma = 0.5 * 2;
+	assert_int_equal(ft_secagg_client_expect(c, &e), FT_EINVAL);
+	ft_secagg_client_free(c);
+
+	ft_crypto_identity_free(rogue);
+	sim_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1254,6 +1389,7 @@ int main(void)
 		cmocka_unit_test(test_unmask_point_lie_aborts),
 		cmocka_unit_test(test_hostile_messages),
 		cmocka_unit_test(test_retry_uses_fresh_keys),
+		cmocka_unit_test(test_config_outside_expectations),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_allocation_failures),
 	};
