@@ -930,11 +930,11 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 	int rv, reply_now = 0, said_bye = 0;
 
 	for (;;) {
-		ft_wire_hdr h;
+		ft_wire_hdr h, rh;
 		const uint8_t *mb;
 		size_t mlen;
 		csite *g;
-		int over;
+		int over, session;
 
 		rv = ft_transport_body_next(body, blen, &off, &raw, &flen);
 		if (rv == FT_ENOTFOUND)
@@ -970,7 +970,41 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 		 * uses are still taken and recorded. */
 		g = site_by_id(s, h.sender);
 		over = g != NULL && coord_gate_over(&g->gate, now);
-		if (ft_wire_replay_check(s->replay, &h, ft_wire_time_ms()) != FT_OK) {
+		/* Only frames the coordinator may use take a replay entry, so a
+		 * site holds at most two whatever it sends: one for the active
+		 * run's frames and one for its session frames (HELLO, BYE, ERROR),
+		 * which carry whatever run the site last knew and are checked as
+		 * one sequence (a site's seq rises across all it sends). Frames of
+		 * any other run, and frames dropped for the budget, are refused
+		 * before the check. */
+		session = h.type == FT_WIRE_HELLO || h.type == FT_WIRE_BYE || h.type == FT_WIRE_ERROR;
+		if (!session && (s->eng == NULL || h.run != s->run_id)) {
+			if (over)
+				drop_unused(s, c, g);
+			else {
+				logf_("site %u: refused a %s for run %llu, not the active run", h.sender,
+				      ft_wire_type_name(h.type), (unsigned long long)h.run);
+				charge_unused(g, now);
+			}
+			if (c == NULL) {
+				reply_error(s, r, h.sender, FT_EPERM, "say HELLO first");
+				return;
+			}
+			continue;
+		}
+		if (over && (h.type == FT_WIRE_HELLO || h.type == FT_WIRE_ERROR || c == NULL ||
+		             c->id != h.sender)) {
+			drop_unused(s, c, g);
+			if (c == NULL) {
+				reply_error(s, r, h.sender, FT_EPERM, "say HELLO first");
+				return;
+			}
+			continue;
+		}
+		rh = h;
+		if (session)
+			rh.run = UINT64_MAX;
+		if (ft_wire_replay_check(s->replay, &rh, ft_wire_time_ms()) != FT_OK) {
 			if (over) {
 				drop_unused(s, c, g);
 				continue;
@@ -981,10 +1015,6 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 			continue;
 		}
 		if (h.type == FT_WIRE_HELLO) {
-			if (over) {
-				drop_unused(s, c, g);
-				continue;
-			}
 			upload_flush(s, c);
 			audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
 			if (hello(s, pipe, &h, mb, mlen, now) != FT_OK)
@@ -997,20 +1027,15 @@ static void handle_request(serve *s, ft_transport_req *r, uint64_t now)
 		if (c == NULL || c->id != h.sender) {
 			/* Signed by a site, but this connection was not opened by it
 			 * (or the coordinator restarted since): start over. */
-			if (over) {
-				drop_unused(s, c, g);
-			} else {
-				upload_flush(s, c);
-				audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
-				charge_unused(g, now);
-			}
+			upload_flush(s, c);
+			audit_msg(s, FT_AUDIT_RECEIVED, h.sender, h.type, h.run, h.round, raw, flen);
+			charge_unused(g, now);
 			if (c == NULL) {
 				reply_error(s, r, h.sender, FT_EPERM, "say HELLO first");
 				return;
 			}
-			if (!over)
-				logf_("site %u: a %s from site %u on its connection: refused", c->id,
-				      ft_wire_type_name(h.type), h.sender);
+			logf_("site %u: a %s from site %u on its connection: refused", c->id,
+			      ft_wire_type_name(h.type), h.sender);
 			continue;
 		}
 		{

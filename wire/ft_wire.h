@@ -155,12 +155,15 @@ typedef struct ft_wire_replay ft_wire_replay;
  * of the receiver's clock either way. Senders start seq above any value
  * they may have used before (e.g. at their wall clock in microseconds when
  * they start), so a restarted sender is not mistaken for a replayer.
- * Bounded and long-lived: when the table is full, the least recently used
- * entry is dropped, and the filter keeps a floor, the newest sent_at_ms it
- * ever accepted under a dropped entry; a (sender, run) without an entry is
- * accepted only with sent_at_ms above the floor. So every message accepted
- * once is refused again, dropped entry or not (PROTOCOL.md "Replay and
- * freshness").
+ * Bounded and long-lived: when the table is full, an entry of the sender
+ * holding the most entries (its least recently used) is dropped, and the
+ * filter keeps a floor per sender, the newest sent_at_ms it ever accepted
+ * under a dropped entry of that sender; a (sender, run) without an entry
+ * is accepted only with sent_at_ms above its sender's floor. So every
+ * message accepted once is refused again, dropped entry or not, and no
+ * sender's messages can raise another sender's floor (PROTOCOL.md "Replay
+ * and freshness"). Floors are kept for up to FT_WIRE_MAX_SITES + 1
+ * senders, allocated here.
  * On FT_OK the caller owns *out (ft_wire_replay_free). FT_EINVAL if
  * max_entries is 0 or above 2^20, FT_ENOMEM.
  */
@@ -174,13 +177,16 @@ void ft_wire_replay_free(ft_wire_replay *r);
  * table is full). FT_EREPLAY if sent_at_ms is further than the tolerance
  * from now_ms, or seq <= the highest seq accepted from this sender in this
  * run, or the (sender, run) has no entry and sent_at_ms is at or below the
- * floor of dropped entries; on any error nothing is recorded.
+ * floor of this sender's dropped entries; on any error nothing is recorded.
+ * Every (sender, run) accepted takes an entry: a receiver that will not use
+ * a message should refuse it before calling this.
  */
 int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now_ms)
     FT_WARN_UNUSED;
 
-/* Drops every sender's entry for `run` (a finished run), raising the floor
- * over them as an eviction does: the run's old messages stay refused. */
+/* Drops every sender's entry for `run` (a finished run), raising each
+ * sender's floor over them as an eviction does: the run's old messages
+ * stay refused. */
 void ft_wire_replay_forget_run(ft_wire_replay *r, uint64_t run);
 
 /* ---- Message bodies (PROTOCOL.md "Messages") ----------------------------

@@ -224,6 +224,10 @@ int ft_wire_envelope_decode(const uint8_t *buf, size_t len, size_t max_len,
 
 /* ---- Replay protection ------------------------------------------------------ */
 
+/* Senders the filter keeps a floor for: every sender a manifest can name
+ * (its sites and the coordinator). Sized up front, never grown. */
+#define REPLAY_MAX_SENDERS ((size_t)FT_WIRE_MAX_SITES + 1u)
+
 typedef struct replay_entry {
 	uint32_t sender;
 	uint64_t run;
@@ -232,16 +236,29 @@ typedef struct replay_entry {
 	uint64_t used;        /* r->tick when last accepted: least recently used goes first */
 } replay_entry;
 
+/* The newest sent_at_ms accepted under any dropped entry of one sender: a
+ * (sender, run) of that sender without an entry is accepted only above it,
+ * so no message accepted under a dropped entry can be accepted again. The
+ * floor is the sender's own: another sender's flood can drop this sender's
+ * entries, but it raises this floor only to what this sender itself sent. */
+typedef struct replay_floor {
+	uint32_t sender;
+	uint64_t ms;
+} replay_floor;
+
 struct ft_wire_replay {
 	replay_entry *e; /* sorted by (sender, run) */
 	size_t n, max;
+	replay_floor *f; /* sorted by sender */
+	size_t nf;
 	uint64_t tolerance_ms;
 	uint64_t tick;
-	/* The newest sent_at_ms of any entry dropped so far: a (sender, run)
-	 * without an entry is accepted only above it, so no message accepted
-	 * under a dropped entry can be accepted again. */
-	uint64_t floor_ms;
-	int have_floor;
+	uint64_t now_ms; /* the newest receiver time seen, to expire floors */
+	/* Floors given up when the floor table was full (only ever the lowest
+	 * one, which does not outlive the freshness window by much): a sender
+	 * without a floor of its own is held to this one. */
+	uint64_t spill_ms;
+	int have_spill;
 };
 
 int ft_wire_replay_alloc(size_t max_entries, uint64_t tolerance_ms, ft_wire_replay **out)
@@ -254,8 +271,9 @@ int ft_wire_replay_alloc(size_t max_entries, uint64_t tolerance_ms, ft_wire_repl
 	if (r == NULL)
 		return FT_ENOMEM;
 	r->e = ft_mallocarray(max_entries, sizeof(*r->e));
-	if (r->e == NULL) {
-		ft_free(r);
+	r->f = ft_mallocarray(REPLAY_MAX_SENDERS, sizeof(*r->f));
+	if (r->e == NULL || r->f == NULL) {
+		ft_wire_replay_free(r);
 		return FT_ENOMEM;
 	}
 	r->max = max_entries;
@@ -269,6 +287,7 @@ void ft_wire_replay_free(ft_wire_replay *r)
 	if (r == NULL)
 		return;
 	ft_free(r->e);
+	ft_free(r->f);
 	ft_free(r);
 }
 
@@ -281,21 +300,101 @@ static int entry_cmp(const replay_entry *e, uint32_t sender, uint64_t run)
 	return 0;
 }
 
-static void raise_floor(ft_wire_replay *r, const replay_entry *e)
+static size_t floor_find(const ft_wire_replay *r, uint32_t sender)
 {
-	if (!r->have_floor || e->max_sent_ms > r->floor_ms)
-		r->floor_ms = e->max_sent_ms;
-	r->have_floor = 1;
+	size_t lo = 0, hi = r->nf;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->f[mid].sender < sender)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
-/* Drops the least recently used entry, raising the floor over it. */
-static void evict_lru(ft_wire_replay *r)
+/* The floor `sender` is held to: its own, else the spilled one; 0 in
+ * *have when there is none. */
+static uint64_t floor_of(const ft_wire_replay *r, uint32_t sender, int *have)
 {
-	size_t victim = 0;
+	size_t i = floor_find(r, sender);
 
-	for (size_t i = 1; i < r->n; i++)
-		if (r->e[i].used < r->e[victim].used)
-			victim = i;
+	if (i < r->nf && r->f[i].sender == sender) {
+		*have = 1;
+		return r->f[i].ms;
+	}
+	*have = r->have_spill;
+	return r->spill_ms;
+}
+
+/* Makes room in a full floor table: floors older than the freshness
+ * window refuse nothing the window does not, so they go first; failing
+ * that, the lowest floor moves to the spill. */
+static void floor_make_room(ft_wire_replay *r)
+{
+	size_t j = 0, low = 0;
+
+	for (size_t i = 0; i < r->nf; i++)
+		if (r->f[i].ms >= r->now_ms || r->now_ms - r->f[i].ms <= r->tolerance_ms)
+			r->f[j++] = r->f[i];
+	r->nf = j;
+	if (r->nf < REPLAY_MAX_SENDERS)
+		return;
+	for (size_t i = 1; i < r->nf; i++)
+		if (r->f[i].ms < r->f[low].ms)
+			low = i;
+	if (!r->have_spill || r->f[low].ms > r->spill_ms)
+		r->spill_ms = r->f[low].ms;
+	r->have_spill = 1;
+	memmove(&r->f[low], &r->f[low + 1], (r->nf - low - 1) * sizeof(*r->f));
+	r->nf--;
+}
+
+/* Raises e's sender's floor over e (an entry being dropped). */
+static void raise_floor(ft_wire_replay *r, const replay_entry *e)
+{
+	size_t i = floor_find(r, e->sender);
+
+	if (i < r->nf && r->f[i].sender == e->sender) {
+		if (e->max_sent_ms > r->f[i].ms)
+			r->f[i].ms = e->max_sent_ms;
+		return;
+	}
+	if (r->nf == REPLAY_MAX_SENDERS) {
+		floor_make_room(r);
+		i = floor_find(r, e->sender);
+	}
+	memmove(&r->f[i + 1], &r->f[i], (r->nf - i) * sizeof(*r->f));
+	r->f[i].sender = e->sender;
+	/* A sender without a floor was held to the spill: keep it so. */
+	r->f[i].ms = r->have_spill && r->spill_ms > e->max_sent_ms ? r->spill_ms : e->max_sent_ms;
+	r->nf++;
+}
+
+/* Drops one entry of the sender holding the most entries (its least
+ * recently used one; among equals, the least recently used of all), and
+ * raises that sender's floor over it. A sender that floods the table with
+ * runs thus mostly pushes out its own entries. */
+static void evict_one(ft_wire_replay *r)
+{
+	size_t victim = 0, best_n = 0;
+
+	for (size_t i = 0; i < r->n;) {
+		size_t j = i, lru = i;
+
+		while (j < r->n && r->e[j].sender == r->e[i].sender) {
+			if (r->e[j].used < r->e[lru].used)
+				lru = j;
+			j++;
+		}
+		if (j - i > best_n || (j - i == best_n && r->e[lru].used < r->e[victim].used)) {
+			best_n = j - i;
+			victim = lru;
+		}
+		i = j;
+	}
 	raise_floor(r, &r->e[victim]);
 	memmove(&r->e[victim], &r->e[victim + 1], (r->n - victim - 1) * sizeof(*r->e));
 	r->n--;
@@ -319,13 +418,16 @@ static size_t entry_find(const ft_wire_replay *r, uint32_t sender, uint64_t run)
 int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now_ms)
 {
 	size_t lo;
-	uint64_t skew;
+	uint64_t skew, fl;
+	int have_fl;
 
 	if (r == NULL || hdr == NULL)
 		return FT_EINVAL;
 	skew = hdr->sent_at_ms > now_ms ? hdr->sent_at_ms - now_ms : now_ms - hdr->sent_at_ms;
 	if (skew > r->tolerance_ms)
 		return FT_EREPLAY;
+	if (now_ms > r->now_ms)
+		r->now_ms = now_ms;
 	lo = entry_find(r, hdr->sender, hdr->run);
 	if (lo < r->n && entry_cmp(&r->e[lo], hdr->sender, hdr->run) == 0) {
 		if (hdr->seq <= r->e[lo].seq)
@@ -337,11 +439,12 @@ int ft_wire_replay_check(ft_wire_replay *r, const ft_wire_hdr *hdr, uint64_t now
 		return FT_OK;
 	}
 	/* Unknown (sender, run): new, or dropped earlier. Either way only a
-	 * message sent after everything dropped can be fresh. */
-	if (r->have_floor && hdr->sent_at_ms <= r->floor_ms)
+	 * message sent after everything this sender had dropped can be fresh. */
+	fl = floor_of(r, hdr->sender, &have_fl);
+	if (have_fl && hdr->sent_at_ms <= fl)
 		return FT_EREPLAY;
 	if (r->n == r->max) {
-		evict_lru(r);
+		evict_one(r);
 		lo = entry_find(r, hdr->sender, hdr->run);
 	}
 	memmove(&r->e[lo + 1], &r->e[lo], (r->n - lo) * sizeof(*r->e));

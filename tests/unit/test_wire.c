@@ -489,6 +489,141 @@ static void test_replay_and_freshness(void **state)
 	wt_world_free(&w);
 }
 
+/*
+ * A member site floods the coordinator's table with signed frames for
+ * thousands of made-up runs, dated near the end of the freshness window.
+ * Another site's next messages, in its run or a new one, are still
+ * accepted; the flooder's own replays, and anything it dates below its
+ * own floor, are refused.
+ */
+static void test_replay_flood_spares_other_senders(void **state)
+{
+	wt_world w;
+	ft_wire_replay *r = NULL;
+	ft_wire_hdr a, b, b_first, a_first, a_last;
+	const uint64_t now = 1700000000000ull;
+	(void)state;
+	wt_world_init(&w);
+	assert_int_equal(ft_wire_replay_alloc(4 * (size_t)FT_WIRE_MAX_SITES, 300000, &r), FT_OK);
+	wt_hdr(&w, &b, FT_WIRE_SECAGG, 2, FT_WIRE_COORDINATOR_ID, 100);
+	b.run = 5;
+	b.sent_at_ms = now;
+	assert_int_equal(ft_wire_replay_check(r, &b, now), FT_OK);
+	b_first = b;
+	wt_hdr(&w, &a, FT_WIRE_SECAGG, 1, FT_WIRE_COORDINATOR_ID, 100);
+	for (uint64_t i = 0; i < 5 * (uint64_t)FT_WIRE_MAX_SITES; i++) {
+		a.run = 1000 + i;
+		a.seq++;
+		a.sent_at_ms = now + 290000 + i;
+		assert_int_equal(ft_wire_replay_check(r, &a, now + 1), FT_OK);
+		if (i == 0)
+			a_first = a;
+	}
+	a_last = a;
+	/* the other site, in its run and in a new one */
+	b.seq++;
+	b.sent_at_ms = now + 2;
+	assert_int_equal(ft_wire_replay_check(r, &b, now + 2), FT_OK);
+	b.run = 6;
+	b.seq++;
+	b.sent_at_ms = now + 3;
+	assert_int_equal(ft_wire_replay_check(r, &b, now + 3), FT_OK);
+	assert_int_equal(ft_wire_replay_check(r, &b_first, now + 3), FT_EREPLAY);
+	/* the flooder's replays, dropped entry or not, and a back-dated run */
+	assert_int_equal(ft_wire_replay_check(r, &a_first, now + 3), FT_EREPLAY);
+	assert_int_equal(ft_wire_replay_check(r, &a_last, now + 3), FT_EREPLAY);
+	a.run = 1;
+	a.seq++;
+	a.sent_at_ms = now + 3;
+	assert_int_equal(ft_wire_replay_check(r, &a, now + 3), FT_EREPLAY);
+	ft_wire_replay_free(r);
+	wt_world_free(&w);
+}
+
+/*
+ * Even when the flood pushes the other site's entries out (a small table
+ * where that site holds the most), the floor it leaves is that site's own:
+ * its later messages pass and its old ones stay refused.
+ */
+static void test_replay_dropped_entries_keep_own_floor(void **state)
+{
+	wt_world w;
+	ft_wire_replay *r = NULL;
+	ft_wire_hdr a, b, old[3];
+	const uint64_t now = 1700000000000ull;
+	(void)state;
+	wt_world_init(&w);
+	assert_int_equal(ft_wire_replay_alloc(4, 300000, &r), FT_OK);
+	wt_hdr(&w, &b, FT_WIRE_SECAGG, 2, FT_WIRE_COORDINATOR_ID, 100);
+	for (int k = 0; k < 3; k++) {
+		b.run = 5 + (uint64_t)k;
+		b.seq++;
+		b.sent_at_ms = now + (uint64_t)k;
+		assert_int_equal(ft_wire_replay_check(r, &b, now + (uint64_t)k), FT_OK);
+		old[k] = b;
+	}
+	wt_hdr(&w, &a, FT_WIRE_SECAGG, 1, FT_WIRE_COORDINATOR_ID, 100);
+	for (uint64_t i = 0; i < 50; i++) {
+		a.run = 1000 + i;
+		a.seq++;
+		a.sent_at_ms = now + 290000 + i;
+		assert_int_equal(ft_wire_replay_check(r, &a, now + 3), FT_OK);
+	}
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(ft_wire_replay_check(r, &old[k], now + 4), FT_EREPLAY);
+	b.run = 5;
+	b.seq++;
+	b.sent_at_ms = now + 4;
+	assert_int_equal(ft_wire_replay_check(r, &b, now + 4), FT_OK);
+	b.run = 9;
+	b.seq++;
+	b.sent_at_ms = now + 5;
+	assert_int_equal(ft_wire_replay_check(r, &b, now + 5), FT_OK);
+	ft_wire_replay_free(r);
+	wt_world_free(&w);
+}
+
+/*
+ * More senders than the floor table holds (a manifest rotated while the
+ * receiver runs): memory stays fixed, every accepted message stays refused,
+ * and a sender sending later is accepted.
+ */
+static void test_replay_many_senders(void **state)
+{
+	wt_world w;
+	ft_wire_replay *r = NULL;
+	ft_wire_hdr h, first;
+	const uint32_t n = (uint32_t)FT_WIRE_MAX_SITES + 100u;
+	const uint64_t now = 1700000000000ull;
+	(void)state;
+	wt_world_init(&w);
+	assert_int_equal(ft_wire_replay_alloc(2, 300000, &r), FT_OK);
+	wt_hdr(&w, &h, FT_WIRE_HELLO, 1, FT_WIRE_COORDINATOR_ID, 100);
+	for (uint32_t id = 1; id <= n; id++) {
+		h.sender = id;
+		h.sent_at_ms = now + id;
+		assert_int_equal(ft_wire_replay_check(r, &h, now + id), FT_OK);
+		if (id == 1)
+			first = h;
+	}
+	assert_int_equal(ft_wire_replay_check(r, &first, now + n), FT_EREPLAY);
+	for (uint32_t id = 1; id <= n; id += 97) {
+		h.sender = id;
+		h.sent_at_ms = now + id;
+		assert_int_equal(ft_wire_replay_check(r, &h, now + n), FT_EREPLAY);
+	}
+	h.sender = 1;
+	h.seq++;
+	h.sent_at_ms = now + n + 1;
+	assert_int_equal(ft_wire_replay_check(r, &h, now + n + 1), FT_OK);
+	/* a new sender, long after */
+	h.sender = n + 1;
+	h.sent_at_ms = now + 10 * 300000;
+	assert_int_equal(ft_wire_replay_check(r, &h, now + 10 * 300000), FT_OK);
+	ft_wire_replay_free(r);
+	wt_world_free(&w);
+}
+
 static void test_registry(void **state)
 {
 	(void)state;
@@ -526,6 +661,9 @@ int main(void)
 		cmocka_unit_test(test_envelope_alloc_failures),
 		cmocka_unit_test(test_replay_and_freshness),
 		cmocka_unit_test(test_replay_many_runs),
+		cmocka_unit_test(test_replay_flood_spares_other_senders),
+		cmocka_unit_test(test_replay_dropped_entries_keep_own_floor),
+		cmocka_unit_test(test_replay_many_senders),
 		cmocka_unit_test(test_registry),
 	};
 
