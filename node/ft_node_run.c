@@ -1848,7 +1848,6 @@ static void check_offline(const node_cfg *c, int *daemon_running)
 		check_line(-1, "tls", "insecure_plain_tcp = yes: for tests only");
 	} else {
 		ft_transport_tls tls;
-		ft_transport_client *tc = NULL;
 
 		memset(&tls, 0, sizeof(tls));
 		tls.ca_file = c->ca;
@@ -1860,11 +1859,10 @@ static void check_offline(const node_cfg *c, int *daemon_running)
 		if (c->key_passphrase_file[0] != '\0')
 			rv = ft_crypto_passphrase_read(c->key_passphrase_file, &pass, &err);
 		tls.key_passphrase = pass;
-		/* Loads the CA, the certificate and the key (and checks that
-		 * they belong together) without waiting for a connection. */
+		/* The CA, the certificate and the key, and that they belong
+		 * together, without a socket. */
 		if (rv == FT_OK)
-			rv = ft_transport_client_open(c->coordinator, &tls, &tc, &err);
-		ft_transport_client_close(tc);
+			rv = ft_transport_tls_check(&tls, 0, &err);
 		ft_crypto_passphrase_free(pass);
 		pass = NULL;
 		if (rv != FT_OK) {

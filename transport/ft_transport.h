@@ -98,6 +98,15 @@ int ft_transport_cert_days_left(const ft_transport_cert_info *info, int64_t now_
 int ft_transport_cert_check(const char *cert_file, const char *ca_file, int64_t now_unix,
                             char *note, size_t note_cap, ft_errmsg *err) FT_WARN_UNUSED;
 
+/*
+ * Loads the CA, the certificate and the key (opening it with
+ * key_passphrase) and checks that key and certificate belong together, as
+ * an endpoint would, without opening a socket. server: 1 for the
+ * coordinator's side. FT_OK, or the error an endpoint would report.
+ */
+int ft_transport_tls_check(const ft_transport_tls *tls, int server, ft_errmsg *err)
+    FT_WARN_UNUSED;
+
 /* ---- Coordinator side: the listener --------------------------------------- */
 
 typedef struct ft_transport_server ft_transport_server;

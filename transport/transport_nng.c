@@ -117,6 +117,19 @@ out:
 	return rv;
 }
 
+int ft_transport_tls_check(const ft_transport_tls *tls, int server, ft_errmsg *err)
+{
+	nng_tls_config *cfg = NULL;
+	int rv;
+
+	if (tls == NULL)
+		return FT_EINVAL;
+	rv = tls_setup(tls, server, &cfg, err);
+	if (cfg != NULL)
+		nng_tls_config_free(cfg);
+	return rv;
+}
+
 /* ---- Server ----------------------------------------------------------------- */
 
 static void ready_push(ft_transport_server *s, ft_transport_req *r)
