@@ -13,11 +13,19 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null 2>&1; then
 fi
 tag="ft$$"
 WORK=$(mktemp -d /tmp/ft-net-netns.XXXXXX)
+# `ip netns add` makes /run/netns a mount point the first time; leave the
+# host as it was (a chroot's cleanup cannot remove a mounted directory).
+had_mount=0
+mountpoint -q /run/netns 2>/dev/null && had_mount=1
 cleanup() {
 	stop_all
 	for ns in "$tag-c" "$tag-1" "$tag-2" "$tag-3"; do
 		ip netns del "$ns" 2>/dev/null || true
 	done
+	if [ "$had_mount" = 0 ] && mountpoint -q /run/netns 2>/dev/null &&
+		[ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+		umount /run/netns 2>/dev/null || true
+	fi
 	[ -n "${FT_KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
